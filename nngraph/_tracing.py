@@ -1,0 +1,631 @@
+"""Tracing a PyTorch model into the units of its weighted layers and what feeds them.
+
+The model is traced with ``torch.fx`` and run once on the example input. Every tensor
+carries a *provenance*: for each channel (dimension 1) the units of the weighted layers
+(or of the input) whose values reach it through parameter-free operations. A
+weighted layer consumes a provenance and starts a new one with its own units.
+
+This module is shared by :func:`nngraph.weight_graph` (which reads the weights of each
+consumer) and :func:`nngraph.activation_graph` (which records the same units).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "UnsupportedModelError",
+    "Segment",
+    "Provenance",
+    "Layer",
+    "Consumption",
+    "Trace",
+    "trace_model",
+]
+
+
+class UnsupportedModelError(ValueError):
+    """The model holds a module or an operation nngraph cannot interpret as units."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Channels ``[start, stop)`` of a tensor carry units ``unit_start + (c - start)``
+    of layer ``layer``."""
+
+    start: int
+    stop: int
+    layer: int
+    unit_start: int
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the channels of a tensor come from.
+
+    ``group`` is the number of consecutive features one channel spans after a
+    ``flatten`` (the product of the spatial sizes), 1 before.
+    """
+
+    n_channels: int
+    segments: tuple[Segment, ...]
+    group: int = 1
+
+    def shifted(self, offset: int) -> tuple[Segment, ...]:
+        return tuple(
+            Segment(s.start + offset, s.stop + offset, s.layer, s.unit_start) for s in self.segments
+        )
+
+
+@dataclass
+class Layer:
+    """A layer of units: the input, or a weighted module."""
+
+    name: str
+    kind: str  # "input", "linear" or "conv"
+    n_units: int
+    module: nn.Module | None = None
+    normalized_by: list[str] = field(default_factory=list)  # BN module paths folded in
+    is_output: bool = False
+
+
+@dataclass
+class Consumption:
+    """A weighted layer reading a tensor of known provenance."""
+
+    layer: int
+    provenance: Provenance
+    module: nn.Module
+
+
+@dataclass
+class BatchNormFold:
+    """A batch norm scaling channels of known provenance."""
+
+    module_path: str
+    module: nn.Module
+    provenance: Provenance
+
+
+@dataclass
+class Trace:
+    layers: list[Layer]
+    consumptions: list[Consumption]
+    batchnorms: list[BatchNormFold]
+
+
+_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+# Parameter-free modules that act on each channel separately (or only on the batch /
+# spatial dimensions): they pass provenance through unchanged.
+_PASS_MODULES = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Tanhshrink,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+    nn.ZeroPad1d,
+    nn.ZeroPad2d,
+    nn.ConstantPad1d,
+    nn.ConstantPad2d,
+    nn.ConstantPad3d,
+    nn.ReflectionPad1d,
+    nn.ReflectionPad2d,
+    nn.ReplicationPad1d,
+    nn.ReplicationPad2d,
+)
+_RESHAPE_MODULES = (nn.Flatten,)
+
+_PASS_FUNCTIONS: set[Any] = {
+    F.relu,
+    F.relu6,
+    F.leaky_relu,
+    F.elu,
+    F.selu,
+    F.celu,
+    F.gelu,
+    F.silu,
+    F.mish,
+    F.softplus,
+    F.hardtanh,
+    F.hardswish,
+    F.hardsigmoid,
+    F.sigmoid,
+    F.tanh,
+    F.softmax,
+    F.log_softmax,
+    F.dropout,
+    F.dropout1d,
+    F.dropout2d,
+    F.dropout3d,
+    F.alpha_dropout,
+    F.max_pool1d,
+    F.max_pool2d,
+    F.max_pool3d,
+    F.avg_pool1d,
+    F.avg_pool2d,
+    F.avg_pool3d,
+    F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d,
+    F.adaptive_avg_pool3d,
+    F.adaptive_max_pool1d,
+    F.adaptive_max_pool2d,
+    F.adaptive_max_pool3d,
+    F.pad,
+    torch.relu,
+    torch.relu_,
+    torch.sigmoid,
+    torch.tanh,
+    torch.softmax,
+    torch.log_softmax,
+    torch.max_pool1d,
+    torch.max_pool2d,
+    torch.avg_pool1d,
+    torch.adaptive_avg_pool1d,
+    torch.dropout,
+    torch.clone,
+    torch.abs,
+    torch.neg,
+    torch.exp,
+    torch.square,
+    operator.neg,
+    operator.pos,
+}
+_PASS_METHODS = {
+    "relu",
+    "relu_",
+    "sigmoid",
+    "sigmoid_",
+    "tanh",
+    "tanh_",
+    "softmax",
+    "log_softmax",
+    "contiguous",
+    "clone",
+    "detach",
+    "float",
+    "double",
+    "half",
+    "to",
+    "type_as",
+    "abs",
+    "neg",
+    "exp",
+    "square",
+    "clamp",
+    "clamp_min",
+    "clamp_",
+    "clamp_min_",
+}
+_ADD_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
+_ADD_METHODS = {"add", "add_", "sub", "sub_"}
+_SCALE_FUNCTIONS = {
+    operator.mul,
+    operator.imul,
+    operator.truediv,
+    operator.itruediv,
+    torch.mul,
+    torch.div,
+}
+_SCALE_METHODS = {"mul", "mul_", "div", "div_"}
+_RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape}
+_RESHAPE_METHODS = {"flatten", "view", "reshape"}
+_REDUCE_FUNCTIONS = {torch.mean, torch.sum, torch.amax}
+_REDUCE_METHODS = {"mean", "sum", "amax"}
+_CAT_FUNCTIONS = {torch.cat, torch.concat}
+
+
+def _describe(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    where = next(reversed(stack.values()))[0] if stack else ""
+    if node.op == "call_module":
+        what = f"module {node.target!r}"
+    elif node.op == "call_method":
+        what = f"method Tensor.{node.target}"
+    elif node.op == "call_function":
+        what = f"function {getattr(node.target, '__module__', '')}.{_fname(node.target)}"
+    else:
+        what = f"{node.op} {node.target}"
+    return f"{what}" + (f" (inside module {where!r})" if where and node.op != "call_module" else "")
+
+
+def _fname(target: Callable) -> str:
+    return getattr(target, "__name__", repr(target))
+
+
+class _RecordingInterpreter(fx.Interpreter):
+    """Runs the traced model, keeping every node's output and naming the failing call."""
+
+    def __init__(self, gm: fx.GraphModule):
+        super().__init__(gm)
+        self.values: dict[fx.Node, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        try:
+            out = super().run_node(n)
+        except Exception as exc:
+            shape_note = ""
+            args = [a for a in n.args if isinstance(a, fx.Node)]
+            if args and isinstance(self.values.get(args[0]), torch.Tensor):
+                shape_note = f" on a tensor of shape {tuple(self.values[args[0]].shape)}"
+            message = (
+                f"running the model on example_input failed at {_describe(n)}{shape_note}: {exc}"
+            )
+            try:
+                new = type(exc)(message)
+            except Exception:
+                new = RuntimeError(message)
+            raise new from exc
+        self.values[n] = out
+        return out
+
+
+def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as exc:
+        raise UnsupportedModelError(
+            f"torch.fx could not trace {type(model).__name__}: {exc}. nngraph reads the "
+            "network's structure with torch.fx, so forward() must be traceable (no "
+            "data-dependent control flow)."
+        ) from exc
+
+
+def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for p in model.parameters():
+        return p.device, p.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+def _run(model: nn.Module, gm: fx.GraphModule, example_input: Any) -> dict[fx.Node, Any]:
+    """Run the traced model in eval mode without gradients, restoring every module's mode."""
+    if not isinstance(example_input, torch.Tensor):
+        raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
+    device, dtype = _model_device_dtype(model)
+    x = example_input.detach().to(device=device)
+    if x.is_floating_point():
+        x = x.to(dtype)
+    modes = [(m, m.training) for m in model.modules()]
+    interp = _RecordingInterpreter(gm)
+    try:
+        model.eval()
+        with torch.no_grad():
+            interp.run(x)
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    return interp.values
+
+
+def _flatten_args(obj: Any) -> list[Any]:
+    if isinstance(obj, (list, tuple)):
+        return [y for x in obj for y in _flatten_args(x)]
+    if isinstance(obj, dict):
+        return [y for x in obj.values() for y in _flatten_args(x)]
+    return [obj]
+
+
+def _merge(provs: list[Provenance], node: fx.Node) -> Provenance:
+    first = provs[0]
+    for p in provs[1:]:
+        if p.n_channels != first.n_channels or p.group != first.group:
+            raise UnsupportedModelError(
+                f"{_describe(node)} combines tensors with {first.n_channels} and "
+                f"{p.n_channels} channels; nngraph cannot map their units"
+            )
+    segments: list[Segment] = []
+    for p in provs:
+        for s in p.segments:
+            if s not in segments:
+                segments.append(s)
+    return Provenance(first.n_channels, tuple(segments), first.group)
+
+
+def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
+    """Trace ``model`` into layers of units and the provenance each weighted layer reads.
+
+    Raises
+    ------
+    UnsupportedModelError
+        A module, parameter use or operation that cannot be read as units, named by
+        its module path and op.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    gm = _symbolic_trace(model)
+    values = _run(model, gm, example_input)
+    modules = dict(model.named_modules())
+    params = dict(model.named_parameters())
+
+    layers: list[Layer] = []
+    consumptions: list[Consumption] = []
+    batchnorms: list[BatchNormFold] = []
+    prov: dict[fx.Node, Provenance] = {}
+    used_modules: dict[str, fx.Node] = {}
+
+    def shape(n: Any) -> tuple[int, ...]:
+        v = values.get(n) if isinstance(n, fx.Node) else None
+        return tuple(v.shape) if isinstance(v, torch.Tensor) else ()
+
+    for node in gm.graph.nodes:
+        out_shape = shape(node)
+        arg_nodes = [a for a in _flatten_args((node.args, node.kwargs)) if isinstance(a, fx.Node)]
+        in_provs = [prov[a] for a in arg_nodes if a in prov]
+
+        if node.op == "placeholder":
+            if layers:
+                raise UnsupportedModelError(
+                    "the model's forward takes more than one input; nngraph supports one "
+                    "input tensor"
+                )
+            if len(out_shape) < 2:
+                raise UnsupportedModelError(
+                    f"example_input must have a batch dimension and at least one feature "
+                    f"dimension, got shape {out_shape}"
+                )
+            n_in = out_shape[1]
+            layers.append(Layer("input", "input", n_in))
+            prov[node] = Provenance(n_in, (Segment(0, n_in, 0, 0),))
+            continue
+
+        if node.op == "get_attr":
+            target = str(node.target)
+            if target in params:
+                owner = target.rsplit(".", 1)[0] if "." in target else ""
+                raise UnsupportedModelError(
+                    f"parameter {target!r} is used directly in forward() (module "
+                    f"{owner or type(model).__name__!r} computes with its own parameters); "
+                    "nngraph interprets only nn.Linear, nn.Conv1d/2d/3d and batch norm "
+                    "modules as weights"
+                )
+            continue  # buffers and constants carry no units
+
+        if node.op == "output":
+            for a in arg_nodes:
+                if a in prov:
+                    for s in prov[a].segments:
+                        layers[s.layer].is_output = True
+            continue
+
+        if not in_provs:
+            if node.op == "call_module" and any(
+                True for _ in modules[str(node.target)].parameters()
+            ):
+                raise UnsupportedModelError(
+                    f"module {node.target!r} reads a value nngraph could not trace back to "
+                    "the input's units"
+                )
+            continue  # computation on constants, shapes or sizes
+        if node.op != "call_module" and _is_metadata(node):
+            continue  # x.size(), x.shape, x.dim(): no units flow through
+
+        if node.op == "call_module":
+            path = str(node.target)
+            mod = modules[path]
+            if path in used_modules and any(True for _ in mod.parameters()):
+                raise UnsupportedModelError(
+                    f"module {path!r} is called more than once in forward() (shared "
+                    "weights); nngraph needs one set of units per module"
+                )
+            used_modules[path] = node
+            p_in = in_provs[0]
+            known = _WEIGHTED + _BATCHNORM + _PASS_MODULES + _RESHAPE_MODULES
+            if len(in_provs) > 1 and isinstance(mod, known):
+                raise UnsupportedModelError(
+                    f"module {path!r} ({type(mod).__name__}) takes several traced inputs"
+                )
+            if isinstance(mod, _WEIGHTED):
+                prov[node] = _consume(
+                    node, path, mod, p_in, shape(arg_nodes[0]), layers, consumptions
+                )
+            elif isinstance(mod, _BATCHNORM):
+                if p_in.group != 1:
+                    raise UnsupportedModelError(
+                        f"batch norm {path!r} follows a flatten of spatial positions; "
+                        "nngraph cannot fold it into units"
+                    )
+                batchnorms.append(BatchNormFold(path, mod, p_in))
+                prov[node] = p_in
+            elif isinstance(mod, _PASS_MODULES):
+                prov[node] = _same_channels(node, p_in, out_shape)
+            elif isinstance(mod, _RESHAPE_MODULES):
+                prov[node] = _reshape(node, p_in, shape(arg_nodes[0]), out_shape)
+            else:
+                has_params = any(True for _ in mod.parameters())
+                kind = "with parameters" if has_params else "without parameters"
+                raise UnsupportedModelError(
+                    f"module {path!r} ({type(mod).__name__}, {kind}) is not supported: "
+                    "nngraph interprets nn.Linear, nn.Conv1d/2d/3d, batch norm and "
+                    "parameter-free element-wise, pooling, padding and reshaping modules"
+                )
+            continue
+
+        # call_function / call_method
+        target = node.target
+        op_name = _fname(target) if callable(target) else str(target)
+        is_method = node.op == "call_method"
+        if (is_method and target in _PASS_METHODS) or (not is_method and target in _PASS_FUNCTIONS):
+            _check_first_is_traced(node, arg_nodes, prov)
+            prov[node] = _same_channels(node, prov[node.args[0]], out_shape)
+        elif (is_method and target in _ADD_METHODS) or (not is_method and target in _ADD_FUNCTIONS):
+            prov[node] = _same_channels(node, _merge(in_provs, node), out_shape)
+        elif (is_method and target in _SCALE_METHODS) or (
+            not is_method and target in _SCALE_FUNCTIONS
+        ):
+            if len(in_provs) > 1:
+                raise UnsupportedModelError(
+                    f"{_describe(node)} multiplies two tensors computed from the input "
+                    "(gating); nngraph cannot read that as weights between units"
+                )
+            prov[node] = _same_channels(node, in_provs[0], out_shape)
+        elif (is_method and target in _RESHAPE_METHODS) or (
+            not is_method and target in _RESHAPE_FUNCTIONS
+        ):
+            _check_first_is_traced(node, arg_nodes, prov)
+            prov[node] = _reshape(node, prov[node.args[0]], shape(node.args[0]), out_shape)
+        elif (is_method and target in _REDUCE_METHODS) or (
+            not is_method and target in _REDUCE_FUNCTIONS
+        ):
+            _check_first_is_traced(node, arg_nodes, prov)
+            src = prov[node.args[0]]
+            in_shape = shape(node.args[0])
+            if src.group != 1 or len(out_shape) < 2 or out_shape[:2] != in_shape[:2]:
+                raise UnsupportedModelError(
+                    f"{_describe(node)} reduces over the batch or channel dimension; "
+                    "only reductions over spatial dimensions are supported"
+                )
+            prov[node] = src
+        elif not is_method and target in _CAT_FUNCTIONS:
+            prov[node] = _cat(node, arg_nodes, prov, values)
+        else:
+            raise UnsupportedModelError(
+                f"operation {op_name!r} ({_describe(node)}) is applied to values computed "
+                "from the input, and nngraph does not know how it maps units; supported "
+                "between weighted layers: activations, dropout, pooling, padding, flatten/"
+                "view/reshape, residual add, torch.cat, scaling by a constant"
+            )
+
+    return Trace(layers, consumptions, batchnorms)
+
+
+_META_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}
+_META_ATTRS = {"shape", "dtype", "device", "ndim", "is_cuda"}
+
+
+def _is_metadata(node: fx.Node) -> bool:
+    if node.op == "call_method":
+        return node.target in _META_METHODS
+    return node.target is getattr and len(node.args) > 1 and node.args[1] in _META_ATTRS
+
+
+def _check_first_is_traced(node: fx.Node, arg_nodes: list[fx.Node], prov: dict) -> None:
+    if not node.args or not isinstance(node.args[0], fx.Node) or node.args[0] not in prov:
+        raise UnsupportedModelError(
+            f"{_describe(node)} takes a traced tensor in a position nngraph does not read"
+        )
+
+
+def _same_channels(node: fx.Node, p: Provenance, out_shape: tuple[int, ...]) -> Provenance:
+    if len(out_shape) < 2 or out_shape[1] != p.n_channels * p.group:
+        raise UnsupportedModelError(
+            f"{_describe(node)} changes the channel dimension ({p.n_channels * p.group} -> "
+            f"{out_shape[1] if len(out_shape) > 1 else 'none'}); nngraph cannot map its units"
+        )
+    return p
+
+
+def _reshape(
+    node: fx.Node, p: Provenance, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
+) -> Provenance:
+    """Flatten (N, C, *spatial) -> (N, C*S), or any reshape that keeps (N, C)."""
+    if len(out_shape) >= 2 and len(in_shape) >= 2 and out_shape[0] == in_shape[0]:
+        if out_shape[1] == in_shape[1]:
+            return p
+        spatial = math.prod(in_shape[2:])
+        if len(out_shape) == 2 and out_shape[1] == in_shape[1] * spatial:
+            return Provenance(p.n_channels, p.segments, p.group * spatial)
+    raise UnsupportedModelError(
+        f"{_describe(node)} reshapes {in_shape} to {out_shape}; nngraph supports flattening "
+        "(N, C, ...) to (N, C*...) and reshapes that keep the batch and channel dimensions"
+    )
+
+
+def _cat(node: fx.Node, arg_nodes: list[fx.Node], prov: dict, values: dict) -> Provenance:
+    tensors = node.args[0] if node.args else node.kwargs.get("tensors")
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    if not isinstance(tensors, (list, tuple)) or any(
+        not isinstance(t, fx.Node) or t not in prov for t in tensors
+    ):
+        raise UnsupportedModelError(
+            f"{_describe(node)} concatenates a tensor that is not computed from the input"
+        )
+    ndim = values[tensors[0]].dim()
+    if dim < 0:
+        dim += ndim
+    provs = [prov[t] for t in tensors]
+    if dim != 1:
+        return _merge(provs, node)  # batch or spatial concatenation: same channels
+    if any(p.group != 1 for p in provs):
+        raise UnsupportedModelError(
+            f"{_describe(node)} concatenates flattened features; nngraph cannot map them"
+        )
+    segments: list[Segment] = []
+    offset = 0
+    for p in provs:
+        segments.extend(p.shifted(offset))
+        offset += p.n_channels
+    return Provenance(offset, tuple(segments))
+
+
+def _consume(
+    node: fx.Node,
+    path: str,
+    mod: nn.Module,
+    p_in: Provenance,
+    in_shape: tuple[int, ...],
+    layers: list[Layer],
+    consumptions: list[Consumption],
+) -> Provenance:
+    if isinstance(mod, nn.Linear):
+        if len(in_shape) != 2:
+            raise UnsupportedModelError(
+                f"module {path!r} (Linear) is applied to a tensor of shape {in_shape}; "
+                "nngraph supports Linear layers on (batch, features) inputs"
+            )
+        if mod.in_features != p_in.n_channels * p_in.group:
+            raise UnsupportedModelError(
+                f"module {path!r} (Linear) reads {mod.in_features} features but the "
+                f"traced input has {p_in.n_channels * p_in.group}"
+            )
+        kind, n_out = "linear", mod.out_features
+    else:
+        if p_in.group != 1:
+            raise UnsupportedModelError(
+                f"module {path!r} ({type(mod).__name__}) reads flattened features"
+            )
+        kind, n_out = "conv", mod.out_channels
+    idx = len(layers)
+    layers.append(Layer(path, kind, n_out, module=mod))
+    consumptions.append(Consumption(idx, p_in, mod))
+    return Provenance(n_out, (Segment(0, n_out, idx, 0),))
