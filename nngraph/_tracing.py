@@ -101,6 +101,19 @@ class Trace:
     layers: list[Layer]
     consumptions: list[Consumption]
     batchnorms: list[BatchNormFold]
+    input_spatial: int = 1  # product of the input's spatial sizes
+
+
+def _input_as_features(node: fx.Node, p: Provenance) -> Provenance:
+    """A flattened input: one unit per feature instead of per channel."""
+    if p.group == 1:
+        return p
+    if any(s.layer != 0 for s in p.segments) or len(p.segments) != 1:
+        raise UnsupportedModelError(
+            f"{_describe(node)} flattens the input together with other layers' units"
+        )
+    n = p.n_channels * p.group
+    return Provenance(n, (Segment(0, n, 0, 0),))
 
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -375,8 +388,35 @@ def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     gm = _symbolic_trace(model)
     values = _run(model, gm, example_input)
+    trace = _propagate(model, gm, values, input_features=False)
+    if _input_only_flattened(trace):
+        # An MLP that flattens images itself: its input units are the input's features
+        # (pixels), as for an MLP fed flat vectors, not whole channels.
+        trace = _propagate(model, gm, values, input_features=True)
+    return trace
+
+
+def _input_only_flattened(trace: Trace) -> bool:
+    """Whether the input is read only by ``Linear`` layers through a flatten."""
+    reads = [c for c in trace.consumptions if any(s.layer == 0 for s in c.provenance.segments)]
+    return (
+        trace.input_spatial > 1
+        and bool(reads)
+        and all(
+            isinstance(c.module, nn.Linear) and c.provenance.group == trace.input_spatial
+            for c in reads
+        )
+        and not any(s.layer == 0 for b in trace.batchnorms for s in b.provenance.segments)
+    )
+
+
+def _propagate(
+    model: nn.Module, gm: fx.GraphModule, values: dict[fx.Node, Any], *, input_features: bool
+) -> Trace:
+    """Walk the traced graph once, giving every tensor its provenance."""
     modules = dict(model.named_modules())
     params = dict(model.named_parameters())
+    input_spatial = 1
 
     layers: list[Layer] = []
     consumptions: list[Consumption] = []
@@ -405,7 +445,9 @@ def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
                     f"dimension, got shape {out_shape}"
                 )
             n_in = out_shape[1]
-            layers.append(Layer("input", "input", n_in))
+            input_spatial = math.prod(out_shape[2:])
+            n_units = n_in * input_spatial if input_features else n_in
+            layers.append(Layer("input", "input", n_units))
             prov[node] = Provenance(n_in, (Segment(0, n_in, 0, 0),))
             continue
 
@@ -471,6 +513,8 @@ def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
                 prov[node] = _same_channels(node, p_in, out_shape)
             elif isinstance(mod, _RESHAPE_MODULES):
                 prov[node] = _reshape(node, p_in, shape(arg_nodes[0]), out_shape)
+                if input_features and any(s.layer == 0 for s in p_in.segments):
+                    prov[node] = _input_as_features(node, prov[node])
             else:
                 has_params = any(True for _ in mod.parameters())
                 kind = "with parameters" if has_params else "without parameters"
@@ -503,7 +547,10 @@ def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
             not is_method and target in _RESHAPE_FUNCTIONS
         ):
             _check_first_is_traced(node, arg_nodes, prov)
-            prov[node] = _reshape(node, prov[node.args[0]], shape(node.args[0]), out_shape)
+            src = prov[node.args[0]]
+            prov[node] = _reshape(node, src, shape(node.args[0]), out_shape)
+            if input_features and any(s.layer == 0 for s in src.segments):
+                prov[node] = _input_as_features(node, prov[node])
         elif (is_method and target in _REDUCE_METHODS) or (
             not is_method and target in _REDUCE_FUNCTIONS
         ):
@@ -526,7 +573,7 @@ def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
                 "view/reshape, residual add, torch.cat, scaling by a constant"
             )
 
-    return Trace(layers, consumptions, batchnorms)
+    return Trace(layers, consumptions, batchnorms, input_spatial)
 
 
 _META_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}

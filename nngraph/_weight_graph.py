@@ -31,7 +31,8 @@ def weight_graph(
     Units are the output features of ``nn.Linear`` layers, the output channels of
     ``nn.Conv1d/2d/3d`` layers ("filters as units") and, optionally, the input features
     (dimension 1 of ``example_input``: the features of a ``(N, F)`` input, the channels of
-    an image). A unit ``i`` feeding a layer and a unit ``j`` of that layer are joined by
+    an image; an image read only by ``Linear`` layers through a flatten, as in an MLP on
+    images, gives one input unit per pixel and channel). A unit ``i`` feeding a layer and a unit ``j`` of that layer are joined by
     ``|W[j, i]|`` (biases ignored); the graph is undirected. Parameter-free operations
     between weighted layers (activations, dropout, pooling, padding, flatten/view/
     reshape, residual ``add``, ``torch.cat``) are passed through: each weighted layer is

@@ -390,3 +390,18 @@ def test_pruned_units_are_isolated(seeded):
     g = ng.weight_graph(model, torch.zeros(1, 3))
     assert g.degree[g.layer_nodes("0")[1]] == 0
     assert 0 not in g.adjacency.data
+
+
+def test_mlp_flattening_images_has_one_input_unit_per_pixel(seeded):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 4), nn.ReLU(), nn.Linear(4, 2))
+    g = ng.weight_graph(model, torch.zeros(1, 2, 3, 3))
+    assert g.layer_sizes.tolist() == [18, 4, 2]
+    np.testing.assert_array_equal(_block(g, "1", "input"), _abs(model[1].weight))
+    flat = ng.weight_graph(model[1:], torch.zeros(1, 18))
+    np.testing.assert_array_equal(g.adjacency.toarray(), flat.adjacency.toarray())
+
+
+def test_cnn_input_units_are_channels(seeded):
+    model = ConvFlattenLinear()
+    g = ng.weight_graph(model, torch.zeros(1, 1, 8, 8))
+    assert g.layer_sizes[0] == 1
