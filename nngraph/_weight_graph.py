@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn as nn
 
+from ._blocks import blocks_to_csr
 from ._graph import NeuronGraph
 from ._tracing import Layer, Trace, UnsupportedModelError, trace_model
-from ._weight_graph_kernels import write_block, write_block_transposed
 
 __all__ = ["weight_graph"]
 
@@ -32,8 +31,9 @@ def weight_graph(
     ``nn.Conv1d/2d/3d`` layers ("filters as units") and, optionally, the input features
     (dimension 1 of ``example_input``: the features of a ``(N, F)`` input, the channels of
     an image; an image read only by ``Linear`` layers through a flatten, as in an MLP on
-    images, gives one input unit per pixel and channel). A unit ``i`` feeding a layer and a unit ``j`` of that layer are joined by
-    ``|W[j, i]|`` (biases ignored); the graph is undirected. Parameter-free operations
+    images, gives one input unit per pixel and channel). A unit ``i`` feeding a layer and
+    a unit ``j`` of that layer are joined by ``|W[j, i]|`` (biases ignored); the graph is
+    undirected. Parameter-free operations
     between weighted layers (activations, dropout, pooling, padding, flatten/view/
     reshape, residual ``add``, ``torch.cat``) are passed through: each weighted layer is
     joined to the weighted layers (or the input) whose units reach its input channels.
@@ -251,38 +251,18 @@ def _assemble(
     """Write the blocks and their transposes straight into symmetric CSR arrays."""
     new_index = {old: new for new, old in enumerate(keep)}
     sizes = np.array([layers[i].n_units for i in keep], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    n = int(offsets[-1])
+    n = int(sizes.sum())
     pairs = sorted(
         (new_index[p], new_index[c]) for (c, p) in blocks if c in new_index and p in new_index
     )
-    # For each row layer: its neighbour layers, and the block to write (transposed when
-    # the row layer is the producer).
-    neighbours: list[list[tuple[int, np.ndarray, bool]]] = [[] for _ in keep]
-    for p, c in pairs:
-        block = blocks[(keep[c], keep[p])]
-        neighbours[c].append((p, block, False))
-        neighbours[p].append((c, block, True))
-    widths = np.array([sum(int(sizes[o]) for o, _, _ in nb) for nb in neighbours], dtype=np.int64)
-    row_nnz = np.repeat(widths, sizes)
-    nnz = int(row_nnz.sum())
-    # One index dtype for indptr and indices, or scipy copies both to a common one.
-    index_dtype = np.int32 if max(n, nnz) < 2**31 else np.int64
-    indptr = np.zeros(n + 1, dtype=index_dtype)
-    np.cumsum(row_nnz, out=indptr[1:])
-    data = np.empty(nnz, dtype=np.float64)
-    indices = np.empty(nnz, dtype=index_dtype)
-    for layer, nb in enumerate(neighbours):
-        nb.sort(key=lambda item: item[0])
-        start, width, col = int(indptr[offsets[layer]]), int(widths[layer]), 0
-        for o, block, transposed in nb:
-            write = write_block_transposed if transposed else write_block
-            write(data, indices, start, width, col, int(offsets[o]), block)
-            col += int(sizes[o])
-    adjacency = sp.csr_array((data, indices, indptr), shape=(n, n))
-    adjacency.has_sorted_indices = True
-    if nnz and not np.all(data):
-        adjacency.eliminate_zeros()
+    adjacency = blocks_to_csr(
+        sizes,
+        {
+            (new_index[p], new_index[c]): blocks[(c, p)]
+            for (c, p) in blocks
+            if c in new_index and p in new_index
+        },
+    )
     node_layer = np.repeat(np.arange(len(keep), dtype=np.int64), sizes)
     node_unit = (
         np.concatenate([np.arange(s, dtype=np.int64) for s in sizes])

@@ -168,3 +168,26 @@ def test_subgraph_and_with_adjacency(rng):
     np.testing.assert_array_equal(h.node_layer, g.node_layer[keep])
     k = g.with_adjacency(g.adjacency * 2)
     np.testing.assert_allclose(k.adjacency.toarray(), 2 * g.adjacency.toarray())
+
+
+def test_blocks_round_trip(rng):
+    from nngraph._blocks import blocks_to_csr, csr_to_blocks
+
+    sizes = np.array([3, 4, 2])
+    blocks = {(0, 1): rng.random((4, 3)), (1, 2): rng.random((2, 4)), (0, 2): rng.random((2, 3))}
+    blocks[(0, 1)][0, 0] = 0.0
+    a = blocks_to_csr(sizes, blocks)
+    dense = np.zeros((9, 9))
+    dense[3:7, 0:3] = blocks[(0, 1)]
+    dense[7:9, 3:7] = blocks[(1, 2)]
+    dense[7:9, 0:3] = blocks[(0, 2)]
+    dense += dense.T
+    np.testing.assert_array_equal(a.toarray(), dense)
+    assert 0.0 not in a.data and a.has_sorted_indices
+    back = csr_to_blocks(a, sizes, [[0, 1], [1, 2], [0, 2]])
+    for key, block in blocks.items():
+        np.testing.assert_array_equal(back[key], block)
+    signed = {(0, 1): -blocks[(0, 1)]}
+    np.testing.assert_array_equal(blocks_to_csr(sizes, signed).toarray()[3:7, 0:3], blocks[(0, 1)])
+    with pytest.raises(ValueError, match="expected"):
+        blocks_to_csr(sizes, {(0, 1): np.ones((3, 3))})

@@ -1,4 +1,4 @@
-"""Numba kernels for :mod:`nngraph._weight_graph`: writing weight blocks into CSR arrays.
+"""Numba kernels for :mod:`nngraph._blocks`: writing dense layer blocks into CSR arrays.
 
 Each kernel writes one dense block of edge weights (or its transpose) into the rows of
 one layer of a symmetric CSR matrix, taking ``|.|`` and widening to float64 on the way,
