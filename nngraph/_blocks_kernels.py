@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numba
 
-_TILE = 64
+_TILE = 16
 
 
 @numba.njit(cache=True)
@@ -20,24 +20,27 @@ def write_block(data, indices, row_start, width, col, first_column, block):
     """Rows ``i`` of the layer get ``|block[i, j]|`` at column ``first_column + j``.
 
     Row ``i`` starts at ``row_start + i * width`` in ``data``/``indices``; the block goes
-    to positions ``col .. col + block.shape[1]`` of each row.
+    to positions ``col .. col + block.shape[1]`` of each row. Values and indices are
+    written in separate loops over contiguous slices, so both vectorise.
     """
     n, m = block.shape
     for i in range(n):
         base = row_start + i * width + col
+        values = data[base : base + m]
+        row = block[i]
         for j in range(m):
-            data[base + j] = abs(block[i, j])
-            indices[base + j] = first_column + j
+            values[j] = abs(row[j])
+        columns = indices[base : base + m]
+        for j in range(m):
+            columns[j] = first_column + j
 
 
 @numba.njit(cache=True)
 def write_block_transposed(data, indices, row_start, width, col, first_column, block):
     """Like :func:`write_block` for ``block.T``: row ``j`` gets ``|block[i, j]|`` at
-    column ``first_column + i``. Tiled so reads and writes both stay in cache."""
+    column ``first_column + i``. Tiled so that reads and writes both stay in cache."""
     n, m = block.shape
-    n_tiles = (m + _TILE - 1) // _TILE
-    for t in range(n_tiles):
-        j0 = t * _TILE
+    for j0 in range(0, m, _TILE):
         j1 = min(j0 + _TILE, m)
         for i0 in range(0, n, _TILE):
             i1 = min(i0 + _TILE, n)
@@ -45,4 +48,8 @@ def write_block_transposed(data, indices, row_start, width, col, first_column, b
                 base = row_start + j * width + col
                 for i in range(i0, i1):
                     data[base + i] = abs(block[i, j])
-                    indices[base + i] = first_column + i
+    for j in range(m):
+        base = row_start + j * width + col
+        columns = indices[base : base + n]
+        for i in range(n):
+            columns[i] = first_column + i
