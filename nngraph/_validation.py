@@ -52,10 +52,7 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
         raise ValueError(f"adjacency must be square, got shape {a.shape}")
     if a.shape[0] == 0:
         raise ValueError("the graph is empty (0 nodes)")
-    a = sp.csr_array(a, dtype=np.float64)
-    if a is graph or (isinstance(graph, NeuronGraph) and a is graph.adjacency):
-        a = a.copy()
-    a.sum_duplicates()
+    a = sp.csr_array(a, dtype=np.float64)  # may share its arrays with the caller's matrix
     if not np.all(np.isfinite(a.data)):
         bad = int(np.flatnonzero(~np.isfinite(a.data))[0])
         row = int(np.searchsorted(a.indptr, bad, side="right") - 1)
@@ -67,7 +64,10 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
             f"adjacency has negative weights (min {a.data[bad]:.4g} at row {row}, "
             f"column {a.indices[bad]}); edge weights must be >= 0"
         )
-    a.eliminate_zeros()
+    if not a.has_canonical_format or (a.nnz and not a.data.all()):
+        a = a.copy()  # the clean-up below works in place: never on the caller's arrays
+        a.sum_duplicates()
+        a.eliminate_zeros()
     if not isinstance(graph, NeuronGraph):
         diff = a - a.T
         scale = float(a.data.max()) if a.nnz else 1.0
@@ -81,7 +81,7 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
             )
             a = sp.csr_array((a + a.T) * 0.5)
             a.eliminate_zeros()
-    a.sort_indices()
+            a.sort_indices()
     return a
 
 

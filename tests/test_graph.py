@@ -191,3 +191,20 @@ def test_blocks_round_trip(rng):
     np.testing.assert_array_equal(blocks_to_csr(sizes, signed).toarray()[3:7, 0:3], blocks[(0, 1)])
     with pytest.raises(ValueError, match="expected"):
         blocks_to_csr(sizes, {(0, 1): np.ones((3, 3))})
+
+
+def test_check_adjacency_never_modifies_the_callers_matrix():
+    from nngraph._validation import check_adjacency
+
+    a = sp.csr_array(
+        (np.array([1.0, 0.0, 1.0, 0.0]), np.array([1, 2, 0, 0]), np.array([0, 2, 4, 4])),
+        shape=(3, 3),
+    )
+    a.data[3] = 0.0  # an explicit zero, and a duplicate-free but unsorted-free layout
+    before = (a.data.copy(), a.indices.copy(), a.indptr.copy())
+    out = check_adjacency(a)
+    for x, y in zip(before, (a.data, a.indices, a.indptr), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert 0.0 not in out.data and out.has_canonical_format
+    clean = sp.csr_array(np.array([[0.0, 2.0], [2.0, 0.0]]))
+    assert check_adjacency(clean).data is not None

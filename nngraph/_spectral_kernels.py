@@ -1,0 +1,226 @@
+"""Numba kernels for :mod:`nngraph._spectral` and :mod:`nngraph._metrics`.
+
+Flag policy: every kernel takes only arrays and scalars, CSR enters as
+``(indptr int64, indices int32, data float64)``; ``cache=True`` everywhere; no
+``fastmath`` (summation order and NaN propagation matter for reproducibility); the
+hot loops, :func:`scaled_spmv` and :func:`scaled_spmm` (the normalised operator
+``D^-1/2 A D^-1/2`` on one vector or a block of vectors), have ``parallel=True`` twins
+with identical per-row arithmetic, so both give bit-identical results (each output row
+is computed by one thread in a fixed order). The parallel twins are compiled (or
+loaded from the cache) on first use, once per process. Which twin runs is decided by
+the thread policy of :mod:`nngraph._spectral` (``n_threads``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def weighted_degree(indptr, data):
+    """Row sums of a CSR matrix (the weighted degree of each node)."""
+    n = indptr.shape[0] - 1
+    deg = np.zeros(n, dtype=np.float64)
+    for i in range(n):
+        acc = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            acc += data[p]
+        deg[i] = acc
+    return deg
+
+
+@numba.njit(cache=True)
+def inverse_sqrt(deg):
+    """``1 / sqrt(deg)`` with 0 where ``deg == 0`` (the pseudo-inverse; never a division by 0)."""
+    out = np.zeros(deg.shape[0], dtype=np.float64)
+    for i in range(deg.shape[0]):
+        if deg[i] > 0.0:
+            out[i] = 1.0 / np.sqrt(deg[i])
+    return out
+
+
+@numba.njit(cache=True)
+def _spmv_row(indptr, indices, data, row, xs):
+    acc = 0.0
+    for p in range(indptr[row], indptr[row + 1]):
+        acc += data[p] * xs[indices[p]]
+    return acc
+
+
+@numba.njit(cache=True)
+def _spmm_row(indptr, indices, data, row, xs, acc):
+    for c in range(acc.shape[0]):
+        acc[c] = 0.0
+    for p in range(indptr[row], indptr[row + 1]):
+        w = data[p]
+        j = indices[p]
+        for c in range(acc.shape[0]):
+            acc[c] += w * xs[j, c]
+
+
+@numba.njit(cache=True)
+def scaled_spmv(indptr, indices, data, rows, row_scale, xs, out):
+    """``out[i] = row_scale[i] * sum_j A[rows[i], j] * xs[j]`` (one vector).
+
+    With ``xs = S x`` (zero outside the source units) and ``row_scale = S[rows]`` this
+    is one application of the normalised adjacency ``S A S`` to ``x``; the caller
+    scales ``x`` once, so the inner loop is a plain sparse dot product.
+
+    Parameters
+    ----------
+    indptr, indices, data : arrays (int64, int32, float64)
+        CSR matrix ``A`` over all ``n`` units.
+    rows : int64 array, shape (m,)
+        Global indices of the rows to compute.
+    row_scale : float64 array, shape (m,)
+        Factor applied to each output row (``scale[rows]``).
+    xs : float64 array, shape (n,)
+        The scaled input vector, indexed by global unit.
+    out : float64 array, shape (m,)
+        Overwritten.
+    """
+    for i in range(rows.shape[0]):
+        out[i] = row_scale[i] * _spmv_row(indptr, indices, data, rows[i], xs)
+
+
+@numba.njit(cache=True, parallel=True)
+def scaled_spmv_parallel(indptr, indices, data, rows, row_scale, xs, out):
+    """Parallel twin of :func:`scaled_spmv` (same arithmetic per row)."""
+    for i in numba.prange(rows.shape[0]):
+        out[i] = row_scale[i] * _spmv_row(indptr, indices, data, rows[i], xs)
+
+
+@numba.njit(cache=True)
+def scaled_spmm(indptr, indices, data, rows, row_scale, xs, out):
+    """Block version of :func:`scaled_spmv`: ``xs`` (n, b) and ``out`` (m, b), C order."""
+    acc = np.empty(xs.shape[1], dtype=np.float64)
+    for i in range(rows.shape[0]):
+        _spmm_row(indptr, indices, data, rows[i], xs, acc)
+        for c in range(acc.shape[0]):
+            out[i, c] = row_scale[i] * acc[c]
+
+
+@numba.njit(cache=True, parallel=True)
+def scaled_spmm_parallel(indptr, indices, data, rows, row_scale, xs, out):
+    """Parallel twin of :func:`scaled_spmm` (same arithmetic per row)."""
+    for i in numba.prange(rows.shape[0]):
+        acc = np.empty(xs.shape[1], dtype=np.float64)
+        _spmm_row(indptr, indices, data, rows[i], xs, acc)
+        for c in range(acc.shape[0]):
+            out[i, c] = row_scale[i] * acc[c]
+
+
+@numba.njit(cache=True)
+def components_and_colouring(indptr, indices, active):
+    """Connected components and a 2-colouring attempt, by breadth-first search.
+
+    Parameters
+    ----------
+    indptr, indices : int64, int32 arrays
+        CSR structure of a symmetric matrix.
+    active : bool array, shape (n,)
+        Nodes to consider (inactive nodes get component -1 and colour -1).
+
+    Returns
+    -------
+    component : int64 array, shape (n,)
+        Component of each node, numbered in order of their smallest node.
+    colour : int8 array, shape (n,)
+        0 or 1; a proper 2-colouring of every bipartite component.
+    bipartite : bool array, shape (n_components,)
+        Whether each component is bipartite. Self-loops make a component
+        non-bipartite.
+    """
+    n = indptr.shape[0] - 1
+    component = np.full(n, -1, dtype=np.int64)
+    colour = np.full(n, -1, dtype=np.int8)
+    queue = np.empty(n, dtype=np.int64)
+    bip = np.ones(n, dtype=np.bool_)
+    n_comp = 0
+    for start in range(n):
+        if not active[start] or component[start] >= 0:
+            continue
+        component[start] = n_comp
+        colour[start] = 0
+        head = 0
+        tail = 1
+        queue[0] = start
+        ok = True
+        while head < tail:
+            u = queue[head]
+            head += 1
+            cu = colour[u]
+            for p in range(indptr[u], indptr[u + 1]):
+                v = indices[p]
+                if component[v] < 0:
+                    component[v] = n_comp
+                    colour[v] = 1 - cu
+                    queue[tail] = v
+                    tail += 1
+                elif colour[v] == cu:
+                    ok = False
+        bip[n_comp] = ok
+        n_comp += 1
+    return component, colour, bip[:n_comp].copy()
+
+
+@numba.njit(cache=True)
+def label_cut_volume(indptr, indices, data, labels, n_labels):
+    """Per-label volume and internal weight of a partition.
+
+    Nodes with label -1 are dropped with all their edges.
+
+    Returns
+    -------
+    volume : float64 array, shape (n_labels,)
+        Sum over the label's nodes of their degree counted only over edges to
+        labelled nodes.
+    internal : float64 array, shape (n_labels,)
+        Sum of ``A[i, j]`` over ordered pairs ``(i, j)`` inside the label (each
+        undirected edge twice, a self-loop once).
+    """
+    volume = np.zeros(n_labels, dtype=np.float64)
+    internal = np.zeros(n_labels, dtype=np.float64)
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        li = labels[i]
+        if li < 0:
+            continue
+        for p in range(indptr[i], indptr[i + 1]):
+            lj = labels[indices[p]]
+            if lj < 0:
+                continue
+            volume[li] += data[p]
+            if lj == li:
+                internal[li] += data[p]
+    return volume, internal
+
+
+@numba.njit(cache=True)
+def block_nnz(indptr, indices, group, n_groups):
+    """Number of stored entries in each ``(group[i], group[j])`` block of a CSR matrix."""
+    counts = np.zeros((n_groups, n_groups), dtype=np.int64)
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        gi = group[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            counts[gi, group[indices[p]]] += 1
+    return counts
+
+
+@numba.njit(cache=True)
+def fill_normalized_block(indptr, indices, data, scale, rows, col_pos, out):
+    """Write ``scale[i] * A[i, j] * scale[j]`` into a dense block.
+
+    ``out[r, col_pos[j]]`` receives entry ``(rows[r], j)`` for every ``j`` with
+    ``col_pos[j] >= 0``; other entries of ``out`` are left unchanged.
+    """
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        si = scale[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            c = col_pos[j]
+            if c >= 0:
+                out[r, c] = si * data[p] * scale[j]
