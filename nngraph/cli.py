@@ -1,9 +1,10 @@
 """The ``nngraph`` command line.
 
 ``nngraph run`` is the main job: with no arguments it trains (or loads from the cache) the
-default MLP on the bundled digits data, builds its weight graph, partitions it and writes
-the results to ``nngraph-output/``. One subcommand per stage reads and writes files, so
-stages can be run (and replaced) one at a time.
+default MLP on the bundled digits data, builds its weight graph, partitions it (spectral
+clustering, compared with Louvain and Leiden), tests its clusterability against
+shuffled copies and writes the results to ``nngraph-output/``. One subcommand per stage
+reads and writes files, so stages can be run (and replaced) one at a time.
 """
 
 from __future__ import annotations
@@ -88,42 +89,141 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _graph_from(args: argparse.Namespace):
+    """A saved graph (``--graph-file``), or the graph of the bundled ``--model``."""
+    import nngraph as ng
+
+    if getattr(args, "graph_file", None):
+        return ng.NeuronGraph.load(args.graph_file)
+    return _build_graph(args)[0]
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    import nngraph as ng
+
+    from ._compare import make_partitioner
+
+    est = make_partitioner(args.method, n_clusters=args.k)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=args.random_state)
+    g = _graph_from(args)
+    labels = est.fit(g).labels_
+    part = ng.Partition(
+        labels, g, method=args.method, params=est.get_params(), random_state=args.random_state
+    )
+    path = part.save(args.output)
+    n_clusters = len(set(labels.tolist()) - {-1})
+    print(
+        f"{args.method}: {n_clusters} clusters, n-cut {ng.ncut(g, labels):.4f}, "
+        f"modularity {ng.modularity(g, labels):.4f}; saved {path}"
+    )
+    return 0
+
+
+def cmd_clusterability(args: argparse.Namespace) -> int:
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    import nngraph as ng
+
+    from ._compare import make_partitioner
+
+    if args.shuffles < 1:
+        raise ValueError(f"--shuffles must be at least 1, got {args.shuffles}")
+    est = make_partitioner(args.method, n_clusters=args.k)
+    g = _graph_from(args)
+    if args.jobs > 1:
+        with cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
+            res = ng.clusterability(
+                g,
+                est,
+                n_shuffles=args.shuffles,
+                method=args.null,
+                random_state=args.random_state,
+                executor=ex,
+                progress=sys.stderr.isatty(),
+            )
+    else:
+        res = ng.clusterability(
+            g,
+            est,
+            n_shuffles=args.shuffles,
+            method=args.null,
+            random_state=args.random_state,
+            progress=sys.stderr.isatty(),
+        )
+    print(res)
+    if args.output:
+        res.to_json(args.output)
+        print(f"saved {args.output}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Everything available, on the bundled default: graph, partition, metrics."""
+    """The main job: graph, spectral partition, metrics, clusterability, comparison."""
     import nngraph as ng
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"model": args.model, "graph_kind": args.graph}
     t0 = time.perf_counter()
     g, model, data = _build_graph(args)
-    summary["graph"] = {
-        "n_nodes": g.n_nodes,
-        "n_edges": g.n_edges,
-        "layers": dict(zip(g.layer_names, map(int, g.layer_sizes), strict=True)),
+    summary: dict[str, Any] = {
+        "model": args.model,
+        "graph": {
+            "kind": g.kind,
+            "n_nodes": g.n_nodes,
+            "n_edges": g.n_edges,
+            "layers": dict(zip(g.layer_names, map(int, g.layer_sizes), strict=True)),
+        },
     }
     _print_graph(g)
     print(f"saved {g.save(out / 'graph.npz')}")
-    if hasattr(ng, "SpectralClustering"):
-        est = ng.SpectralClustering(args.k, random_state=args.seed).fit(g)
-        part = ng.Partition(
-            est.labels_, g, method="spectral", params={"n_clusters": args.k}, random_state=args.seed
+
+    est = ng.SpectralClustering(args.k, random_state=args.seed).fit(g)
+    part = ng.Partition(
+        est.labels_, g, method="spectral", params=est.get_params(), random_state=args.seed
+    )
+    part.save(out / "partition.json")
+    subclusters = part.subclusters()
+    summary["spectral"] = {
+        "k": args.k,
+        "ncut": ng.ncut(g, est.labels_),
+        "modularity": ng.modularity(g, est.labels_),
+        "suggested_k": int(est.suggested_k_),
+        "n_subclusters": len(subclusters),
+    }
+    print(
+        f"spectral clustering, k={args.k}: n-cut {summary['spectral']['ncut']:.4f}, "
+        f"modularity {summary['spectral']['modularity']:.4f}, "
+        f"{len(subclusters)} sub-clusters (cluster x layer); eigengap suggests "
+        f"k={est.suggested_k_}; saved {out / 'partition.json'}"
+    )
+
+    comparison = ng.compare_partitioners(
+        g,
+        {
+            "spectral": ng.SpectralClustering(args.k, random_state=args.seed),
+            "louvain": ng.Louvain(random_state=args.seed),
+            "leiden": ng.Leiden(random_state=args.seed),
+        },
+    )
+    comparison.to_csv(out / "comparison.csv")
+    print(comparison)
+
+    if args.shuffles > 0:
+        res = ng.clusterability(
+            g,
+            ng.SpectralClustering(args.k, random_state=args.seed),
+            n_shuffles=args.shuffles,
+            random_state=args.seed,
+            progress=sys.stderr.isatty(),
         )
-        part.save(out / "partition.json")
-        summary["spectral"] = {
-            "k": args.k,
-            "ncut": ng.ncut(g, est.labels_),
-            "modularity": ng.modularity(g, est.labels_),
-            "suggested_k": int(getattr(est, "suggested_k_", args.k)),
-        }
-        print(
-            f"spectral clustering k={args.k}: n-cut {summary['spectral']['ncut']:.4f}, "
-            f"modularity {summary['spectral']['modularity']:.4f}; "
-            f"saved {out / 'partition.json'}"
-        )
+        res.to_json(out / "clusterability.json")
+        summary["clusterability"] = {k: v for k, v in res.to_dict().items() if k != "null"}
+        print(res)
     summary["seconds"] = time.perf_counter() - t0
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    print(f"summary: {out / 'summary.json'}")
+    print(f"summary: {out / 'summary.json'} ({summary['seconds']:.1f} s)")
     return 0
 
 
@@ -136,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the main job on the bundled default (or --model)")
     _add_model_options(run)
     run.add_argument("--k", type=int, default=12, help="number of clusters (default 12)")
+    run.add_argument(
+        "--shuffles",
+        type=int,
+        default=20,
+        help="shuffles for the clusterability test; 0 skips it (default 20)",
+    )
     run.add_argument("--output", default="nngraph-output", help="output directory")
     run.set_defaults(func=cmd_run)
 
@@ -144,7 +250,52 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--output", default="graph.npz", help="where to save (.npz)")
     graph.add_argument("--graphml", default=None, help="also write GraphML to this path")
     graph.set_defaults(func=cmd_graph)
+
+    cluster = sub.add_parser("cluster", help="partition a graph and save the partition")
+    _add_graph_source(cluster)
+    cluster.add_argument(
+        "--method",
+        default="spectral",
+        help="partitioner spec, e.g. spectral, louvain:resolution=2 (default spectral)",
+    )
+    cluster.add_argument("--k", type=int, default=12, help="clusters for spectral (default 12)")
+    cluster.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    cluster.add_argument("--output", default="partition.json", help="partition file (.json)")
+    cluster.set_defaults(func=cmd_cluster)
+
+    from ._compare import add_compare_arguments, run_compare
+
+    compare = sub.add_parser("compare", help="compare partitioners on one graph")
+    add_compare_arguments(compare)
+    compare.set_defaults(func=run_compare)
+
+    clus = sub.add_parser(
+        "clusterability", help="is the network more clusterable than shuffled copies?"
+    )
+    _add_graph_source(clus)
+    clus.add_argument("--method", default="spectral", help="partitioner spec (default spectral)")
+    clus.add_argument("--k", type=int, default=12, help="clusters for spectral (default 12)")
+    clus.add_argument("--shuffles", type=int, default=50, help="shuffled copies (default 50)")
+    clus.add_argument(
+        "--null",
+        default="layer",
+        choices=["layer", "layer_nonzero", "offdiagonal"],
+        help="null model (default layer)",
+    )
+    clus.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    clus.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    clus.add_argument("--output", default=None, help="write the result as JSON")
+    clus.set_defaults(func=cmd_clusterability)
     return parser
+
+
+def _add_graph_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--graph-file",
+        default=None,
+        help="a saved graph (.npz); default: the graph of the bundled --model",
+    )
+    _add_model_options(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

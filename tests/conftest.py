@@ -58,23 +58,26 @@ def reference_modularity():
     return _reference_modularity
 
 
-@pytest.fixture
-def layered_modules():
-    """An MLP-like layered graph with 4 planted modules across 5 layers, and the modules.
+@pytest.fixture(scope="session")
+def spectral_kernels():
+    """Compile (or load from numba's cache) every spectral/metrics kernel once.
 
-    Consecutive layers are joined densely; weights within a module are |N(0, 1)|, across
-    modules 5% of that (noise).
+    Used by the spectral, metrics and partition tests, so compile time is not spread
+    over (and mistaken for) the first test that happens to call a kernel.
     """
-    import scipy.sparse as sp
+    from nngraph import _spectral_kernels as k
 
-    gen = np.random.default_rng(7)
-    sizes, n_modules, noise = (32, 48, 48, 32, 16), 4, 0.05
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    module = np.concatenate([np.arange(s) * n_modules // s for s in sizes])
-    a = np.zeros((offsets[-1], offsets[-1]))
-    for layer in range(len(sizes) - 1):
-        rows = slice(offsets[layer], offsets[layer + 1])
-        cols = slice(offsets[layer + 1], offsets[layer + 2])
-        same = module[rows][:, None] == module[cols][None, :]
-        a[rows, cols] = np.abs(gen.normal(size=same.shape)) * np.where(same, 1.0, noise)
-    return sp.csr_array(a + a.T), module
+    indptr = np.array([0, 1, 2], dtype=np.int64)
+    indices = np.array([1, 0], dtype=np.int32)
+    data = np.ones(2)
+    rows = np.arange(2, dtype=np.int64)
+    deg = k.weighted_degree(indptr, data)
+    scale = k.inverse_sqrt(deg)
+    for spmv in (k.scaled_spmv, k.scaled_spmv_parallel):
+        spmv(indptr, indices, data, rows, scale, np.ones(2), np.empty(2))
+    for spmm in (k.scaled_spmm, k.scaled_spmm_parallel):
+        spmm(indptr, indices, data, rows, scale, np.ones((2, 2)), np.empty((2, 2)))
+    k.components_and_colouring(indptr, indices, np.ones(2, dtype=bool))
+    k.block_nnz(indptr, indices, np.zeros(2, dtype=np.int64), 1)
+    k.fill_normalized_block(indptr, indices, data, scale, rows, rows, np.zeros((2, 2)))
+    k.label_cut_volume(indptr, indices, data, np.zeros(2, dtype=np.int64), 1)
