@@ -185,7 +185,12 @@ def activation_graph(
     if not keep:
         raise ValueError("no units to record: the options exclude every layer")
     points = plan_recording(
-        model, trace.layers, keep, activation=activation, fold_batchnorm=fold_batchnorm
+        model,
+        trace.layers,
+        keep,
+        graph_module=trace.graph_module,
+        activation=activation,
+        fold_batchnorm=fold_batchnorm,
     )
     n = sum(p.n_units for p in points)
     knn = n_neighbors is not None

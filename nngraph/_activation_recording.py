@@ -33,88 +33,21 @@ import numpy as np
 import torch
 import torch.fx as fx
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ._tracing import Layer, UnsupportedModelError
+from ._tracing import (
+    ACTIVATION_FUNCTIONS,
+    ACTIVATION_METHODS,
+    ACTIVATION_MODULES,
+    IDENTITY_FUNCTIONS,
+    IDENTITY_METHODS,
+    IDENTITY_MODULES,
+    Layer,
+    UnsupportedModelError,
+)
 
 __all__ = ["RecordPoint", "iter_batches", "plan_recording", "Recorder"]
 
 _BATCHNORM = nn.modules.batchnorm._BatchNorm
-
-# Element-wise activations a unit's value may flow into (activation="post").
-_ACT_MODULES = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Softplus,
-    nn.Softsign,
-    nn.Hardtanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Tanhshrink,
-)
-_ACT_FUNCTIONS: set[Any] = {
-    F.relu,
-    F.relu6,
-    F.leaky_relu,
-    F.elu,
-    F.selu,
-    F.celu,
-    F.gelu,
-    F.silu,
-    F.mish,
-    F.softplus,
-    F.softsign,
-    F.hardtanh,
-    F.hardswish,
-    F.hardsigmoid,
-    F.sigmoid,
-    F.tanh,
-    F.tanhshrink,
-    torch.relu,
-    torch.relu_,
-    torch.sigmoid,
-    torch.tanh,
-}
-_ACT_METHODS = {
-    "relu",
-    "relu_",
-    "sigmoid",
-    "sigmoid_",
-    "tanh",
-    "tanh_",
-    "clamp",
-    "clamp_",
-    "clamp_min",
-    "clamp_min_",
-}
-# Operations that leave values unchanged in eval mode.
-_IDENTITY_MODULES = (
-    nn.Identity,
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-    nn.AlphaDropout,
-)
-_IDENTITY_FUNCTIONS: set[Any] = {
-    F.dropout,
-    F.dropout1d,
-    F.dropout2d,
-    F.dropout3d,
-    F.alpha_dropout,
-    torch.dropout,
-    torch.clone,
-}
-_IDENTITY_METHODS = {"contiguous", "clone", "detach"}
 
 SPATIAL = ("mean", "mean_abs")
 
@@ -189,13 +122,14 @@ def plan_recording(
     layers: list[Layer],
     keep: list[int],
     *,
+    graph_module: fx.GraphModule,
     activation: str,
     fold_batchnorm: bool,
 ) -> list[RecordPoint]:
     """Decide, for each kept layer, which module output is hooked and what is applied."""
     points: list[RecordPoint] = []
     weighted = [i for i in keep if layers[i].kind != "input"]
-    gm = _trace(model) if weighted else None
+    gm = graph_module if weighted else None
     modules = dict(model.named_modules())
     calls: dict[str, list[fx.Node]] = {}
     if gm is not None:
@@ -253,15 +187,6 @@ def plan_recording(
     return points
 
 
-def _trace(model: nn.Module) -> fx.GraphModule:
-    try:
-        return fx.symbolic_trace(model)
-    except Exception as exc:  # pragma: no cover - trace_model already traced it
-        raise UnsupportedModelError(
-            f"torch.fx could not trace {type(model).__name__}: {exc}"
-        ) from exc
-
-
 def _single_user(node: fx.Node) -> fx.Node | None:
     users = list(node.users)
     return users[0] if len(users) == 1 else None
@@ -269,11 +194,11 @@ def _single_user(node: fx.Node) -> fx.Node | None:
 
 def _is_identity(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     if node.op == "call_module":
-        return isinstance(modules.get(str(node.target)), _IDENTITY_MODULES)
+        return isinstance(modules.get(str(node.target)), IDENTITY_MODULES)
     if node.op == "call_function":
-        return node.target in _IDENTITY_FUNCTIONS
+        return node.target in IDENTITY_FUNCTIONS
     if node.op == "call_method":
-        return node.target in _IDENTITY_METHODS
+        return node.target in IDENTITY_METHODS
     return False
 
 
@@ -314,12 +239,12 @@ def _following_activation(
     ok = not extra and user.args and user.args[0] is node
     if ok and user.op == "call_module":
         mod = modules[str(user.target)]
-        if isinstance(mod, _ACT_MODULES):
+        if isinstance(mod, ACTIVATION_MODULES):
             return (lambda t, f=mod.forward: f(t)), type(mod).__name__
-    if ok and user.op == "call_function" and user.target in _ACT_FUNCTIONS:
+    if ok and user.op == "call_function" and user.target in ACTIVATION_FUNCTIONS:
         args, kwargs, fn = user.args[1:], dict(user.kwargs), user.target
         return (lambda t: fn(t, *args, **kwargs)), getattr(fn, "__name__", str(fn))
-    if ok and user.op == "call_method" and user.target in _ACT_METHODS:
+    if ok and user.op == "call_method" and user.target in ACTIVATION_METHODS:
         args, kwargs, name = user.args[1:], dict(user.kwargs), str(user.target)
         return (lambda t: getattr(t, name)(*args, **kwargs)), name
     raise UnsupportedModelError(

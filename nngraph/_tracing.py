@@ -102,6 +102,7 @@ class Trace:
     consumptions: list[Consumption]
     batchnorms: list[BatchNormFold]
     input_spatial: int = 1  # product of the input's spatial sizes
+    graph_module: fx.GraphModule | None = None  # the fx trace the layers were read from
 
 
 def _input_as_features(node: fx.Node, p: Provenance) -> Provenance:
@@ -118,9 +119,9 @@ def _input_as_features(node: fx.Node, p: Provenance) -> Provenance:
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-# Parameter-free modules that act on each channel separately (or only on the batch /
-# spatial dimensions): they pass provenance through unchanged.
-_PASS_MODULES = (
+# Element-wise activations (shared with the activation recorder, which applies the one
+# following a unit for activation="post").
+ACTIVATION_MODULES: tuple[type[nn.Module], ...] = (
     nn.ReLU,
     nn.ReLU6,
     nn.LeakyReLU,
@@ -138,119 +139,151 @@ _PASS_MODULES = (
     nn.Hardswish,
     nn.Hardsigmoid,
     nn.Tanhshrink,
-    nn.Softmax,
-    nn.LogSoftmax,
+)
+ACTIVATION_FUNCTIONS: frozenset[Any] = frozenset(
+    {
+        F.relu,
+        F.relu6,
+        F.leaky_relu,
+        F.elu,
+        F.selu,
+        F.celu,
+        F.gelu,
+        F.silu,
+        F.mish,
+        F.softplus,
+        F.softsign,
+        F.hardtanh,
+        F.hardswish,
+        F.hardsigmoid,
+        F.sigmoid,
+        F.tanh,
+        F.tanhshrink,
+        torch.relu,
+        torch.relu_,
+        torch.sigmoid,
+        torch.tanh,
+    }
+)
+ACTIVATION_METHODS = frozenset(
+    {
+        "relu",
+        "relu_",
+        "sigmoid",
+        "sigmoid_",
+        "tanh",
+        "tanh_",
+        "clamp",
+        "clamp_",
+        "clamp_min",
+        "clamp_min_",
+    }
+)
+# Operations that leave values unchanged in eval mode.
+IDENTITY_MODULES: tuple[type[nn.Module], ...] = (
     nn.Identity,
     nn.Dropout,
     nn.Dropout1d,
     nn.Dropout2d,
     nn.Dropout3d,
     nn.AlphaDropout,
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.MaxPool3d,
-    nn.AvgPool1d,
-    nn.AvgPool2d,
-    nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d,
-    nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d,
-    nn.AdaptiveMaxPool3d,
-    nn.ZeroPad1d,
-    nn.ZeroPad2d,
-    nn.ConstantPad1d,
-    nn.ConstantPad2d,
-    nn.ConstantPad3d,
-    nn.ReflectionPad1d,
-    nn.ReflectionPad2d,
-    nn.ReplicationPad1d,
-    nn.ReplicationPad2d,
+)
+IDENTITY_FUNCTIONS: frozenset[Any] = frozenset(
+    {
+        F.dropout,
+        F.dropout1d,
+        F.dropout2d,
+        F.dropout3d,
+        F.alpha_dropout,
+        torch.dropout,
+        torch.clone,
+    }
+)
+IDENTITY_METHODS = frozenset({"contiguous", "clone", "detach"})
+
+# Parameter-free modules that act on each channel separately (or only on the batch /
+# spatial dimensions): they pass provenance through unchanged.
+_PASS_MODULES = (
+    ACTIVATION_MODULES
+    + IDENTITY_MODULES
+    + (
+        nn.Softmax,
+        nn.LogSoftmax,
+        nn.MaxPool1d,
+        nn.MaxPool2d,
+        nn.MaxPool3d,
+        nn.AvgPool1d,
+        nn.AvgPool2d,
+        nn.AvgPool3d,
+        nn.AdaptiveAvgPool1d,
+        nn.AdaptiveAvgPool2d,
+        nn.AdaptiveAvgPool3d,
+        nn.AdaptiveMaxPool1d,
+        nn.AdaptiveMaxPool2d,
+        nn.AdaptiveMaxPool3d,
+        nn.ZeroPad1d,
+        nn.ZeroPad2d,
+        nn.ConstantPad1d,
+        nn.ConstantPad2d,
+        nn.ConstantPad3d,
+        nn.ReflectionPad1d,
+        nn.ReflectionPad2d,
+        nn.ReplicationPad1d,
+        nn.ReplicationPad2d,
+    )
 )
 _RESHAPE_MODULES = (nn.Flatten,)
 
-_PASS_FUNCTIONS: set[Any] = {
-    F.relu,
-    F.relu6,
-    F.leaky_relu,
-    F.elu,
-    F.selu,
-    F.celu,
-    F.gelu,
-    F.silu,
-    F.mish,
-    F.softplus,
-    F.hardtanh,
-    F.hardswish,
-    F.hardsigmoid,
-    F.sigmoid,
-    F.tanh,
-    F.softmax,
-    F.log_softmax,
-    F.dropout,
-    F.dropout1d,
-    F.dropout2d,
-    F.dropout3d,
-    F.alpha_dropout,
-    F.max_pool1d,
-    F.max_pool2d,
-    F.max_pool3d,
-    F.avg_pool1d,
-    F.avg_pool2d,
-    F.avg_pool3d,
-    F.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d,
-    F.adaptive_avg_pool3d,
-    F.adaptive_max_pool1d,
-    F.adaptive_max_pool2d,
-    F.adaptive_max_pool3d,
-    F.pad,
-    torch.relu,
-    torch.relu_,
-    torch.sigmoid,
-    torch.tanh,
-    torch.softmax,
-    torch.log_softmax,
-    torch.max_pool1d,
-    torch.max_pool2d,
-    torch.avg_pool1d,
-    torch.adaptive_avg_pool1d,
-    torch.dropout,
-    torch.clone,
-    torch.abs,
-    torch.neg,
-    torch.exp,
-    torch.square,
-    operator.neg,
-    operator.pos,
-}
-_PASS_METHODS = {
-    "relu",
-    "relu_",
-    "sigmoid",
-    "sigmoid_",
-    "tanh",
-    "tanh_",
-    "softmax",
-    "log_softmax",
-    "contiguous",
-    "clone",
-    "detach",
-    "float",
-    "double",
-    "half",
-    "to",
-    "type_as",
-    "abs",
-    "neg",
-    "exp",
-    "square",
-    "clamp",
-    "clamp_min",
-    "clamp_",
-    "clamp_min_",
-}
+_PASS_FUNCTIONS: frozenset[Any] = (
+    ACTIVATION_FUNCTIONS
+    | IDENTITY_FUNCTIONS
+    | {
+        F.softmax,
+        F.log_softmax,
+        F.max_pool1d,
+        F.max_pool2d,
+        F.max_pool3d,
+        F.avg_pool1d,
+        F.avg_pool2d,
+        F.avg_pool3d,
+        F.adaptive_avg_pool1d,
+        F.adaptive_avg_pool2d,
+        F.adaptive_avg_pool3d,
+        F.adaptive_max_pool1d,
+        F.adaptive_max_pool2d,
+        F.adaptive_max_pool3d,
+        F.pad,
+        torch.softmax,
+        torch.log_softmax,
+        torch.max_pool1d,
+        torch.max_pool2d,
+        torch.avg_pool1d,
+        torch.adaptive_avg_pool1d,
+        torch.abs,
+        torch.neg,
+        torch.exp,
+        torch.square,
+        operator.neg,
+        operator.pos,
+    }
+)
+_PASS_METHODS = (
+    ACTIVATION_METHODS
+    | IDENTITY_METHODS
+    | {
+        "softmax",
+        "log_softmax",
+        "float",
+        "double",
+        "half",
+        "to",
+        "type_as",
+        "abs",
+        "neg",
+        "exp",
+        "square",
+    }
+)
 _ADD_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
 _ADD_METHODS = {"add", "add_", "sub", "sub_"}
 _SCALE_FUNCTIONS = {
@@ -393,6 +426,7 @@ def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
         # An MLP that flattens images itself: its input units are the input's features
         # (pixels), as for an MLP fed flat vectors, not whole channels.
         trace = _propagate(model, gm, values, input_features=True)
+    trace.graph_module = gm
     return trace
 
 
