@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from ._io import atomic_write
 
 __all__ = ["NeuronGraph"]
 
@@ -246,25 +247,17 @@ class NeuronGraph:
             "layer_names": self.layer_names,
             "meta": self.meta,
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh,
-                    header=np.array(json.dumps(header)),
-                    indptr=a.indptr,
-                    indices=a.indices,
-                    data=a.data,
-                    shape=np.array(a.shape, dtype=np.int64),
-                    node_layer=self.node_layer,
-                    node_unit=self.node_unit,
-                    layer_pairs=self.layer_pairs,
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        arrays = {
+            "header": np.array(json.dumps(header)),
+            "indptr": a.indptr,
+            "indices": a.indices,
+            "data": a.data,
+            "shape": np.array(a.shape, dtype=np.int64),
+            "node_layer": self.node_layer,
+            "node_unit": self.node_unit,
+            "layer_pairs": self.layer_pairs,
+        }
+        atomic_write(path, lambda fh: np.savez(fh, **arrays), binary=True)
         return path
 
     @classmethod

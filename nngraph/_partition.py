@@ -10,7 +10,6 @@ import hashlib
 import json
 import numbers
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._graph import NeuronGraph
+from ._io import atomic_write
 from ._metrics import _check_labels, modularity, ncut
 from ._validation import as_neuron_graph
 
@@ -474,18 +474,7 @@ class Partition:
         """
         path = Path(path)
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda fh: fh.write(text + "\n"), binary=False)
         return path
 
     @classmethod

@@ -18,7 +18,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ._architectures import ResNet, resnet18, vgg
+from ._io import atomic_write
 from .datasets import Dataset, load_digits, load_two_digits
 
 __all__ = [
@@ -723,22 +723,6 @@ def _config(
     return config, hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 @overload
 def pretrained(
     name: str = ...,
@@ -892,9 +876,11 @@ def pretrained(
     model.cpu().eval()
     directory.mkdir(parents=True, exist_ok=True)
     payload = {"config": config, "state_dict": model.state_dict(), "history": history}
-    _atomic_write(checkpoint, lambda fh: torch.save(payload, fh), "wb")
+    atomic_write(checkpoint, lambda fh: torch.save(payload, fh), binary=True)
     meta = {"key": key, "config": config, "history": history, "checkpoint": checkpoint.name}
-    _atomic_write(
-        sidecar, lambda fh: fh.write(json.dumps(meta, indent=2, sort_keys=True) + "\n"), "w"
+    atomic_write(
+        sidecar,
+        lambda fh: fh.write(json.dumps(meta, indent=2, sort_keys=True) + "\n"),
+        binary=False,
     )
     return (model, history) if return_history else model
