@@ -11,8 +11,6 @@ appearance in unit order, and reports the modularity of its partition with
 from __future__ import annotations
 
 import contextlib
-import math
-import numbers
 import random
 import threading
 from collections.abc import Iterator
@@ -24,10 +22,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from ._graph import NeuronGraph
 from ._metrics import modularity
-from ._spectral import _canonical_labels
-from ._spectral import _check_choice as check_choice  # noqa: F401 - shared validators
-from ._spectral import _check_int as check_int  # noqa: F401
-from ._validation import check_adjacency, seed_from
+from ._validation import canonical_labels, check_adjacency, seed_from
 
 __all__ = ["CommunityDetector", "Prepared", "igraph_seeded", "relabel"]
 
@@ -48,7 +43,7 @@ def relabel(raw: np.ndarray, isolated: np.ndarray) -> np.ndarray:
     >>> relabel(np.array([7, 7, 3, 9, 3]), np.array([False, False, False, True, False]))
     array([ 0,  0,  1, -1,  1])
     """
-    return _canonical_labels(np.where(isolated, -1, np.asarray(raw, dtype=np.int64)))
+    return canonical_labels(np.where(isolated, -1, np.asarray(raw, dtype=np.int64)))
 
 
 @contextlib.contextmanager
@@ -120,31 +115,26 @@ class Prepared:
         return self._igraph
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def check_real(name: str, value: Any, *, positive: bool = False) -> float:
-    """A finite float (``> 0`` if ``positive``, else ``>= 0``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        kind = "positive" if positive else "non-negative"
-        raise ValueError(f"{name} must be a finite {kind} number, got {value}")
-    return value
-
-
 # --------------------------------------------------------------------------- estimator
 
 
 class CommunityDetector(ClusterMixin, BaseEstimator):
     """Base class: :meth:`fit` canonicalises, partitions, relabels and scores.
 
-    A subclass's ``__init__`` only stores its arguments; it implements
-    :meth:`_check_params` (validation, called first in ``fit``) and
+    A subclass's ``__init__`` only stores its arguments (with :meth:`_store_params`); it
+    implements :meth:`_check_params` (validation, called first in ``fit``) and
     :meth:`_fit_prepared`, which returns the final labels (already passed through
     :func:`relabel`), and may override :meth:`_quality_resolution`.
     """
+
+    def _store_params(self, params: dict[str, Any]) -> None:
+        """Store every argument of ``__init__`` under its own name (scikit-learn's rule).
+
+        Called as ``self._store_params(locals())`` as the whole body of ``__init__``.
+        """
+        for name, value in params.items():
+            if name != "self":
+                setattr(self, name, value)
 
     def _check_params(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -20,6 +20,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,7 @@ def _fixed_width(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(eq=False)
 class PartitionerComparison:
     """The result of :func:`compare_partitioners`.
 
@@ -198,23 +200,13 @@ class PartitionerComparison:
         ``n_nodes`` and ``n_edges`` of the graph.
     """
 
-    def __init__(
-        self,
-        names: list[str],
-        rows: list[dict[str, Any]],
-        labels: dict[str, np.ndarray],
-        estimators: dict[str, Any],
-        nmi: np.ndarray,
-        ari: np.ndarray,
-        graph: dict[str, Any],
-    ) -> None:
-        self.names = names
-        self.rows = rows
-        self.labels = labels
-        self.estimators = estimators
-        self.nmi = nmi
-        self.ari = ari
-        self.graph = graph
+    names: list[str]
+    rows: list[dict[str, Any]]
+    labels: dict[str, np.ndarray]
+    estimators: dict[str, Any]
+    nmi: np.ndarray
+    ari: np.ndarray
+    graph: dict[str, Any]
 
     def __repr__(self) -> str:
         return f"PartitionerComparison(methods={self.names}, n_nodes={self.graph['n_nodes']})"

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._community import CommunityDetector, Prepared, check_int, relabel
+from ._community import CommunityDetector, Prepared, relabel
 from ._label_propagation_kernels import label_propagation as _lpa_kernel
 from ._louvain_kernels import rng_state
+from ._validation import check_int
 
 __all__ = ["LabelPropagation"]
 
@@ -60,8 +61,7 @@ class LabelPropagation(CommunityDetector):
     """
 
     def __init__(self, *, random_state: Any = None, max_iter: int = 100) -> None:
-        self.random_state = random_state
-        self.max_iter = max_iter
+        self._store_params(locals())
 
     def _check_params(self) -> None:
         check_int("max_iter", self.max_iter, 1)

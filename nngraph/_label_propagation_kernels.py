@@ -1,7 +1,8 @@
 """Numba kernel for weighted label propagation (:mod:`nngraph._label_propagation`).
 
 Flag policy as in :mod:`nngraph._louvain_kernels` (serial, ``cache=True``, no
-``fastmath``), whose seeded SplitMix64 generator this kernel shares.
+``fastmath``), whose seeded SplitMix64 generator and neighbour-weight helper this
+kernel shares.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._louvain_kernels import rng_below, shuffle
+from ._louvain_kernels import add_row_by_label, rng_below, shuffle
 
 # Two label weights within this relative distance of each other count as a tie (sums of
 # the same weights in a different order differ by rounding).
@@ -58,18 +59,9 @@ def label_propagation(indptr, indices, data, max_iter, state):
         for t in range(n):
             i = order[t]
             visit += 1
-            n_touched = 0
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                if j == i:
-                    continue
-                lab = labels[j]
-                if stamp[lab] != visit:
-                    stamp[lab] = visit
-                    weight[lab] = 0.0
-                    touched[n_touched] = lab
-                    n_touched += 1
-                weight[lab] += data[p]
+            n_touched = add_row_by_label(
+                indptr, indices, data, i, i, labels, visit, stamp, weight, touched, 0
+            )
             if n_touched == 0:
                 continue
             best = 0.0

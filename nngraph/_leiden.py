@@ -6,16 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ._community import (
-    CommunityDetector,
-    Prepared,
-    check_choice,
-    check_int,
-    check_real,
-    igraph_seeded,
-    relabel,
-)
+from ._community import CommunityDetector, Prepared, igraph_seeded, relabel
 from ._resolution import ResolutionSearchMixin
+from ._validation import check_choice, check_int, check_real
 
 __all__ = ["Leiden"]
 
@@ -89,12 +82,7 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
         objective: str = "modularity",
         n_clusters: int | None = None,
     ) -> None:
-        self.resolution = resolution
-        self.random_state = random_state
-        self.n_iterations = n_iterations
-        self.beta = beta
-        self.objective = objective
-        self.n_clusters = n_clusters
+        self._store_params(locals())
 
     def _check_params(self) -> None:
         self._check_resolution_params()

@@ -6,18 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ._community import (
-    CommunityDetector,
-    Prepared,
-    check_choice,
-    check_int,
-    check_real,
-    igraph_seeded,
-    relabel,
-)
+from ._community import CommunityDetector, Prepared, igraph_seeded, relabel
 from ._louvain_kernels import louvain as _louvain_kernel
 from ._louvain_kernels import rng_state
 from ._resolution import ResolutionSearchMixin
+from ._validation import check_choice, check_int, check_real
 
 __all__ = ["Louvain"]
 
@@ -140,13 +133,7 @@ class Louvain(ResolutionSearchMixin, CommunityDetector):
         return_levels: bool = False,
         n_clusters: int | None = None,
     ) -> None:
-        self.resolution = resolution
-        self.random_state = random_state
-        self.max_levels = max_levels
-        self.tol = tol
-        self.backend = backend
-        self.return_levels = return_levels
-        self.n_clusters = n_clusters
+        self._store_params(locals())
 
     def _check_params(self) -> None:
         self._check_resolution_params()

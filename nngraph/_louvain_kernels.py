@@ -1,4 +1,5 @@
-"""Numba kernels for Louvain (:mod:`nngraph._louvain`), and the small seeded RNG they share.
+"""Numba kernels for Louvain (:mod:`nngraph._louvain`), and the small seeded RNG and
+neighbour-weight helper (:func:`add_row_by_label`) that label propagation shares.
 
 Flag policy: every kernel is serial and compiled with ``cache=True``; none uses
 ``fastmath``, because the local-moving step compares modularity gains and must see the
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+
+from ._spectral_kernels import weighted_degree as row_sums  # the weighted degrees
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -62,16 +65,28 @@ def shuffle(state, arr):
 
 
 @numba.njit(cache=True)
-def row_sums(indptr, data):
-    """Weighted degree of every node (self-loops counted once)."""
-    n = indptr.shape[0] - 1
-    k = np.zeros(n)
-    for i in range(n):
-        s = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            s += data[p]
-        k[i] = s
-    return k
+def add_row_by_label(
+    indptr, indices, data, row, skip, label, mark, stamp, weight, touched, n_touched
+):
+    """Add row ``row``'s weights into ``weight[label[j]]`` (column ``skip`` left out).
+
+    ``stamp`` marks the labels seen in the current round (``stamp[c] == mark``): a label
+    met for the first time in the round is stamped, its weight reset to 0 and appended
+    to ``touched``. Returns the new number of touched labels. Pass ``skip = row`` to
+    leave out the self-loop, ``skip = -1`` to keep it.
+    """
+    for p in range(indptr[row], indptr[row + 1]):
+        j = indices[p]
+        if j == skip:
+            continue
+        c = label[j]
+        if stamp[c] != mark:
+            stamp[c] = mark
+            weight[c] = 0.0
+            touched[n_touched] = c
+            n_touched += 1
+        weight[c] += data[p]
+    return n_touched
 
 
 @numba.njit(cache=True)
@@ -125,18 +140,9 @@ def local_moving(indptr, indices, data, k, two_m, resolution, tol, order, commun
             stamp[ci] = visit
             weight_to[ci] = 0.0
             touched[0] = ci
-            n_touched = 1
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                if j == i:
-                    continue
-                c = community[j]
-                if stamp[c] != visit:
-                    stamp[c] = visit
-                    weight_to[c] = 0.0
-                    touched[n_touched] = c
-                    n_touched += 1
-                weight_to[c] += data[p]
+            n_touched = add_row_by_label(
+                indptr, indices, data, i, i, community, visit, stamp, weight_to, touched, 1
+            )
             tot[ci] -= ki
             scale = resolution * ki / two_m
             stay = weight_to[ci] - scale * tot[ci]
@@ -216,15 +222,9 @@ def aggregate(indptr, indices, data, community, n_communities):
     for c in range(n_communities):
         n_touched = 0
         for m in range(start[c], start[c + 1]):
-            i = members[m]
-            for p in range(indptr[i], indptr[i + 1]):
-                d = community[indices[p]]
-                if stamp[d] != c:
-                    stamp[d] = c
-                    acc[d] = 0.0
-                    touched[n_touched] = d
-                    n_touched += 1
-                acc[d] += data[p]
+            n_touched = add_row_by_label(
+                indptr, indices, data, members[m], -1, community, c, stamp, acc, touched, n_touched
+            )
         sorted_touched = np.sort(touched[:n_touched])
         for s in range(n_touched):
             d = sorted_touched[s]

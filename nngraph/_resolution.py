@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._community import CommunityDetector, Prepared, check_int, check_real, n_clusters_of
+from ._community import CommunityDetector, Prepared, n_clusters_of
+from ._validation import check_int, check_real
 
 __all__ = ["ResolutionResult", "ResolutionWarning", "resolution_for_k", "search_resolution"]
 

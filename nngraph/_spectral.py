@@ -69,7 +69,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from . import _spectral_kernels as _k
 from ._graph import NeuronGraph
-from ._validation import check_adjacency, seed_from
+from ._validation import canonical_labels, check_adjacency, check_choice, check_int, seed_from
 
 __all__ = [
     "SpectralClustering",
@@ -372,6 +372,18 @@ class _ReductionFailed(Exception):
     """A wanted singular value is 0: the bipartite reduction cannot give the eigenvector."""
 
 
+def _block_operator(
+    prep: _Prepared,
+    group: np.ndarray,
+    n_groups: int,
+    pairs: list[tuple[int, int, bool]],
+    operator: str,
+) -> _BlockOperator | None:
+    """The block operator if ``operator="blocks"``, or if ``"auto"`` and it is worthwhile."""
+    bop = _BlockOperator(prep, group, n_groups, pairs)
+    return bop if operator == "blocks" or bop.worthwhile() else None
+
+
 def _full_problem(prep: _Prepared, known_kept: np.ndarray, operator: str) -> _Problem:
     kept = prep.kept
     local = np.full(prep.n, -1, dtype=np.int64)
@@ -384,9 +396,7 @@ def _full_problem(prep: _Prepared, known_kept: np.ndarray, operator: str) -> _Pr
         else:
             group, n_groups = np.where(prep.degree > 0, 0, -1), 1
         pairs = [(g, h, g != h) for g in range(n_groups) for h in range(g, n_groups)]
-        bop = _BlockOperator(prep, group, n_groups, pairs)
-        if operator == "blocks" or bop.worthwhile():
-            op = bop
+        op = _block_operator(prep, group, n_groups, pairs, operator)
     csr = _CSROperator(prep)
     counter = [0]
     if op is None:
@@ -428,9 +438,7 @@ def _bipartite_problem(prep: _Prepared, known_kept: np.ndarray, operator: str) -
         group = np.where(prep.degree > 0, 2 * layer + prep.colour, -1)
         # Side P groups are even, side Q groups odd; only P-Q blocks hold edges.
         pairs = [(g, h, False) for g in range(0, n_groups, 2) for h in range(1, n_groups, 2)]
-        bop = _BlockOperator(prep, group, n_groups, pairs)
-        if operator == "blocks" or bop.worthwhile():
-            op = bop
+        op = _block_operator(prep, group, n_groups, pairs, operator)
     csr = _CSROperator(prep)
     counter = [0]
     if op is None:
@@ -676,20 +684,6 @@ def _check_tol(eigen_tol: Any) -> float:
     raise ValueError(f"eigen_tol must be 'auto' or a positive float, got {eigen_tol!r}")
 
 
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _spectrum(
     prep: _Prepared,
     n_eig: int,
@@ -781,6 +775,43 @@ def _warn_disconnected(prep: _Prepared, stacklevel: int) -> None:
         )
 
 
+def _check_and_prepare(
+    graph: Any,
+    k: int,
+    what: str,
+    *,
+    eigen_solver: str,
+    eigen_tol: float | str,
+    eigen_maxiter: int | None,
+    dense_threshold: int,
+    operator: str,
+    n_threads: int | None,
+    random_state: Any,
+    stacklevel: int,
+) -> tuple[_Prepared, np.random.Generator, dict[str, Any]]:
+    """Check the solver parameters, then canonicalise ``graph`` for ``k`` clusters.
+
+    Returns the prepared graph (with the thread policy of the fit), the generator drawn
+    from ``random_state`` and the checked keyword arguments of :func:`_spectrum`.
+    ``k`` may not exceed the clusterable units (``what`` names it in the error); a
+    disconnected graph warns with ``stacklevel`` as seen from the public function.
+    """
+    spectrum_args = {
+        "eigen_solver": check_choice("eigen_solver", eigen_solver, _SOLVERS),
+        "operator": check_choice("operator", operator, _OPERATORS),
+        "eigen_tol": _check_tol(eigen_tol),
+        "eigen_maxiter": check_int("eigen_maxiter", eigen_maxiter, 1, allow_none=True),
+        "dense_threshold": check_int("dense_threshold", dense_threshold, 0),
+    }
+    threads = check_int("n_threads", n_threads, 1, allow_none=True)
+    rng = np.random.default_rng(seed_from(random_state))
+    prep = _prepare(graph)
+    _validate_k(prep, k, what)
+    _warn_disconnected(prep, stacklevel=stacklevel + 1)
+    prep.threads = _thread_policy(threads, prep.kept.size)
+    return prep, rng, spectrum_args
+
+
 def spectral_embedding(
     graph: Any,
     n_components: int = 8,
@@ -858,29 +889,22 @@ def spectral_embedding(
     >>> bool(np.all(np.sign(emb[:3, 1]) != np.sign(emb[3:, 1])))
     True
     """
-    k = _check_int("n_components", n_components, 1)
-    solver = _check_choice("eigen_solver", eigen_solver, _SOLVERS)
-    op = _check_choice("operator", operator, _OPERATORS)
-    tol = _check_tol(eigen_tol)
-    maxiter = _check_int("eigen_maxiter", eigen_maxiter, 1, allow_none=True)
-    threshold = _check_int("dense_threshold", dense_threshold, 0)
-    threads = _check_int("n_threads", n_threads, 1, allow_none=True)
-    prep = _prepare(graph)
-    _validate_k(prep, k, "n_components")
-    _warn_disconnected(prep, stacklevel=3)
-    rng = np.random.default_rng(seed_from(random_state))
-    prep.threads = _thread_policy(threads, prep.kept.size)
+    k = check_int("n_components", n_components, 1)
+    prep, rng, spectrum_args = _check_and_prepare(
+        graph,
+        k,
+        "n_components",
+        eigen_solver=eigen_solver,
+        eigen_tol=eigen_tol,
+        eigen_maxiter=eigen_maxiter,
+        dense_threshold=dense_threshold,
+        operator=operator,
+        n_threads=n_threads,
+        random_state=random_state,
+        stacklevel=3,
+    )
     with prep.threads.context:
-        spec = _spectrum(
-            prep,
-            k,
-            eigen_solver=solver,
-            eigen_tol=tol,
-            eigen_maxiter=maxiter,
-            dense_threshold=threshold,
-            operator=op,
-            rng=rng,
-        )
+        spec = _spectrum(prep, k, rng=rng, **spectrum_args)
     emb = _embedding_from(spec, k)
     if return_eigenvalues:
         return emb, spec.eigenvalues.copy()
@@ -962,42 +986,26 @@ def eigengap(
     >>> eigengap(a, max_k=5, random_state=0).suggested_k
     3
     """
-    max_k = _check_int("max_k", max_k, 2)
-    solver = _check_choice("eigen_solver", eigen_solver, _SOLVERS)
-    tol = _check_tol(eigen_tol)
-    threads = _check_int("n_threads", n_threads, 1, allow_none=True)
-    prep = _prepare(graph)
-    _validate_k(prep, 2, "max_k")
-    _warn_disconnected(prep, stacklevel=3)
-    prep.threads = _thread_policy(threads, prep.kept.size)
+    max_k = check_int("max_k", max_k, 2)
+    prep, rng, spectrum_args = _check_and_prepare(
+        graph,
+        2,
+        "max_k",
+        eigen_solver=eigen_solver,
+        eigen_tol=eigen_tol,
+        eigen_maxiter=None,
+        dense_threshold=DENSE_THRESHOLD,
+        operator="auto",
+        n_threads=n_threads,
+        random_state=random_state,
+        stacklevel=3,
+    )
     with prep.threads.context:
-        spec = _spectrum(
-            prep,
-            min(max_k + 1, prep.kept.size),
-            eigen_solver=solver,
-            eigen_tol=tol,
-            eigen_maxiter=None,
-            dense_threshold=DENSE_THRESHOLD,
-            operator="auto",
-            rng=np.random.default_rng(seed_from(random_state)),
-        )
+        spec = _spectrum(prep, min(max_k + 1, prep.kept.size), rng=rng, **spectrum_args)
     return EigengapResult.from_eigenvalues(spec.eigenvalues)
 
 
 # ---------------------------------------------------------------------------- estimator
-def _canonical_labels(labels: np.ndarray) -> np.ndarray:
-    """Renumber clusters 0, 1, ... in order of their first unit; -1 stays -1."""
-    out = np.full(labels.shape, -1, dtype=np.int64)
-    mask = labels >= 0
-    if not mask.any():
-        return out
-    uniq, first, inverse = np.unique(labels[mask], return_index=True, return_inverse=True)
-    rank = np.empty(uniq.size, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(uniq.size)
-    out[mask] = rank[inverse]
-    return out
-
-
 class SpectralClustering(ClusterMixin, BaseEstimator):
     """Normalised-cut spectral clustering of a graph of units (method.md section 2).
 
@@ -1112,38 +1120,30 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         -------
         self : SpectralClustering
         """
-        k = _check_int("n_clusters", self.n_clusters, 2)
-        n_init = _check_int("n_init", self.n_init, 1, allow_none=True)
-        solver = _check_choice("eigen_solver", self.eigen_solver, _SOLVERS)
-        op = _check_choice("operator", self.operator, _OPERATORS)
-        tol = _check_tol(self.eigen_tol)
-        maxiter = _check_int("eigen_maxiter", self.eigen_maxiter, 1, allow_none=True)
-        threshold = _check_int("dense_threshold", self.dense_threshold, 0)
-        kmeans_max_iter = _check_int("kmeans_max_iter", self.kmeans_max_iter, 1)
-        threads = _check_int("n_threads", self.n_threads, 1, allow_none=True)
-        rng = np.random.default_rng(seed_from(self.random_state))
-
-        prep = _prepare(X)
-        _validate_k(prep, k, "n_clusters")
-        _warn_disconnected(prep, stacklevel=2)
+        k = check_int("n_clusters", self.n_clusters, 2)
+        n_init = check_int("n_init", self.n_init, 1, allow_none=True)
+        kmeans_max_iter = check_int("kmeans_max_iter", self.kmeans_max_iter, 1)
+        prep, rng, spectrum_args = _check_and_prepare(
+            X,
+            k,
+            "n_clusters",
+            eigen_solver=self.eigen_solver,
+            eigen_tol=self.eigen_tol,
+            eigen_maxiter=self.eigen_maxiter,
+            dense_threshold=self.dense_threshold,
+            operator=self.operator,
+            n_threads=self.n_threads,
+            random_state=self.random_state,
+            stacklevel=2,
+        )
         n_kept = prep.kept.size
         if n_init is None:
             n_init = 100 if n_kept > 2000 else 25
-        prep.threads = _thread_policy(threads, n_kept)
         with prep.threads.context:
-            spec = _spectrum(
-                prep,
-                min(k + 1, n_kept),
-                eigen_solver=solver,
-                eigen_tol=tol,
-                eigen_maxiter=maxiter,
-                dense_threshold=threshold,
-                operator=op,
-                rng=rng,
-            )
+            spec = _spectrum(prep, min(k + 1, n_kept), rng=rng, **spectrum_args)
             labels, emb, inertia = self._assign(prep, spec, k, n_init, kmeans_max_iter, rng)
         self.inertia_ = inertia
-        self.labels_ = _canonical_labels(labels)
+        self.labels_ = canonical_labels(labels)
         self.embedding_ = emb
         self.eigenvalues_ = spec.eigenvalues.copy()
         self.eigengap_ = EigengapResult.from_eigenvalues(spec.eigenvalues)

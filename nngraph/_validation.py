@@ -116,3 +116,63 @@ def seed_from(random_state: Any) -> int:
         f"random_state must be None, an int, a numpy Generator or RandomState, "
         f"got {type(random_state).__name__}"
     )
+
+
+def check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
+    """``value`` as an int ``>= minimum`` (None passes when ``allow_none``).
+
+    Raises
+    ------
+    ValueError
+        Not an integer (a bool is not one), or below ``minimum``.
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(name: str, value: Any, *, positive: bool = False) -> float:
+    """A finite float (``> 0`` if ``positive``, else ``>= 0``).
+
+    Raises
+    ------
+    TypeError
+        Not a real number (a bool is not one).
+    ValueError
+        Infinite, NaN, negative, or 0 when ``positive``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
+        raise ValueError(f"{name} must be a finite {kind} number, got {value}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``choices``, else ``ValueError``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def canonical_labels(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0, 1, ... in order of their first unit; -1 stays -1.
+
+    Examples
+    --------
+    >>> canonical_labels(np.array([5, -1, 2, 5, 2]))
+    array([ 0, -1,  1,  0,  1])
+    """
+    out = np.full(labels.shape, -1, dtype=np.int64)
+    mask = labels >= 0
+    if not mask.any():
+        return out
+    uniq, first, inverse = np.unique(labels[mask], return_index=True, return_inverse=True)
+    rank = np.empty(uniq.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(uniq.size)
+    out[mask] = rank[inverse]
+    return out
