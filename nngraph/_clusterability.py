@@ -9,12 +9,12 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._graph import NeuronGraph
+from ._io import write_json
 from ._metrics import ncut as _ncut
 from ._null_models import NULL_METHODS, NullModel
 from ._validation import as_neuron_graph
@@ -92,13 +92,13 @@ class ClusterabilityResult:
         return float((np.count_nonzero(self.null <= self.ncut) + 1) / (self.null.size + 1))
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything, JSON-ready."""
+        """Everything, JSON-ready (``z`` is None when the null has no spread)."""
         return {
             "ncut": self.ncut,
             "null": self.null.tolist(),
             "mean": self.mean,
             "std": self.std,
-            "z": self.z,
+            "z": self.z if np.isfinite(self.z) else None,  # JSON has no infinity
             "p": self.p,
             "n_shuffles": self.n_shuffles,
             "method": self.method,
@@ -111,10 +111,10 @@ class ClusterabilityResult:
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """The result as JSON; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=2)
+        document = self.to_dict()
         if path is not None:
-            Path(path).write_text(text)
-        return text
+            write_json(path, document)
+        return json.dumps(document, indent=2, allow_nan=False)
 
     def plot(self, ax: Any = None, *, bins: int | str = "auto") -> Any:
         """Histogram of the null n-cuts with the true n-cut marked (needs matplotlib).

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
+from ._io import atomic_write, write_json
 from ._metrics import cluster_sizes, compare_partitions, modularity, ncut
 from ._validation import as_neuron_graph, seed_from
 
@@ -259,10 +260,10 @@ class PartitionerComparison:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The comparison as JSON; written to ``path`` too if given. Returns the text."""
-        text = json.dumps(self.to_dict(), indent=2)
+        document = self.to_dict()
         if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+            write_json(path, document)
+        return json.dumps(document, indent=2, allow_nan=False)
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
         """One row per method, with ``nmi_<other>`` and ``ari_<other>`` columns.
@@ -291,7 +292,7 @@ class PartitionerComparison:
             )
         text = buf.getvalue()
         if path is not None:
-            Path(path).write_text(text)
+            atomic_write(path, lambda fh: fh.write(text), binary=False)
         return text
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,7 @@ __all__ = ["NeuronGraph"]
 
 _FORMAT = "nngraph.NeuronGraph"
 _FORMAT_VERSION = 1
-# igraph's GraphDB reader stores vertex ids in 16 bits.
-_GRAPHDB_MAX_NODES = 65535
+_ARRAYS = ("indptr", "indices", "data", "shape", "node_layer", "node_unit", "layer_pairs")
 
 
 class NeuronGraph:
@@ -72,11 +72,13 @@ class NeuronGraph:
         meta: dict | None = None,
         validate: bool = True,
     ) -> None:
-        a = sp.csr_array(adjacency)
+        a = sp.csr_array(adjacency)  # may share arrays with the caller's matrix
         if a.dtype != np.float64:
             a = a.astype(np.float64)
-        if not a.has_sorted_indices:
-            a.sort_indices()
+        if not a.has_canonical_format or (a.nnz and not a.data.all()):
+            a = a.copy()  # clean our own copy: sorted, no duplicates, no explicit zeros
+            a.sum_duplicates()
+            a.eliminate_zeros()
         self.adjacency = a
         self.layer_names = [str(name) for name in layer_names]
         self.node_layer = np.ascontiguousarray(node_layer, dtype=np.int64)
@@ -268,14 +270,22 @@ class NeuronGraph:
             with np.load(path, allow_pickle=False) as f:
                 header = json.loads(str(f["header"]))
                 arrays = {k: f[k] for k in f.files if k != "header"}
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path} is not a readable NeuronGraph file: {exc}") from exc
+        if not isinstance(header, dict):
+            raise ValueError(f"{path} is not a NeuronGraph file (its header is not an object)")
         if header.get("format") != _FORMAT:
             raise ValueError(f"{path} is not a NeuronGraph file (format {header.get('format')!r})")
         if header.get("version") != _FORMAT_VERSION:
             raise ValueError(
                 f"{path} has NeuronGraph format version {header.get('version')}; "
                 f"this nngraph reads version {_FORMAT_VERSION}"
+            )
+        missing = sorted(set(_ARRAYS) - set(arrays))
+        if missing or not {"kind", "layer_names", "meta"} <= set(header):
+            raise ValueError(
+                f"{path} is an incomplete NeuronGraph file (missing: "
+                f"{', '.join(missing) or 'header fields'})"
             )
         shape = tuple(int(s) for s in arrays["shape"])
         adjacency = sp.csr_array((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)

@@ -174,7 +174,9 @@ def _blocks(trace: Trace, reduction: str) -> dict[tuple[int, int], np.ndarray]:
             part = r[:, s.start : s.stop]
             n_producer = layers[s.layer].n_units
             if key not in blocks and s.unit_start == 0 and part.shape[1] == n_producer:
-                blocks[key] = part if part.flags.c_contiguous else np.ascontiguousarray(part)
+                # A signed view stays a (read-only) view; a copy is made non-negative here,
+                # so "writeable" always means "owned and already |.|".
+                blocks[key] = part if part.flags.c_contiguous else np.abs(part, dtype=np.float64)
                 continue
             if key not in blocks:
                 blocks[key] = np.zeros((layer.n_units, n_producer))
@@ -209,6 +211,14 @@ def _batchnorm_scales(trace: Trace) -> dict[int, np.ndarray]:
         factor = factor.numpy()
         if not np.all(np.isfinite(factor)):
             raise ValueError(f"batch norm {bn.module_path!r} has NaN or infinite parameters")
+        for s in bn.provenance.segments:
+            layer = trace.layers[s.layer]
+            if layer.normalized_by and layer.kind != "input":
+                raise UnsupportedModelError(
+                    f"layer {layer.name!r} is normalised by two batch norms "
+                    f"({layer.normalized_by[0]!r} and {bn.module_path!r}); nngraph cannot "
+                    "fold both into its units: pass fold_batchnorm=False"
+                )
         covered = np.zeros(bn.provenance.n_channels, dtype=np.int64)
         for s in bn.provenance.segments:
             covered[s.start : s.stop] += 1
@@ -223,7 +233,8 @@ def _batchnorm_scales(trace: Trace) -> dict[int, np.ndarray]:
                 continue  # input units have no entering edges
             layer_scale = scales.setdefault(s.layer, np.ones(trace.layers[s.layer].n_units))
             layer_scale[s.unit_start : s.unit_start + s.stop - s.start] *= factor[s.start : s.stop]
-            trace.layers[s.layer].normalized_by.append(bn.module_path)
+            if bn.module_path not in trace.layers[s.layer].normalized_by:
+                trace.layers[s.layer].normalized_by.append(bn.module_path)
     return scales
 
 

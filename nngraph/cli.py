@@ -10,12 +10,15 @@ reads and writes files, so stages can be run (and replaced) one at a time.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ._io import write_json
 
 __all__ = ["main"]
 
@@ -132,24 +135,19 @@ def cmd_clusterability(args: argparse.Namespace) -> int:
         raise ValueError(f"--shuffles must be at least 1, got {args.shuffles}")
     est = make_partitioner(args.method, n_clusters=args.k)
     g = _graph_from(args)
-    if args.jobs > 1:
-        with cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as ex:
-            res = ng.clusterability(
-                g,
-                est,
-                n_shuffles=args.shuffles,
-                method=args.null,
-                random_state=args.random_state,
-                executor=ex,
-                progress=sys.stderr.isatty(),
-            )
-    else:
+    pool = (
+        cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn"))
+        if args.jobs > 1
+        else contextlib.nullcontext(None)
+    )
+    with pool as executor:
         res = ng.clusterability(
             g,
             est,
             n_shuffles=args.shuffles,
-            method=args.null,
+            method=args.null or _null_for(g),
             random_state=args.random_state,
+            executor=executor,
             progress=sys.stderr.isatty(),
         )
     print(res)
@@ -157,6 +155,24 @@ def cmd_clusterability(args: argparse.Namespace) -> int:
         res.to_json(args.output)
         print(f"saved {args.output}")
     return 0
+
+
+def _finite(value: Any) -> Any:
+    """JSON-ready: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _null_for(graph) -> str:
+    """The clusterability null that fits the graph: layer blocks, or all pairs."""
+    return "layer" if graph.layer_pairs.size else "offdiagonal"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -215,6 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             g,
             ng.SpectralClustering(args.k, random_state=args.seed),
             n_shuffles=args.shuffles,
+            method=_null_for(g),
             random_state=args.seed,
             progress=sys.stderr.isatty(),
         )
@@ -222,7 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary["clusterability"] = {k: v for k, v in res.to_dict().items() if k != "null"}
         print(res)
     summary["seconds"] = time.perf_counter() - t0
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    write_json(out / "summary.json", _finite(summary))
     print(f"summary: {out / 'summary.json'} ({summary['seconds']:.1f} s)")
     return 0
 
@@ -278,9 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--shuffles", type=int, default=50, help="shuffled copies (default 50)")
     clus.add_argument(
         "--null",
-        default="layer",
+        default=None,
         choices=["layer", "layer_nonzero", "offdiagonal"],
-        help="null model (default layer)",
+        help="null model (default: layer for weight graphs, offdiagonal otherwise)",
     )
     clus.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     clus.add_argument("--random-state", type=int, default=0, help="seed (default 0)")

@@ -847,7 +847,8 @@ def pretrained(
     }
     dropout = _check_dropout(dropout)  # so that dropout=0 and dropout=0.0 share a key
     config, key = _config(name, {"dropout": dropout, **builder_kwargs}, train_kwargs)
-    model = builder(dropout=dropout, **builder_kwargs)
+    with torch.random.fork_rng(devices=[]):  # building initialises: not on the user's RNG
+        model = builder(dropout=dropout, **builder_kwargs)
 
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     checkpoint = directory / f"{name}-{key}.pt"

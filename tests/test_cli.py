@@ -39,3 +39,25 @@ def test_module_entry_point():
     )
     assert proc.returncode == 0
     assert "run" in proc.stdout and "graph" in proc.stdout
+
+
+def test_run_on_an_activation_graph_uses_the_offdiagonal_null(tmp_path):
+    out = tmp_path / "act"
+    assert (
+        main(["run", "--graph", "activation", "--shuffles", "2", "--k", "4", "--output", str(out)])
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["graph"]["kind"] == "activation"
+    assert summary["clusterability"]["method"] == "offdiagonal"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "g.npz"
+    assert main(["graph", "--output", str(out)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask

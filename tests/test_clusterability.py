@@ -321,3 +321,22 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_p_value_counts_ties_and_z_without_spread():
+    from nngraph._clusterability import ClusterabilityResult
+
+    res = ClusterabilityResult(
+        ncut=2.0,
+        null=np.array([1.0, 2.0, 2.0, 3.0]),
+        method="layer",
+        random_state=0,
+        partitioner="x",
+    )
+    assert res.p == pytest.approx(4 / 5)  # 1.0, 2.0, 2.0 are <= 2.0: (3 + 1) / (4 + 1)
+    assert res.z == pytest.approx(0.0)
+    flat = ClusterabilityResult(
+        ncut=1.0, null=np.full(3, 2.0), method="layer", random_state=0, partitioner="x"
+    )
+    assert flat.z == -np.inf and flat.p == pytest.approx(1 / 4)
+    assert json.loads(flat.to_json())["z"] is None  # strict JSON: no -Infinity

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -89,6 +91,22 @@ def test_load_errors(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable NeuronGraph file"):
         ng.NeuronGraph.load(bad)
+    good = _random_graph(np.random.default_rng(0)).save(tmp_path / "good.npz")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="not a readable NeuronGraph file"):
+        ng.NeuronGraph.load(truncated)
+    header_only = tmp_path / "header_only.npz"
+    header = {
+        "format": "nngraph.NeuronGraph",
+        "version": 1,
+        "kind": "weight",
+        "layer_names": ["input"],
+        "meta": {},
+    }
+    np.savez(header_only, header=np.array(json.dumps(header)))
+    with pytest.raises(ValueError, match="incomplete NeuronGraph file"):
+        ng.NeuronGraph.load(header_only)
     other = tmp_path / "other.npz"
     np.savez(other, header=np.array('{"format": "something"}'))
     with pytest.raises(ValueError, match="not a NeuronGraph file"):
@@ -207,4 +225,17 @@ def test_check_adjacency_never_modifies_the_callers_matrix():
         np.testing.assert_array_equal(x, y)
     assert 0.0 not in out.data and out.has_canonical_format
     clean = sp.csr_array(np.array([[0.0, 2.0], [2.0, 0.0]]))
-    assert check_adjacency(clean).data is not None
+    out = check_adjacency(clean)
+    np.testing.assert_array_equal(out.toarray(), clean.toarray())
+
+
+def test_explicit_zeros_are_not_edges(rng):
+    g = _random_graph(rng)
+    a = g.adjacency.copy()
+    a.data[a.data < np.median(a.data)] = 0.0  # pruning in place leaves explicit zeros
+    assert not a.data.all()
+    h = g.with_adjacency(a)
+    assert h.adjacency.data.all()
+    assert h.n_edges == np.count_nonzero(np.triu(a.toarray()))
+    assert h.to_igraph().ecount() == h.n_edges
+    assert not a.data.all()  # the caller's matrix is left as it was

@@ -406,3 +406,10 @@ def test_pretrained_two_digit_accuracy(tmp_path):
     assert min(history["test_accuracy_heads"]) >= 0.9
     data = pretrained_data("two_digit_mlp")
     assert accuracy(model, data.x_test, data.y_test) >= 0.9
+
+
+def test_pretrained_leaves_global_torch_rng_alone(tmp_path):
+    pretrained("mlp", hidden=(8,), epochs=1, cache_dir=tmp_path)  # fill the cache
+    before = torch.random.get_rng_state()
+    pretrained("mlp", hidden=(8,), epochs=1, cache_dir=tmp_path)  # a cache hit
+    assert torch.equal(torch.random.get_rng_state(), before)

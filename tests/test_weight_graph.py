@@ -156,7 +156,6 @@ def test_cat_splits_input_channels_among_producers(seeded):
 
 @pytest.mark.parametrize("groups", [2, 4])
 def test_grouped_and_depthwise_conv(seeded, groups):
-    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=groups), nn.ReLU(), nn.Conv1d(4, 1, 1))
     model = nn.Sequential(nn.Conv2d(4, 8, 3, groups=groups))
     g = ng.weight_graph(model, torch.zeros(1, 4, 5, 5))
     w = np.abs(model[0].weight.detach().double().numpy()).sum(axis=(2, 3))
@@ -405,3 +404,43 @@ def test_cnn_input_units_are_channels(seeded):
     model = ConvFlattenLinear()
     g = ng.weight_graph(model, torch.zeros(1, 1, 8, 8))
     assert g.layer_sizes[0] == 1
+
+
+class CReLU(nn.Module):
+    """One Linear layer feeds the next twice, through a concatenation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(3, 4)
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x):
+        h = self.fc1(x)
+        return self.fc2(torch.cat([torch.relu(h), torch.relu(-h)], dim=1))
+
+
+def test_repeated_producer_sums_magnitudes(seeded):
+    model = CReLU()
+    g = ng.weight_graph(model, torch.zeros(1, 3))
+    w = _abs(model.fc2.weight)
+    np.testing.assert_allclose(_block(g, "fc2", "fc1"), w[:, :4] + w[:, 4:], rtol=1e-12)
+
+
+class TwoNorms(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.bn_a = nn.BatchNorm1d(4)
+        self.bn_b = nn.BatchNorm1d(4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return self.out(self.bn_a(h) + self.bn_b(h))
+
+
+def test_two_batch_norms_on_one_layer_refuse_to_fold(seeded):
+    with pytest.raises(ng.UnsupportedModelError, match="normalised by two batch norms"):
+        ng.weight_graph(TwoNorms(), torch.zeros(2, 3))
+    g = ng.weight_graph(TwoNorms(), torch.zeros(2, 3), fold_batchnorm=False)
+    assert g.layer_names == ["input", "fc", "out"]
