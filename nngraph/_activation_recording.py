@@ -20,7 +20,9 @@ What is recorded for a unit (the *recording point*) is read from the ``torch.fx`
 
 Convolution channels are summarised per example over their spatial positions by the
 mean (``spatial="mean"``) or the mean absolute value (``"mean_abs"``), after the
-activation for ``"post"``.
+activation for ``"post"``. The input layer is summarised the same way per channel, except
+when the model only flattens it into ``Linear`` layers: its units are then the input's
+features (``C * prod(S)`` of them, as in :func:`nngraph.weight_graph`), recorded as is.
 """
 
 from __future__ import annotations
@@ -324,6 +326,17 @@ class Recorder:
 
         return hook
 
+    def _input_values(self, x: torch.Tensor, p: RecordPoint) -> torch.Tensor:
+        """The input layer's values: per channel, or per feature for a flattening MLP.
+
+        When the input is read only by ``Linear`` layers through a flatten, the tracer
+        (like :func:`nngraph.weight_graph`) gives it one unit per feature (``C * prod(S)``
+        units) rather than one per channel; those units are the flattened input.
+        """
+        if x.dim() > 2 and p.n_units != x.shape[1] and p.n_units == x[0].numel():
+            return x.flatten(1).to(dtype=torch.float64, device="cpu", copy=True)
+        return summarize(x, self.spatial)
+
     def run(self, x: torch.Tensor, batch_index: int) -> np.ndarray:
         x = x.detach().to(device=self.device)
         if x.is_floating_point():
@@ -340,7 +353,7 @@ class Recorder:
         out = np.empty((x.shape[0], self.n_units))
         col = 0
         for k, p in enumerate(self.points):
-            v = summarize(x, self.spatial) if p.module is None else self._values.get(k)
+            v = self._input_values(x, p) if p.module is None else self._values.get(k)
             if v is None:
                 raise RuntimeError(
                     f"layer {p.name!r} was not computed for batch {batch_index}; nngraph "

@@ -11,7 +11,7 @@ import json
 import numbers
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,8 @@ class Subcluster:
     size : int
         ``len(units)``.
     fraction : float
-        ``size`` divided by the number of clustered (label >= 0) units of the layer.
+        ``size`` divided by the layer's number of units (all of them, including units
+        labelled -1).
     """
 
     layer: str
@@ -106,6 +107,50 @@ def _json_value(value: Any, what: str) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_value(v, what) for v in value]
     raise TypeError(f"{what} holds a {type(value).__name__}, which is not JSON-serialisable")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_optional_fields(document: Mapping[str, Any]) -> None:
+    """Refuse optional fields of the wrong JSON type (``ValueError`` naming the field).
+
+    Checked: the optional top-level fields and the nested values the reader uses
+    (``metrics.ncut``, ``metrics.modularity``, ``graph.adjacency_sha256``).
+    """
+
+    def check(
+        where: Mapping[str, Any], key: str, ok: Callable[[Any], bool], what: str, path: str
+    ) -> None:
+        value = where.get(key)
+        if value is not None and not ok(value):
+            raise ValueError(
+                f"'{path}' must be {what} or null, got {type(value).__name__} {value!r}"
+            )
+
+    check(document, "method", lambda v: isinstance(v, str), "a string", "method")
+    check(document, "params", lambda v: isinstance(v, Mapping), "an object", "params")
+    check(
+        document,
+        "random_state",
+        lambda v: isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)),
+        "an integer or a string",
+        "random_state",
+    )
+    for field in ("metrics", "graph"):
+        check(document, field, lambda v: isinstance(v, Mapping), "an object", field)
+    metrics = document.get("metrics") or {}
+    for key in ("ncut", "modularity"):
+        check(metrics, key, _is_number, "a number", f"metrics.{key}")
+    graph = document.get("graph") or {}
+    check(
+        graph,
+        "adjacency_sha256",
+        lambda v: isinstance(v, str),
+        "a string",
+        "graph.adjacency_sha256",
+    )
 
 
 def _seed_record(random_state: Any) -> int | str | None:
@@ -325,8 +370,9 @@ class Partition:
             Keep groups of at least this many units (paper: 2; 3 for feature
             visualisation, 5 for data-set examples).
         max_fraction : float, default=0.99
-            Keep groups holding at most this fraction of the layer's clustered
-            (label >= 0) units (paper: 0.99; 0.75 for data-set examples).
+            Keep groups holding at most this fraction of the layer's units, all of them
+            counted, including units labelled -1 (paper: 0.99 of the layer; 0.75 for
+            data-set examples).
 
         Returns
         -------
@@ -345,7 +391,7 @@ class Partition:
                 continue
             order = units[np.argsort(lab[units], kind="stable")]
             clusters, starts, counts = np.unique(lab[order], return_index=True, return_counts=True)
-            fractions = counts / units.size
+            fractions = counts / lab.size
             keep = np.flatnonzero((counts >= min_size) & (fractions <= max_fraction))
             for i in keep:
                 members = order[starts[i] : starts[i] + counts[i]].copy()
@@ -407,6 +453,7 @@ class Partition:
                 f"partition format version {version!r} is not supported; "
                 f"this nngraph reads version {VERSION}"
             )
+        _check_optional_fields(document)
         layers = document.get("layers")
         if not isinstance(layers, list):
             raise ValueError("'layers' must be a list of {'name': ..., 'labels': [...]}")

@@ -86,7 +86,7 @@ __all__ = [
 DENSE_THRESHOLD = 500
 #: After a convergence failure, problems up to this size are solved densely.
 _DENSE_FALLBACK_MAX = 8000
-#: The parallel numba twin is used from this many stored entries on.
+#: With ``n_threads > 1``, the parallel numba twin is used from this many stored entries on.
 _PARALLEL_MIN_NNZ = 200_000
 #: A block at least this full is stored dense.
 _DENSE_BLOCK_DENSITY = 0.25
@@ -94,8 +94,8 @@ _DENSE_BLOCK_DENSITY = 0.25
 _DEFAULT_TOL = 1e-8
 #: Deflation shift: known eigenvectors move from eigenvalue 1 to 1 - 3 = -2.
 _DEFLATE = 3.0
-#: With ``n_threads=None``, graphs up to this many clusterable units run BLAS, OpenMP
-#: and numba on one thread (see _thread_policy).
+#: With ``n_threads=None``, graphs up to this many clusterable units run BLAS and OpenMP
+#: on one thread (see _thread_policy).
 _SINGLE_THREAD_MAX_UNITS = 20_000
 #: The block operator splits its products among threads from this many dense entries.
 _THREADED_BLOCK_MIN_ENTRIES = 2_000_000
@@ -495,6 +495,23 @@ _EXECUTORS: dict[int, ThreadPoolExecutor] = {}
 _EXECUTOR_LOCK = threading.Lock()
 
 
+def _reset_after_fork() -> None:
+    """In a forked child: forget the thread pools and the threadpoolctl controller.
+
+    A child inherits the pool objects but none of their threads (and a lock another
+    thread may have held at the fork), so a product submitted to an inherited pool
+    would never run; the child builds its own on first use.
+    """
+    global _CONTROLLER, _EXECUTORS, _EXECUTOR_LOCK
+    _CONTROLLER = None
+    _EXECUTORS = {}
+    _EXECUTOR_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - not on Windows
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _controller() -> Any:
     global _CONTROLLER
     if _CONTROLLER is None:
@@ -537,21 +554,23 @@ class _Threads:
 def _thread_policy(n_threads: int | None, n_units: int) -> _Threads:
     """How many threads each part of a fit may use.
 
-    ``n_threads=None``: BLAS and OpenMP (scikit-learn's k-means) on one thread and the
-    numba kernels serial for graphs of at most 20,000 clusterable units, the libraries'
-    defaults above; the dense-block operator always uses one worker per available core.
+    ``n_threads=None``: BLAS and OpenMP (scikit-learn's k-means) on one thread for
+    graphs of at most 20,000 clusterable units, the libraries' defaults above; the numba
+    kernels always serial; the dense-block operator uses one worker per available core.
     On problems of this size BLAS and OpenMP threads gain little (``eigh`` of a few
     hundred unknowns, k-means on ``n x k`` points) and their spinning workers, on a busy
     or oversubscribed machine, were measured to make ``eigh``, k-means and BLAS
     products 5-50x slower than one thread. The block operator's workers are Python
     threads that block while they wait (see :class:`_BlockOperator`), so they keep
     their gain on an idle machine (1.6x on 2 cores) without that failure mode.
-    ``n_threads=t``: every part uses ``t`` threads.
+    ``n_threads=t``: every part uses ``t`` threads; the numba kernels' ``parallel=True``
+    twins only run then (``t > 1``), as with numba's OpenMP threading layer a process
+    that ran them can no longer safely fork (a forked child that uses them aborts).
     """
     if n_threads is None:
         workers = _cpu_count()
         if n_units > _SINGLE_THREAD_MAX_UNITS:
-            return _Threads(contextlib.nullcontext(), False, True, workers)
+            return _Threads(contextlib.nullcontext(), False, False, workers)
         n_threads_blas = 1
     else:
         workers = n_threads_blas = n_threads
@@ -857,10 +876,13 @@ def spectral_embedding(
     random_state : None, int, numpy Generator or RandomState
         Seeds the solver's start vector.
     n_threads : int, optional
-        Threads for BLAS, OpenMP and the numba kernels. Default: one thread for graphs
-        of at most 20,000 clusterable units (threads gain little there, and spinning
-        workers on a busy machine were measured to cost 5-50x), else the libraries'
-        defaults.
+        Threads for BLAS, OpenMP and the numba kernels. Default: BLAS and OpenMP on one
+        thread for graphs of at most 20,000 clusterable units (threads gain little
+        there, and spinning workers on a busy machine were measured to cost 5-50x),
+        else the libraries' defaults; the numba kernels serial. ``n_threads > 1`` runs
+        numba's parallel kernels, which (with numba's OpenMP threading layer) make any
+        later fork-based process pool unsafe: use a ``"spawn"`` context, e.g.
+        ``ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn"))``.
     return_eigenvalues : bool, default=False
         Also return the eigenvalues (descending).
 
@@ -1037,8 +1059,10 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         Lloyd iterations per k-means run.
     n_threads : int, optional
         Threads for BLAS, OpenMP (k-means) and the numba kernels during :meth:`fit`.
-        Default: one thread for graphs of at most 20,000 clusterable units, else the
-        libraries' defaults. See :func:`spectral_embedding`.
+        Default: BLAS and OpenMP on one thread for graphs of at most 20,000 clusterable
+        units, else the libraries' defaults; the numba kernels serial. ``n_threads > 1``
+        runs numba's parallel kernels, which make later fork-based process pools unsafe
+        (use a ``"spawn"`` context). See :func:`spectral_embedding`.
 
     Attributes
     ----------

@@ -97,6 +97,17 @@ def test_mlp_matches_corrcoef(rng, activation):
     assert [layer["activation"] for layer in g.meta["layers"]] == expected
 
 
+def test_flattening_mlp_records_input_per_pixel(rng):
+    # The tracer gives an image input read only through a flatten one unit per pixel.
+    model = _init(nn.Sequential(nn.Flatten(), nn.Linear(16, 5), nn.ReLU(), nn.Linear(5, 3)), rng)
+    x = _tensor(rng, 200, 1, 4, 4)
+    g = activation_graph(model, x, include_input=True, batch_size=64)
+    with torch.no_grad():
+        h = model[1](x.flatten(1))
+        out = model[3](torch.relu(h))
+    np.testing.assert_allclose(g.adjacency.toarray(), _reference([x.flatten(1), h, out]), atol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("activation", "spatial", "fold"),
     [("pre", "mean", True), ("post", "mean_abs", True), ("pre", "mean_abs", False)],
@@ -275,6 +286,11 @@ def test_same_units_as_weight_graph(rng, include_input, include_output):
         (_mlp(rng), _tensor(rng, 20, 6)),
         (_cnn(rng), _tensor(rng, 20, 2, 8, 8)),
         (_init(_Residual(), rng), _tensor(rng, 20, 3, 6, 6)),
+        # an MLP that flattens images: one input unit per pixel, as in weight_graph
+        (
+            _init(nn.Sequential(nn.Flatten(), nn.Linear(16, 5), nn.ReLU(), nn.Linear(5, 3)), rng),
+            _tensor(rng, 50, 1, 4, 4),
+        ),
     ):
         opts = {"include_input": include_input, "include_output": include_output}
         wg = ng.weight_graph(model, x[:1], **opts)

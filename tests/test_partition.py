@@ -142,6 +142,41 @@ def test_malformed_layers(layers, match):
         ng.Partition.from_dict({"format": "nngraph.partition", "version": 1, "layers": layers})
 
 
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("metrics", [1], "'metrics' must be an object"),
+        ("params", [1, 2], "'params' must be an object"),
+        ("graph", "g", "'graph' must be an object"),
+        ("method", 3, "'method' must be a string"),
+        ("random_state", 1.5, "'random_state' must be an integer or a string"),
+        ("random_state", True, "'random_state' must be an integer or a string"),
+        ("metrics", {"ncut": "low"}, "'metrics.ncut' must be a number"),
+        ("metrics", {"modularity": [0.1]}, "'metrics.modularity' must be a number"),
+        ("graph", {"adjacency_sha256": 5}, "'graph.adjacency_sha256' must be a string"),
+    ],
+)
+def test_wrong_field_types(tmp_path, field, value, match):
+    # A document written by another tool with optional fields of the wrong JSON type.
+    doc = {"format": "nngraph.partition", "version": 1, "layers": [{"name": "a", "labels": [0]}]}
+    doc[field] = value
+    with pytest.raises(ValueError, match=match):
+        ng.Partition.from_dict(doc)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=match):
+        ng.Partition.load(path)
+
+
+def test_optional_fields_may_be_null():
+    doc = {"format": "nngraph.partition", "version": 1, "layers": [{"name": "a", "labels": [0]}]}
+    doc.update(method=None, params=None, random_state=None, metrics=None, graph=None)
+    p = ng.Partition.from_dict(doc)
+    assert p.params == {} and p.method is None and p.random_state is None
+    doc.update(metrics={"ncut": None, "modularity": 0.5}, graph={"adjacency_sha256": None})
+    assert ng.Partition.from_dict(doc).metrics["modularity"] == 0.5
+
+
 def test_mismatched_graph(graph, labels, rng):
     p = ng.Partition(labels, graph)
     other, _ = mlp_like_graph((12, 16, 20, 6), 3, rng)  # fc2 has 20 units
@@ -201,13 +236,22 @@ def test_subclusters():
         ("a", 0, [0, 1, 2], 3),
         ("a", 1, [3, 4], 2),
     ]  # "a"/2 is a singleton; "b"/0 is the whole layer
-    assert subs[0].fraction == pytest.approx(3 / 6)
+    assert subs[0].fraction == pytest.approx(3 / 7)  # of all 7 units of "a", -1 included
     assert len(p.subclusters(min_size=1, max_fraction=1.0)) == 4
     assert [s.cluster for s in p.subclusters(min_size=3, max_fraction=0.5)] == [0]
     with pytest.raises(ValueError, match="min_size"):
         p.subclusters(min_size=0)
     with pytest.raises(ValueError, match="max_fraction"):
         p.subclusters(max_fraction=1.5)
+
+
+def test_subcluster_fraction_counts_unclustered_units():
+    # method.md section 2: at most 99% of the layer, whose unclustered (-1) units count.
+    p = ng.Partition({"fc": [0] * 40 + [-1] * 60})
+    subs = p.subclusters()
+    assert [(s.layer, s.cluster, s.size) for s in subs] == [("fc", 0, 40)]
+    assert subs[0].fraction == pytest.approx(0.4)
+    assert p.subclusters(max_fraction=0.39) == []
 
 
 def test_from_estimator(graph):

@@ -6,7 +6,10 @@ invariants of the embedding; planted partitions; scikit-learn's SpectralClusteri
 
 from __future__ import annotations
 
+import multiprocessing
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 
 import numpy as np
 import pytest
@@ -252,6 +255,45 @@ def test_thread_count_does_not_change_results(rng, monkeypatch, operator):
         np.testing.assert_array_equal(one.labels_, other.labels_)
         np.testing.assert_allclose(one.embedding_, other.embedding_, atol=1e-8)
         np.testing.assert_allclose(one.eigenvalues_, other.eigenvalues_, atol=1e-12)
+
+
+def test_numba_parallel_twins_only_on_request():
+    # They make later fork-based process pools unsafe (numba's OpenMP layer), so they
+    # run only with an explicit n_threads > 1, whatever the graph's size.
+    from nngraph._spectral import _thread_policy
+
+    assert not _thread_policy(None, 10).numba_parallel
+    assert not _thread_policy(None, 50_000).numba_parallel
+    assert not _thread_policy(1, 50_000).numba_parallel
+    assert _thread_policy(2, 10).numba_parallel
+
+
+def _fit_labels(graph) -> np.ndarray:
+    kw = dict(random_state=0, eigen_solver="arpack", dense_threshold=0, operator="blocks")
+    return ng.SpectralClustering(3, **kw).fit(graph).labels_
+
+
+def test_fit_in_forked_child_after_threaded_fit(rng, monkeypatch):
+    # The parent's block-operator thread pool (and threadpoolctl controller) must not be
+    # reused by a forked child: the child has none of the pool's threads, so a product
+    # submitted there would never run.
+    from nngraph import _spectral
+
+    monkeypatch.setattr(_spectral, "_THREADED_BLOCK_MIN_ENTRIES", 0)
+    monkeypatch.setattr(_spectral, "_cpu_count", lambda: 2)
+    graph, _ = mlp_like_graph((40, 60, 60, 30), 3, rng)
+    parent = _fit_labels(graph)
+    assert _spectral._EXECUTORS  # the pool was started in the parent
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        child = pool.submit(_fit_labels, graph).result(timeout=60)
+    except FuturesTimeout:
+        for proc in list(pool._processes.values()):  # a hung child: do not wait for it
+            proc.kill()
+        pytest.fail("the fit in a forked child hung")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    np.testing.assert_array_equal(child, parent)
 
 
 def test_random_state_stored_raw():
