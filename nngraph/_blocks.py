@@ -64,16 +64,19 @@ def blocks_to_csr(sizes: np.ndarray, blocks: Mapping[tuple[int, int], np.ndarray
     np.cumsum(row_nnz, out=indptr[1:])
     data = np.empty(nnz, dtype=np.float64)
     indices = np.empty(nnz, dtype=index_dtype)
+    zeros = 0
     for layer, nb in enumerate(neighbours):
         nb.sort(key=lambda item: item[0])
         start, width, col = int(indptr[offsets[layer]]), int(widths[layer]), 0
         for o, block, transposed in nb:
             write = write_block_transposed if transposed else write_block
-            write(data, indices, start, width, col, int(offsets[o]), np.ascontiguousarray(block))
+            zeros += write(
+                data, indices, start, width, col, int(offsets[o]), np.ascontiguousarray(block)
+            )
             col += int(sizes[o])
     adjacency = sp.csr_array((data, indices, indptr), shape=(n, n))
-    adjacency.has_sorted_indices = True
-    if nnz and not np.all(data):
+    adjacency.has_canonical_format = True  # sorted by construction, no duplicates
+    if zeros:
         adjacency.eliminate_zeros()
     return adjacency
 

@@ -21,25 +21,31 @@ def write_block(data, indices, row_start, width, col, first_column, block):
 
     Row ``i`` starts at ``row_start + i * width`` in ``data``/``indices``; the block goes
     to positions ``col .. col + block.shape[1]`` of each row. Values and indices are
-    written in separate loops over contiguous slices, so both vectorise.
+    written in separate loops over contiguous slices, so both vectorise. Returns the
+    number of zero weights written.
     """
     n, m = block.shape
+    zeros = 0
     for i in range(n):
         base = row_start + i * width + col
         values = data[base : base + m]
         row = block[i]
         for j in range(m):
             values[j] = abs(row[j])
+            zeros += values[j] == 0.0
         columns = indices[base : base + m]
         for j in range(m):
             columns[j] = first_column + j
+    return zeros
 
 
 @numba.njit(cache=True)
 def write_block_transposed(data, indices, row_start, width, col, first_column, block):
     """Like :func:`write_block` for ``block.T``: row ``j`` gets ``|block[i, j]|`` at
-    column ``first_column + i``. Tiled so that reads and writes both stay in cache."""
+    column ``first_column + i``. Tiled so that reads and writes both stay in cache.
+    Returns the number of zero weights written."""
     n, m = block.shape
+    zeros = 0
     for j0 in range(0, m, _TILE):
         j1 = min(j0 + _TILE, m)
         for i0 in range(0, n, _TILE):
@@ -47,9 +53,12 @@ def write_block_transposed(data, indices, row_start, width, col, first_column, b
             for j in range(j0, j1):
                 base = row_start + j * width + col
                 for i in range(i0, i1):
-                    data[base + i] = abs(block[i, j])
+                    value = abs(block[i, j])
+                    data[base + i] = value
+                    zeros += value == 0.0
     for j in range(m):
         base = row_start + j * width + col
         columns = indices[base : base + n]
         for i in range(n):
             columns[i] = first_column + i
+    return zeros

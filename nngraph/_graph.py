@@ -72,7 +72,9 @@ class NeuronGraph:
         meta: dict | None = None,
         validate: bool = True,
     ) -> None:
-        a = sp.csr_array(adjacency)  # may share arrays with the caller's matrix
+        # Kept as given when already a CSR array (its cached format flags with it); either
+        # way it may share arrays with the caller's matrix, so it is never cleaned in place.
+        a = adjacency if isinstance(adjacency, sp.csr_array) else sp.csr_array(adjacency)
         if a.dtype != np.float64:
             a = a.astype(np.float64)
         if not a.has_canonical_format or (a.nnz and not a.data.all()):
