@@ -15,9 +15,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def best_time(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
-    """Smallest wall time of ``repeat`` calls, and the last result."""
+    """Smallest wall time of ``repeat`` calls, and the last result.
+
+    The previous result is freed before each call, so every call allocates afresh.
+    """
     best, out = float("inf"), None
     for _ in range(repeat):
+        out = None
         t0 = time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - t0)
@@ -81,3 +85,16 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+def random_mlp(sizes):
+    """An MLP of ``sizes`` with torch's default initialisation, seeded locally (seed 0)."""
+    import torch
+    import torch.nn as nn
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return nn.Sequential(*layers[:-1])

@@ -26,34 +26,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import isolated, table, write_results  # noqa: E402
+from _common import best_time, isolated, random_mlp, table, write_results  # noqa: E402
 
 
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _best(fn, repeat: int = 5):
-    """Smallest time of ``repeat`` calls (fresh allocations each time) and the last result."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        out = None  # free the previous result first, so each call allocates afresh
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _mlp(sizes):
-    import torch
-    import torch.nn as nn
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        layers = []
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        return nn.Sequential(*layers[:-1])
 
 
 def case_weight_graph(sizes):
@@ -61,10 +38,10 @@ def case_weight_graph(sizes):
 
     import nngraph as ng
 
-    model = _mlp(sizes)
-    ng.weight_graph(_mlp([4, 3, 2]), torch.zeros(1, 4))  # warm imports and tracing code
+    model = random_mlp(sizes)
+    ng.weight_graph(random_mlp([4, 3, 2]), torch.zeros(1, 4))  # warm imports and tracing code
     before = _peak_mib()
-    seconds, g = _best(lambda: ng.weight_graph(model, torch.zeros(1, sizes[0])))
+    seconds, g = best_time(lambda: ng.weight_graph(model, torch.zeros(1, sizes[0])), repeat=5)
     return {
         "seconds": seconds,
         "peak_mib": _peak_mib() - before,
@@ -77,7 +54,7 @@ def case_csr_once(sizes):
     """Baseline: the weights written into CSR arrays once (one direction)."""
     import torch
 
-    model = _mlp(sizes)
+    model = random_mlp(sizes)
     weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
 
     def write():
@@ -99,7 +76,7 @@ def case_csr_once(sizes):
         return data, indices, indptr
 
     before = _peak_mib()
-    seconds, (data, _, _) = _best(write)
+    seconds, (data, _, _) = best_time(write, repeat=5)
     return {"seconds": seconds, "peak_mib": _peak_mib() - before, "nnz": int(data.size)}
 
 
@@ -107,7 +84,7 @@ def case_csr_symmetric(sizes):
     """The least a symmetric CSR costs: each weight block and its transpose written once."""
     import torch
 
-    model = _mlp(sizes)
+    model = random_mlp(sizes)
     weights = [m.weight.detach().numpy() for m in model if isinstance(m, torch.nn.Linear)]
 
     def write():
@@ -126,7 +103,7 @@ def case_csr_symmetric(sizes):
         return data, indices
 
     before = _peak_mib()
-    seconds, (data, _) = _best(write)
+    seconds, (data, _) = best_time(write, repeat=5)
     return {"seconds": seconds, "peak_mib": _peak_mib() - before, "nnz": int(data.size)}
 
 
@@ -139,9 +116,9 @@ def case_resnet18(size):
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = resnet18(num_classes=1000)
-    ng.weight_graph(_mlp([4, 3, 2]), torch.zeros(1, 4))
+    ng.weight_graph(random_mlp([4, 3, 2]), torch.zeros(1, 4))
     before = _peak_mib()
-    seconds, g = _best(lambda: ng.weight_graph(model, torch.zeros(1, 3, size, size)))
+    seconds, g = best_time(lambda: ng.weight_graph(model, torch.zeros(1, 3, size, size)), repeat=5)
     return {
         "seconds": seconds,
         "peak_mib": _peak_mib() - before,
@@ -155,7 +132,7 @@ def _graph_file(sizes, path):
 
     import nngraph as ng
 
-    ng.weight_graph(_mlp(sizes), torch.zeros(1, sizes[0])).save(path)
+    ng.weight_graph(random_mlp(sizes), torch.zeros(1, sizes[0])).save(path)
 
 
 def case_to_igraph(path):
@@ -164,7 +141,7 @@ def case_to_igraph(path):
     g = ng.NeuronGraph.load(path)
     ng.NeuronGraph.load(path).subgraph(np.arange(10)).to_igraph()  # compile numba, warm igraph
     before = _peak_mib()
-    seconds, out = _best(g.to_igraph, repeat=3)
+    seconds, out = best_time(g.to_igraph, repeat=3)
     return {"seconds": seconds, "peak_mib": _peak_mib() - before, "n_edges": out.ecount()}
 
 

@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import isolated, table, write_results  # noqa: E402
+from _common import isolated, random_mlp, table, write_results  # noqa: E402
 
 K = 12
 N_INIT = 10
@@ -79,18 +79,6 @@ def _reset_peak() -> bool:
         return True
     except OSError:
         return False
-
-
-def _mlp(sizes):
-    import torch
-    import torch.nn as nn
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        layers = []
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        return nn.Sequential(*layers[:-1])
 
 
 def _save_graph(graph, path: Path) -> None:
@@ -421,7 +409,7 @@ def main(argv=None) -> int:
     repeat = 1 if args.quick else 3
     tmp = Path(tempfile.mkdtemp(prefix="bench_spectral_"))
     graphs = {}
-    graphs[f"mlp-{hidden}"] = ng.weight_graph(_mlp(sizes), torch.zeros(1, 784))
+    graphs[f"mlp-{hidden}"] = ng.weight_graph(random_mlp(sizes), torch.zeros(1, 784))
     graphs["digits-mlp"] = ng.weight_graph(pretrained("mlp"), torch.zeros(1, 64))
     paths = {}
     for name, g in graphs.items():
@@ -458,7 +446,7 @@ def main(argv=None) -> int:
     # numba compile time: empty cache in a fresh process, then a filled cache, then warm.
     mlp_path = paths[f"mlp-{hidden}"]
     small = str(tmp / "small.npz")
-    _save_graph(ng.weight_graph(_mlp([64, 128, 128, 10]), torch.zeros(1, 64)), Path(small))
+    _save_graph(ng.weight_graph(random_mlp([64, 128, 128, 10]), torch.zeros(1, 64)), Path(small))
     old = os.environ.get("NUMBA_CACHE_DIR")
     os.environ["NUMBA_CACHE_DIR"] = str(tmp / "numba-cache")
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
 import numbers
 import os
 import time
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ._architectures import ResNet, resnet18, vgg
 from ._io import atomic_write
+from ._validation import check_real
 from .datasets import Dataset, load_digits, load_two_digits
 
 __all__ = [
@@ -80,16 +80,6 @@ def _check_dropout(dropout: object) -> float:
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     return float(dropout)
-
-
-def _check_nonnegative_float(value: object, name: str, *, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (strict and value == 0):
-        kind = "positive" if strict else "non-negative"
-        raise ValueError(f"{name} must be a finite {kind} number, got {value}")
-    return value
 
 
 def _check_seed(random_state: object) -> int:
@@ -510,8 +500,8 @@ def train(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     epochs = _check_positive_int(epochs, "epochs")
     batch_size = _check_positive_int(batch_size, "batch_size")
-    lr = _check_nonnegative_float(lr, "lr", strict=True)
-    weight_decay = _check_nonnegative_float(weight_decay, "weight_decay")
+    lr = check_real("lr", lr, positive=True)
+    weight_decay = check_real("weight_decay", weight_decay)
     random_state = _check_seed(random_state)
     if num_threads is not None:
         num_threads = _check_positive_int(num_threads, "num_threads")
@@ -840,8 +830,8 @@ def pretrained(
         epochs = default_epochs
     train_kwargs = {
         "epochs": _check_positive_int(epochs, "epochs"),
-        "weight_decay": _check_nonnegative_float(weight_decay, "weight_decay"),
-        "lr": _check_nonnegative_float(lr, "lr", strict=True),
+        "weight_decay": check_real("weight_decay", weight_decay),
+        "lr": check_real("lr", lr, positive=True),
         "batch_size": _check_positive_int(batch_size, "batch_size"),
         "random_state": _check_seed(random_state),
     }
