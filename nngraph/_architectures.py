@@ -85,7 +85,7 @@ def resnet18(num_classes: int = 1000, in_channels: int = 3, width: int = 64) -> 
     --------
     >>> import torch
     >>> from nngraph.models import resnet18
-    >>> resnet18(num_classes=10)(torch.zeros(1, 3, 32, 32)).shape
+    >>> resnet18(num_classes=10).eval()(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 10])
     """
     return ResNet((2, 2, 2, 2), num_classes=num_classes, in_channels=in_channels, width=width)

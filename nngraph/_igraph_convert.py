@@ -90,5 +90,5 @@ def csr_to_igraph(adjacency) -> igraph.Graph:
             graph = igraph.Graph.Read_Edgelist(path, directed=False)
             if graph.vcount() < n:  # trailing isolated nodes are not in the edge list
                 graph.add_vertices(n - graph.vcount())
-    graph.es["weight"] = weights
+    graph.es["weight"] = weights.tolist()  # Python floats, as igraph users expect
     return graph
