@@ -121,20 +121,11 @@ class Prepared:
 class CommunityDetector(ClusterMixin, BaseEstimator):
     """Base class: :meth:`fit` canonicalises, partitions, relabels and scores.
 
-    A subclass's ``__init__`` only stores its arguments (with :meth:`_store_params`); it
+    A subclass's ``__init__`` only stores its arguments (scikit-learn's rule); it
     implements :meth:`_check_params` (validation, called first in ``fit``) and
     :meth:`_fit_prepared`, which returns the final labels (already passed through
     :func:`relabel`), and may override :meth:`_quality_resolution`.
     """
-
-    def _store_params(self, params: dict[str, Any]) -> None:
-        """Store every argument of ``__init__`` under its own name (scikit-learn's rule).
-
-        Called as ``self._store_params(locals())`` as the whole body of ``__init__``.
-        """
-        for name, value in params.items():
-            if name != "self":
-                setattr(self, name, value)
 
     def _check_params(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

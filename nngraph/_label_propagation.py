@@ -61,7 +61,8 @@ class LabelPropagation(CommunityDetector):
     """
 
     def __init__(self, *, random_state: Any = None, max_iter: int = 100) -> None:
-        self._store_params(locals())
+        self.random_state = random_state
+        self.max_iter = max_iter
 
     def _check_params(self) -> None:
         check_int("max_iter", self.max_iter, 1)

@@ -82,7 +82,12 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
         objective: str = "modularity",
         n_clusters: int | None = None,
     ) -> None:
-        self._store_params(locals())
+        self.resolution = resolution
+        self.random_state = random_state
+        self.n_iterations = n_iterations
+        self.beta = beta
+        self.objective = objective
+        self.n_clusters = n_clusters
 
     def _check_params(self) -> None:
         self._check_resolution_params()

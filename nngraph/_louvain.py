@@ -133,7 +133,13 @@ class Louvain(ResolutionSearchMixin, CommunityDetector):
         return_levels: bool = False,
         n_clusters: int | None = None,
     ) -> None:
-        self._store_params(locals())
+        self.resolution = resolution
+        self.random_state = random_state
+        self.max_levels = max_levels
+        self.tol = tol
+        self.backend = backend
+        self.return_levels = return_levels
+        self.n_clusters = n_clusters
 
     def _check_params(self) -> None:
         self._check_resolution_params()

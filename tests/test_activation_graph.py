@@ -241,6 +241,7 @@ def test_threshold_and_exact_knn(rng):
     np.testing.assert_allclose(a, expected, atol=1e-5)
 
 
+@pytest.mark.slow  # pynndescent compiles for ~20 s in every new process
 def test_nndescent_recall(rng):
     # Units with correlation structure: a wide layer reading a low-rank input.
     model = _init(nn.Sequential(nn.Linear(12, 600), nn.ReLU(), nn.Linear(600, 300)), rng)
