@@ -576,6 +576,15 @@ def _propagate(
                     f"{_describe(node)} multiplies two tensors computed from the input "
                     "(gating); nngraph cannot read that as weights between units"
                 )
+            for other in arg_nodes:
+                value = values.get(other)
+                if other not in prov and isinstance(value, torch.Tensor) and value.numel() > 1:
+                    raise UnsupportedModelError(
+                        f"{_describe(node)} scales by a tensor of shape {tuple(value.shape)} "
+                        "(a per-channel or per-element factor, which changes the weights "
+                        "between units); nngraph passes through scaling by a single number "
+                        "only: fold the factor into the next layer's weights"
+                    )
             prov[node] = _same_channels(node, in_provs[0], out_shape)
         elif (is_method and target in _RESHAPE_METHODS) or (
             not is_method and target in _RESHAPE_FUNCTIONS

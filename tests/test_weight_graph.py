@@ -336,6 +336,34 @@ class Gated(nn.Module):
         return self.fc1(x) * torch.sigmoid(self.fc2(x))
 
 
+class PerChannelScale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.b = nn.Linear(3, 2)
+        self.register_buffer("s", torch.tensor([1.0, 100.0, 0.01]))
+
+    def forward(self, x):
+        return self.b(self.a(x) * self.s)
+
+
+class ScalarScale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.b = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.b(self.a(x) * 2.0 / 3)
+
+
+def test_scaling_by_a_number_passes_but_a_per_channel_factor_is_refused(seeded):
+    g = ng.weight_graph(ScalarScale(), torch.zeros(1, 3))
+    assert g.layer_names == ["input", "a", "b"]
+    with pytest.raises(ng.UnsupportedModelError, match=r"scales by a tensor of shape \(3,\)"):
+        ng.weight_graph(PerChannelScale(), torch.zeros(1, 3))
+
+
 class BnAfterAdd(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -444,3 +472,26 @@ def test_two_batch_norms_on_one_layer_refuse_to_fold(seeded):
         ng.weight_graph(TwoNorms(), torch.zeros(2, 3))
     g = ng.weight_graph(TwoNorms(), torch.zeros(2, 3), fold_batchnorm=False)
     assert g.layer_names == ["input", "fc", "out"]
+
+
+def test_conv1d_batchnorm1d_and_padding(seeded):
+    conv = nn.Conv1d(2, 3, 3)
+    bn = nn.BatchNorm1d(3)
+    with torch.no_grad():
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(-2.0, 2.0)
+    model = nn.Sequential(nn.ConstantPad1d(1, 0.0), conv, bn, nn.ReLU(), nn.Conv1d(3, 2, 1))
+    g = ng.weight_graph(model, torch.zeros(1, 2, 7))
+    factor = _abs(bn.weight) / np.sqrt(bn.running_var.double().numpy() + bn.eps)
+    w = np.abs(conv.weight.detach().double().numpy()).sum(axis=2)
+    np.testing.assert_allclose(_block(g, "1", "input"), w * factor[:, None], rtol=1e-12)
+    assert g.meta["layers"][1]["normalized_by"] == ["2"]
+
+
+def test_bundled_small_cnn(seeded):
+    from nngraph.models import small_cnn
+
+    model = small_cnn()
+    g = ng.weight_graph(model, torch.zeros(1, 1, 8, 8))
+    assert g.layer_sizes.tolist() == [1, 16, 32, 32, 10]
+    assert all(layer["normalized_by"] for layer in g.meta["layers"][1:4])
