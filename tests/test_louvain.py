@@ -85,6 +85,14 @@ def trained_mlp_graph(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def trained_mlp_activation_graph(tmp_path_factory):
+    from nngraph.models import pretrained, pretrained_data
+
+    model = pretrained("mlp", cache_dir=tmp_path_factory.mktemp("checkpoints"))
+    return ng.activation_graph(model, pretrained_data("mlp").x_train)
+
+
+@pytest.fixture(scope="module")
 def random_mlp_graph():
     from nngraph.models import mlp
 
@@ -214,11 +222,18 @@ def _igraph_multilevel_q(graph: igraph.Graph, seed: int) -> float:
 
 
 @pytest.mark.parametrize(
-    "name", ["random_mlp", "trained_mlp", "correlated_activations", "grouped_activations"]
+    "name",
+    [
+        "random_mlp",
+        "trained_mlp",
+        "trained_mlp_activation",
+        "correlated_activations",
+        "grouped_activations",
+    ],
 )
 def test_modularity_close_to_igraph(name, request, rng):
     """Mean over 8 seeds at least igraph's mean minus 0.5% (seeds fixed: deterministic)."""
-    if name.endswith("mlp"):
+    if name.startswith(("random_mlp", "trained_mlp")):
         graph = request.getfixturevalue(f"{name}_graph")
     else:
         graph = as_neuron_graph(globals()[name](rng))
