@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from graphs import empty_graph, layered_modules, same_partition, sbm, tiny_graphs
+from graphs import layered_modules, sbm
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
@@ -95,30 +95,3 @@ def test_isolated_units_are_minus_one(rng):
     labels = LabelPropagation(random_state=0).fit_predict(a)
     assert np.array_equal(np.flatnonzero(labels == -1), [0, 39])
     assert set(labels[keep]) == {0, 1}
-
-
-@pytest.mark.parametrize(
-    ("graph", "pattern"),
-    [
-        (np.array([[0.0, -1.0], [-1.0, 0.0]]), "negative"),
-        (np.zeros((0, 0)), "empty"),
-    ],
-)
-def test_bad_input(graph, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        LabelPropagation().fit(graph)
-
-
-def test_no_edges():
-    with pytest.raises(ValueError, match="no edges"):
-        LabelPropagation().fit(empty_graph(4))
-
-
-@pytest.mark.parametrize("name", sorted(tiny_graphs()))
-def test_tiny_graphs(name, reference_modularity):
-    a, expected = tiny_graphs()[name]
-    est = LabelPropagation(random_state=0).fit(a)
-    if expected is not None:
-        assert same_partition(est.labels_, expected)
-    assert np.all(est.labels_[a.sum(axis=1) > 0] >= 0)
-    np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_), atol=1e-12)

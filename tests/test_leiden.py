@@ -8,7 +8,7 @@ import igraph
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from graphs import empty_graph, layered_modules, same_partition, sbm, tiny_graphs
+from graphs import layered_modules, sbm
 from sklearn.base import clone
 
 import nngraph as ng
@@ -111,30 +111,3 @@ def test_isolated_units_are_minus_one(rng, reference_modularity):
     assert np.array_equal(np.flatnonzero(est.labels_ == -1), [3, 40])
     assert est.n_clusters_ == 3
     np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_))
-
-
-@pytest.mark.parametrize(
-    ("graph", "pattern"),
-    [
-        (np.array([[0.0, -1.0], [-1.0, 0.0]]), "negative"),
-        (np.zeros((0, 0)), "empty"),
-    ],
-)
-def test_bad_input(graph, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        Leiden().fit(graph)
-
-
-def test_no_edges():
-    with pytest.raises(ValueError, match="no edges"):
-        Leiden().fit(empty_graph(4))
-
-
-@pytest.mark.parametrize("name", sorted(tiny_graphs()))
-def test_tiny_graphs(name, reference_modularity):
-    a, expected = tiny_graphs()[name]
-    est = Leiden(random_state=0).fit(a)
-    if expected is not None:
-        assert same_partition(est.labels_, expected)
-    assert np.all(est.labels_[a.sum(axis=1) > 0] >= 0)
-    np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_), atol=1e-12)

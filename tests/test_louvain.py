@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from graphs import empty_graph, layered_modules, same_partition, sbm, tiny_graphs
+from graphs import layered_modules, sbm
 from sklearn.base import clone
 
 import nngraph as ng
@@ -307,36 +307,6 @@ def test_isolated_units_are_minus_one(rng, reference_modularity, backend):
     assert est.n_clusters_ == 3
     assert set(est.labels_[keep]) == {0, 1, 2}
     np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_))
-
-
-@pytest.mark.parametrize(
-    ("graph", "pattern"),
-    [
-        (np.array([[0.0, -1.0], [-1.0, 0.0]]), "negative"),
-        (np.zeros((0, 0)), "empty"),
-        (np.array([[0.0, np.nan], [np.nan, 0.0]]), "NaN"),
-        (np.ones((2, 3)), "square"),
-    ],
-)
-def test_bad_input(graph, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        Louvain().fit(graph)
-
-
-def test_no_edges():
-    with pytest.raises(ValueError, match="no edges"):
-        Louvain().fit(empty_graph(4))
-
-
-@pytest.mark.parametrize("backend", ["numba", "igraph"])
-@pytest.mark.parametrize("name", sorted(tiny_graphs()))
-def test_tiny_graphs(name, backend, reference_modularity):
-    a, expected = tiny_graphs()[name]
-    est = Louvain(random_state=0, backend=backend).fit(a)
-    if expected is not None:
-        assert same_partition(est.labels_, expected)
-    assert np.all(est.labels_[a.sum(axis=1) > 0] >= 0)
-    np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_), atol=1e-12)
 
 
 # --------------------------------------------------------------------------- resolution
