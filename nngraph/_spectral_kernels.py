@@ -224,3 +224,27 @@ def fill_normalized_block(indptr, indices, data, scale, rows, col_pos, out):
             c = col_pos[j]
             if c >= 0:
                 out[r, c] = si * data[p] * scale[j]
+
+
+def warm_up(*, parallel: bool = False) -> None:
+    """Compile (or load from numba's cache) every kernel here on a 2-node graph.
+
+    Tests and benchmarks call it so compile time is not mistaken for run time. The
+    ``parallel=True`` twins are included only on request: running them makes a later
+    fork-based process pool unsafe (see :func:`nngraph.SpectralClustering`).
+    """
+    indptr = np.array([0, 1, 2], dtype=np.int64)
+    indices = np.array([1, 0], dtype=np.int32)
+    data = np.ones(2)
+    rows = np.arange(2, dtype=np.int64)
+    scale = inverse_sqrt(weighted_degree(indptr, data))
+    spmvs = (scaled_spmv, scaled_spmv_parallel) if parallel else (scaled_spmv,)
+    spmms = (scaled_spmm, scaled_spmm_parallel) if parallel else (scaled_spmm,)
+    for spmv in spmvs:
+        spmv(indptr, indices, data, rows, scale, np.ones(2), np.empty(2))
+    for spmm in spmms:
+        spmm(indptr, indices, data, rows, scale, np.ones((2, 2)), np.empty((2, 2)))
+    components_and_colouring(indptr, indices, np.ones(2, dtype=bool))
+    block_nnz(indptr, indices, np.zeros(2, dtype=np.int64), 1)
+    fill_normalized_block(indptr, indices, data, scale, rows, rows, np.zeros((2, 2)))
+    label_cut_volume(indptr, indices, data, np.zeros(2, dtype=np.int64), 1)
