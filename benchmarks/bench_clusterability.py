@@ -59,32 +59,28 @@ def main() -> None:
     _run(graph, None, 1, n_init)  # warm numba and BLAS in this process
 
     rows, results = [], {}
-    seconds, serial = _run(graph, None, n_shuffles, n_init)
-    results["serial"] = serial
-    rows.append(
-        {
-            "engine": "serial",
-            "workers": 1,
-            "seconds": seconds,
-            "per_shuffle": seconds / n_shuffles,
-            "overhead_pct": 0.0,
-        }
-    )
-    base = seconds
+
+    def record(engine: str, workers: int, executor) -> None:
+        """Time one engine; overhead against the ideal serial time / workers."""
+        seconds, results[engine] = _run(graph, executor, n_shuffles, n_init)
+        base = rows[0]["seconds"] if rows else seconds
+        rows.append(
+            {
+                "engine": engine,
+                "workers": workers,
+                "seconds": seconds,
+                "per_shuffle": seconds / n_shuffles,
+                "overhead_pct": 100 * (seconds / (base / workers) - 1),
+            }
+        )
+
+    record("serial", 1, None)
+    serial = results["serial"]
+    base = rows[0]["seconds"]
 
     with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as ex:
         list(ex.map(abs, [1, 2]))  # start the workers before timing
-        seconds, res = _run(graph, ex, n_shuffles, n_init)
-    results["process pool"] = res
-    rows.append(
-        {
-            "engine": "process pool (spawn)",
-            "workers": 2,
-            "seconds": seconds,
-            "per_shuffle": seconds / n_shuffles,
-            "overhead_pct": 100 * (seconds / (base / 2) - 1),
-        }
-    )
+        record("process pool (spawn)", 2, ex)
 
     try:
         import distributed
@@ -101,17 +97,7 @@ def main() -> None:
             ) as cluster,
             distributed.Client(cluster) as client,
         ):
-            seconds, res = _run(graph, client.get_executor(), n_shuffles, n_init)
-        results["dask"] = res
-        rows.append(
-            {
-                "engine": "dask LocalCluster",
-                "workers": 2,
-                "seconds": seconds,
-                "per_shuffle": seconds / n_shuffles,
-                "overhead_pct": 100 * (seconds / (base / 2) - 1),
-            }
-        )
+            record("dask LocalCluster", 2, client.get_executor())
 
     for name, res in results.items():
         np.testing.assert_allclose(res.null, serial.null, rtol=1e-9, err_msg=name)

@@ -65,9 +65,9 @@ class RecordPoint:
     is_output: bool
     module: nn.Module | None  # module whose output is hooked (None: the input)
     recorded_at: str  # module path hooked, or "input"
-    batchnorm: str | None  # batch norm applied (its path), if any
-    activation: Callable[[torch.Tensor], torch.Tensor] | None
-    activation_name: str | None  # "relu", ..., "identity"; None for pre-activation
+    batchnorm: str | None = None  # batch norm applied (its path), if any
+    activation: Callable[[torch.Tensor], torch.Tensor] | None = None
+    activation_name: str | None = None  # "relu", ..., "identity"; None for pre-activation
 
 
 # ---------------------------------------------------------------------- batches
@@ -130,31 +130,16 @@ def plan_recording(
 ) -> list[RecordPoint]:
     """Decide, for each kept layer, which module output is hooked and what is applied."""
     points: list[RecordPoint] = []
-    weighted = [i for i in keep if layers[i].kind != "input"]
-    gm = graph_module if weighted else None
     modules = dict(model.named_modules())
     calls: dict[str, list[fx.Node]] = {}
-    if gm is not None:
-        for node in gm.graph.nodes:
-            if node.op == "call_module":
-                calls.setdefault(str(node.target), []).append(node)
+    for node in graph_module.graph.nodes:
+        if node.op == "call_module":
+            calls.setdefault(str(node.target), []).append(node)
     for i in keep:
         layer = layers[i]
+        identity = (layer.name, layer.kind, layer.n_units, layer.is_output)
         if layer.kind == "input":
-            points.append(
-                RecordPoint(
-                    i,
-                    layer.name,
-                    layer.kind,
-                    layer.n_units,
-                    layer.is_output,
-                    None,
-                    "input",
-                    None,
-                    None,
-                    None,
-                )
-            )
+            points.append(RecordPoint(i, *identity, module=None, recorded_at="input"))
             continue
         node = _follow_identity(calls[layer.name][0], modules)
         hooked, bn = layer.module, None
@@ -175,15 +160,12 @@ def plan_recording(
         points.append(
             RecordPoint(
                 i,
-                layer.name,
-                layer.kind,
-                layer.n_units,
-                layer.is_output,
-                hooked,
-                bn or layer.name,
-                bn,
-                act,
-                act_name,
+                *identity,
+                module=hooked,
+                recorded_at=bn or layer.name,
+                batchnorm=bn,
+                activation=act,
+                activation_name=act_name,
             )
         )
     return points

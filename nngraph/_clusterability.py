@@ -7,7 +7,7 @@ import copy
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,9 +166,9 @@ def _clone(partitioner: Any, seed: int) -> Any:
         est = clone(partitioner)
     except TypeError:  # not a scikit-learn estimator: copy it whole
         est = copy.deepcopy(partitioner)
-    if hasattr(est, "get_params") and "random_state" in est.get_params():
-        if est.get_params()["random_state"] is None:
-            est.set_params(random_state=seed)
+    params = est.get_params() if hasattr(est, "get_params") else {}
+    if "random_state" in params and params["random_state"] is None:
+        est.set_params(random_state=seed)
     return est
 
 
@@ -181,12 +181,17 @@ def _partition_ncut(graph: NeuronGraph, partitioner: Any, seed: int) -> tuple[fl
 
 
 def _run_chunk(
-    payload: tuple[NeuronGraph, Any, str], tasks: Sequence[tuple[int, np.random.SeedSequence]]
+    payload: tuple[NeuronGraph, Any, str],
+    tasks: Sequence[tuple[int, np.random.SeedSequence]],
+    null: NullModel | None = None,
+    done: Callable[[int], Any] | None = None,
 ) -> list[tuple[int, float]]:
     """Run shuffles ``tasks`` (index, seed sequence) of one graph; module-level so it
-    pickles to worker processes. The graph arrives once per chunk."""
+    pickles to worker processes. The graph arrives once per chunk, and its blocks are
+    extracted once (``null``, when the caller already has them). ``done(1)`` is called
+    after each shuffle."""
     graph, partitioner, method = payload
-    null = NullModel(graph, method)
+    null = null if null is not None else NullModel(graph, method)
     out = []
     for index, seq in tasks:
         shuffle_seq, partition_seq = seq.spawn(2)
@@ -200,6 +205,8 @@ def _run_chunk(
                 index,
             ) from exc
         out.append((index, value))
+        if done is not None:
+            done(1)
     return out
 
 
@@ -326,7 +333,7 @@ def clusterability(
         raise ValueError("the graph has fewer than 2 connected units; nothing to cluster")
     if keep.size < graph.n_nodes:
         graph = graph.subgraph(keep)
-    NullModel(graph, method)  # check the method fits the graph before any work
+    null_model = NullModel(graph, method)  # checks the method fits, before any work
 
     if random_state is not None and (
         isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))
@@ -341,10 +348,8 @@ def clusterability(
     null = np.empty(n_shuffles)
     if executor is None:
         bar = _bar(progress, n_shuffles)
-        for task in tasks:
-            ((index, value),) = _run_chunk(payload, [task])
+        for index, value in _run_chunk(payload, tasks, null_model, done=bar.update):
             null[index] = value
-            bar.update(1)
         bar.close()
     else:
         n_chunks = min(n_shuffles, _n_workers(executor))

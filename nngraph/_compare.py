@@ -472,14 +472,6 @@ def compare_main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status: 0, or 2 after printing an error (bad arguments, unreadable graph).
     """
-    parser = argparse.ArgumentParser(
-        prog="nngraph compare",
-        description="Partition one graph with several methods and compare the partitions.",
-    )
-    add_compare_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_compare(args)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"nngraph compare: error: {exc}", file=sys.stderr)
-        return 2
+    from .cli import main
+
+    return main(["compare", *(sys.argv[1:] if argv is None else argv)])

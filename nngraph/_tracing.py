@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,6 +233,7 @@ _PASS_MODULES = (
     )
 )
 _RESHAPE_MODULES = (nn.Flatten,)
+_KNOWN_MODULES = _WEIGHTED + _BATCHNORM + _PASS_MODULES + _RESHAPE_MODULES
 
 _PASS_FUNCTIONS: frozenset[Any] = (
     ACTIVATION_FUNCTIONS
@@ -456,11 +457,17 @@ def _propagate(
     consumptions: list[Consumption] = []
     batchnorms: list[BatchNormFold] = []
     prov: dict[fx.Node, Provenance] = {}
-    used_modules: dict[str, fx.Node] = {}
+    called_with_params: set[str] = set()
 
     def shape(n: Any) -> tuple[int, ...]:
         v = values.get(n) if isinstance(n, fx.Node) else None
         return tuple(v.shape) if isinstance(v, torch.Tensor) else ()
+
+    def reshape(node: fx.Node, src: Provenance, in_shape: tuple[int, ...]) -> Provenance:
+        out = _reshape(node, src, in_shape, shape(node))
+        if input_features and any(s.layer == 0 for s in src.segments):
+            out = _input_as_features(node, out)
+        return out
 
     for node in gm.graph.nodes:
         out_shape = shape(node)
@@ -505,9 +512,7 @@ def _propagate(
             continue
 
         if not in_provs:
-            if node.op == "call_module" and any(
-                True for _ in modules[str(node.target)].parameters()
-            ):
+            if node.op == "call_module" and _has_params(modules[str(node.target)]):
                 raise UnsupportedModelError(
                     f"module {node.target!r} reads a value nngraph could not trace back to "
                     "the input's units"
@@ -519,22 +524,20 @@ def _propagate(
         if node.op == "call_module":
             path = str(node.target)
             mod = modules[path]
-            if path in used_modules and any(True for _ in mod.parameters()):
-                raise UnsupportedModelError(
-                    f"module {path!r} is called more than once in forward() (shared "
-                    "weights); nngraph needs one set of units per module"
-                )
-            used_modules[path] = node
+            if _has_params(mod):
+                if path in called_with_params:
+                    raise UnsupportedModelError(
+                        f"module {path!r} is called more than once in forward() (shared "
+                        "weights); nngraph needs one set of units per module"
+                    )
+                called_with_params.add(path)
             p_in = in_provs[0]
-            known = _WEIGHTED + _BATCHNORM + _PASS_MODULES + _RESHAPE_MODULES
-            if len(in_provs) > 1 and isinstance(mod, known):
+            if len(in_provs) > 1 and isinstance(mod, _KNOWN_MODULES):
                 raise UnsupportedModelError(
                     f"module {path!r} ({type(mod).__name__}) takes several traced inputs"
                 )
             if isinstance(mod, _WEIGHTED):
-                prov[node] = _consume(
-                    node, path, mod, p_in, shape(arg_nodes[0]), layers, consumptions
-                )
+                prov[node] = _consume(path, mod, p_in, shape(arg_nodes[0]), layers, consumptions)
             elif isinstance(mod, _BATCHNORM):
                 if p_in.group != 1:
                     raise UnsupportedModelError(
@@ -546,12 +549,9 @@ def _propagate(
             elif isinstance(mod, _PASS_MODULES):
                 prov[node] = _same_channels(node, p_in, out_shape)
             elif isinstance(mod, _RESHAPE_MODULES):
-                prov[node] = _reshape(node, p_in, shape(arg_nodes[0]), out_shape)
-                if input_features and any(s.layer == 0 for s in p_in.segments):
-                    prov[node] = _input_as_features(node, prov[node])
+                prov[node] = reshape(node, p_in, shape(arg_nodes[0]))
             else:
-                has_params = any(True for _ in mod.parameters())
-                kind = "with parameters" if has_params else "without parameters"
+                kind = "with parameters" if _has_params(mod) else "without parameters"
                 raise UnsupportedModelError(
                     f"module {path!r} ({type(mod).__name__}, {kind}) is not supported: "
                     "nngraph interprets nn.Linear, nn.Conv1d/2d/3d, batch norm and "
@@ -562,15 +562,11 @@ def _propagate(
         # call_function / call_method
         target = node.target
         op_name = _fname(target) if callable(target) else str(target)
-        is_method = node.op == "call_method"
-        if (is_method and target in _PASS_METHODS) or (not is_method and target in _PASS_FUNCTIONS):
-            _check_first_is_traced(node, arg_nodes, prov)
-            prov[node] = _same_channels(node, prov[node.args[0]], out_shape)
-        elif (is_method and target in _ADD_METHODS) or (not is_method and target in _ADD_FUNCTIONS):
+        if _is_op(node, _PASS_METHODS, _PASS_FUNCTIONS):
+            prov[node] = _same_channels(node, _first_traced(node, prov), out_shape)
+        elif _is_op(node, _ADD_METHODS, _ADD_FUNCTIONS):
             prov[node] = _same_channels(node, _merge(in_provs, node), out_shape)
-        elif (is_method and target in _SCALE_METHODS) or (
-            not is_method and target in _SCALE_FUNCTIONS
-        ):
+        elif _is_op(node, _SCALE_METHODS, _SCALE_FUNCTIONS):
             if len(in_provs) > 1:
                 raise UnsupportedModelError(
                     f"{_describe(node)} multiplies two tensors computed from the input "
@@ -586,19 +582,10 @@ def _propagate(
                         "only: fold the factor into the next layer's weights"
                     )
             prov[node] = _same_channels(node, in_provs[0], out_shape)
-        elif (is_method and target in _RESHAPE_METHODS) or (
-            not is_method and target in _RESHAPE_FUNCTIONS
-        ):
-            _check_first_is_traced(node, arg_nodes, prov)
-            src = prov[node.args[0]]
-            prov[node] = _reshape(node, src, shape(node.args[0]), out_shape)
-            if input_features and any(s.layer == 0 for s in src.segments):
-                prov[node] = _input_as_features(node, prov[node])
-        elif (is_method and target in _REDUCE_METHODS) or (
-            not is_method and target in _REDUCE_FUNCTIONS
-        ):
-            _check_first_is_traced(node, arg_nodes, prov)
-            src = prov[node.args[0]]
+        elif _is_op(node, _RESHAPE_METHODS, _RESHAPE_FUNCTIONS):
+            prov[node] = reshape(node, _first_traced(node, prov), shape(node.args[0]))
+        elif _is_op(node, _REDUCE_METHODS, _REDUCE_FUNCTIONS):
+            src = _first_traced(node, prov)
             in_shape = shape(node.args[0])
             if src.group != 1 or len(out_shape) < 2 or out_shape[:2] != in_shape[:2]:
                 raise UnsupportedModelError(
@@ -606,8 +593,8 @@ def _propagate(
                     "only reductions over spatial dimensions are supported"
                 )
             prov[node] = src
-        elif not is_method and target in _CAT_FUNCTIONS:
-            prov[node] = _cat(node, arg_nodes, prov, values)
+        elif _is_op(node, frozenset(), _CAT_FUNCTIONS):
+            prov[node] = _cat(node, prov, values)
         else:
             raise UnsupportedModelError(
                 f"operation {op_name!r} ({_describe(node)}) is applied to values computed "
@@ -629,11 +616,22 @@ def _is_metadata(node: fx.Node) -> bool:
     return node.target is getattr and len(node.args) > 1 and node.args[1] in _META_ATTRS
 
 
-def _check_first_is_traced(node: fx.Node, arg_nodes: list[fx.Node], prov: dict) -> None:
+def _first_traced(node: fx.Node, prov: dict[fx.Node, Provenance]) -> Provenance:
+    """The provenance of the op's first argument, which must be a traced tensor."""
     if not node.args or not isinstance(node.args[0], fx.Node) or node.args[0] not in prov:
         raise UnsupportedModelError(
             f"{_describe(node)} takes a traced tensor in a position nngraph does not read"
         )
+    return prov[node.args[0]]
+
+
+def _is_op(node: fx.Node, methods: Collection[str], functions: Collection[Any]) -> bool:
+    """Whether a call node is one of ``methods`` (Tensor methods) or ``functions``."""
+    return node.target in (methods if node.op == "call_method" else functions)
+
+
+def _has_params(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is not None
 
 
 def _same_channels(node: fx.Node, p: Provenance, out_shape: tuple[int, ...]) -> Provenance:
@@ -661,7 +659,7 @@ def _reshape(
     )
 
 
-def _cat(node: fx.Node, arg_nodes: list[fx.Node], prov: dict, values: dict) -> Provenance:
+def _cat(node: fx.Node, prov: dict, values: dict) -> Provenance:
     tensors = node.args[0] if node.args else node.kwargs.get("tensors")
     dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
     if not isinstance(tensors, (list, tuple)) or any(
@@ -689,7 +687,6 @@ def _cat(node: fx.Node, arg_nodes: list[fx.Node], prov: dict, values: dict) -> P
 
 
 def _consume(
-    node: fx.Node,
     path: str,
     mod: nn.Module,
     p_in: Provenance,

@@ -211,14 +211,6 @@ def _batchnorm_scales(trace: Trace) -> dict[int, np.ndarray]:
         factor = factor.numpy()
         if not np.all(np.isfinite(factor)):
             raise ValueError(f"batch norm {bn.module_path!r} has NaN or infinite parameters")
-        for s in bn.provenance.segments:
-            layer = trace.layers[s.layer]
-            if layer.normalized_by and layer.kind != "input":
-                raise UnsupportedModelError(
-                    f"layer {layer.name!r} is normalised by two batch norms "
-                    f"({layer.normalized_by[0]!r} and {bn.module_path!r}); nngraph cannot "
-                    "fold both into its units: pass fold_batchnorm=False"
-                )
         covered = np.zeros(bn.provenance.n_channels, dtype=np.int64)
         for s in bn.provenance.segments:
             covered[s.start : s.stop] += 1
@@ -228,23 +220,34 @@ def _batchnorm_scales(trace: Trace) -> dict[int, np.ndarray]:
                 "(it follows a residual add), so it belongs to no single unit; pass "
                 "fold_batchnorm=False to build the graph without folding batch norms"
             )
+        layers = {s.layer: trace.layers[s.layer] for s in bn.provenance.segments}
+        for layer in layers.values():
+            if layer.normalized_by:
+                raise UnsupportedModelError(
+                    f"layer {layer.name!r} is normalised by two batch norms "
+                    f"({layer.normalized_by[0]!r} and {bn.module_path!r}); nngraph cannot "
+                    "fold both into its units: pass fold_batchnorm=False"
+                )
         for s in bn.provenance.segments:
-            if trace.layers[s.layer].kind == "input":
+            if layers[s.layer].kind == "input":
                 continue  # input units have no entering edges
-            layer_scale = scales.setdefault(s.layer, np.ones(trace.layers[s.layer].n_units))
+            layer_scale = scales.setdefault(s.layer, np.ones(layers[s.layer].n_units))
             layer_scale[s.unit_start : s.unit_start + s.stop - s.start] *= factor[s.start : s.stop]
-            if bn.module_path not in trace.layers[s.layer].normalized_by:
-                trace.layers[s.layer].normalized_by.append(bn.module_path)
+        for index, layer in layers.items():
+            if index in scales:
+                layer.normalized_by.append(bn.module_path)
     return scales
 
 
 def _normalize(trace: Trace, blocks: dict[tuple[int, int], np.ndarray]) -> None:
     """Balance each hidden unit's entering and leaving edges (ReLU rescaling symmetry)."""
     for idx, layer in enumerate(trace.layers):
-        entering = [_writable(blocks, k) for k in list(blocks) if k[0] == idx]
-        leaving = [_writable(blocks, k) for k in list(blocks) if k[1] == idx]
+        entering = [k for k in blocks if k[0] == idx]
+        leaving = [k for k in blocks if k[1] == idx]
         if layer.kind == "input" or not entering or not leaving:
-            continue
+            continue  # not a hidden unit: its blocks stay as they are (views, uncopied)
+        entering = [_writable(blocks, k) for k in entering]
+        leaving = [_writable(blocks, k) for k in leaving]
         norm = np.sqrt(sum(np.einsum("ij,ij->i", b, b) for b in entering))
         norm[norm == 0] = 1.0
         for b in entering:
@@ -263,17 +266,13 @@ def _assemble(
     new_index = {old: new for new, old in enumerate(keep)}
     sizes = np.array([layers[i].n_units for i in keep], dtype=np.int64)
     n = int(sizes.sum())
-    pairs = sorted(
-        (new_index[p], new_index[c]) for (c, p) in blocks if c in new_index and p in new_index
-    )
-    adjacency = blocks_to_csr(
-        sizes,
-        {
-            (new_index[p], new_index[c]): blocks[(c, p)]
-            for (c, p) in blocks
-            if c in new_index and p in new_index
-        },
-    )
+    kept = {
+        (new_index[p], new_index[c]): block
+        for (c, p), block in blocks.items()
+        if c in new_index and p in new_index
+    }
+    pairs = sorted(kept)
+    adjacency = blocks_to_csr(sizes, kept)
     node_layer = np.repeat(np.arange(len(keep), dtype=np.int64), sizes)
     node_unit = (
         np.concatenate([np.arange(s, dtype=np.int64) for s in sizes])
