@@ -57,7 +57,7 @@ def _mlp(sizes, seed=0):
 
 # ---------------------------------------------------------------------- 1. statistics
 def case_dense_statistics(n_units: int, n_examples: int, batch: int) -> dict:
-    from nngraph._correlation import CorrelationAccumulator
+    from nngraph.graphs._correlation import CorrelationAccumulator
 
     rng = np.random.default_rng(0)
     mix = rng.normal(size=(64, n_units)) / 8
@@ -102,7 +102,7 @@ def case_dense_statistics(n_units: int, n_examples: int, batch: int) -> dict:
 def case_dense_graph(sizes: list[int], n_examples: int) -> dict:
     import torch
 
-    from nngraph._activation_graph import activation_graph
+    from nngraph.graphs._activation_graph import activation_graph
 
     model = _mlp(sizes)
     x = torch.randn(n_examples, sizes[0], generator=torch.Generator().manual_seed(0))
@@ -153,7 +153,7 @@ def _record_by_hand(model, x, batch: int = 512) -> np.ndarray:
 def case_knn(sizes: list[int], copies: int, k: int, method: str, n_sample: int) -> dict:
     import torch
 
-    from nngraph._activation_graph import activation_graph
+    from nngraph.graphs._activation_graph import activation_graph
 
     x = _digits_inputs(copies)
     model = _mlp(sizes)

@@ -109,8 +109,8 @@ def case_compile(cache_dir):
     """First Louvain + label propagation fit in a fresh process (numba cache at cache_dir)."""
     os.environ["NUMBA_CACHE_DIR"] = cache_dir
     t0 = time.perf_counter()
-    from nngraph._label_propagation import LabelPropagation
-    from nngraph._louvain import Louvain
+    from nngraph.partition._label_propagation import LabelPropagation
+    from nngraph.partition._louvain import Louvain
 
     blocks = np.kron(np.eye(2), np.ones((3, 3))) + 0.01
     t1 = time.perf_counter()
@@ -145,7 +145,7 @@ def _tiny_graph():
 
 
 def _scores(g, labels):
-    from nngraph._metrics import modularity, ncut
+    from nngraph.partition._metrics import modularity, ncut
 
     labels = np.asarray(labels)
     return {
@@ -158,7 +158,7 @@ def _scores(g, labels):
 def case_nngraph(path, spec, repeat):
     """An nngraph estimator, end to end from the loaded NeuronGraph."""
     import nngraph as ng
-    from nngraph._compare import make_partitioner
+    from nngraph.partition._compare import make_partitioner
 
     g = ng.NeuronGraph.load(path)
     est = make_partitioner(spec)
@@ -174,7 +174,7 @@ def case_igraph(path, algorithm, conversion, repeat):
     import scipy.sparse as sp
 
     import nngraph as ng
-    from nngraph._validation import seed_from
+    from nngraph.utils._validation import seed_from
 
     g = ng.NeuronGraph.load(path)
 
@@ -219,7 +219,7 @@ def quality_check(path):
     import igraph
 
     import nngraph as ng
-    from nngraph._louvain import Louvain
+    from nngraph.partition._louvain import Louvain
 
     g = ng.NeuronGraph.load(path)
     ig = g.to_igraph()
@@ -290,7 +290,7 @@ def main() -> None:
     repeat = args.repeat or (1 if args.quick else 3)
     sizes = [784, width, width, width, width, 10]
     try:
-        import nngraph._spectral  # noqa: F401
+        import nngraph.partition._spectral  # noqa: F401
 
         has_spectral = True
     except ImportError:

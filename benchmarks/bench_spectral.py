@@ -117,7 +117,7 @@ def _load_graph(path: str):
 
 def _warm_up() -> None:
     """Load every kernel (from numba's cache) and touch both solvers on a tiny graph."""
-    from nngraph._spectral import SpectralClustering
+    from nngraph.partition._spectral import SpectralClustering
 
     rng = np.random.default_rng(0)
     a = np.abs(rng.normal(size=(60, 60)))
@@ -153,8 +153,8 @@ def _measure(fn):
 
 # ----------------------------------------------------------------------------- children
 def child_ours(path: str, params: dict, repeat: int) -> dict:
-    from nngraph._metrics import ncut
-    from nngraph._spectral import SpectralClustering
+    from nngraph.partition._metrics import ncut
+    from nngraph.partition._spectral import SpectralClustering
 
     graph = _load_graph(path)
     _warm_up()
@@ -167,7 +167,7 @@ def child_ours(path: str, params: dict, repeat: int) -> dict:
         best["peak_mib"] = max(best["peak_mib"], m["peak_mib"])
         best["slack_mib"] = max(best["slack_mib"], m["slack_mib"])
     # Embedding alone (same solver path), to split the time into eigen-solve and k-means.
-    from nngraph._spectral import spectral_embedding
+    from nngraph.partition._spectral import spectral_embedding
 
     kw = {k: v for k, v in params.items() if k in ("n_threads", "operator", "eigen_solver")}
     t0 = time.perf_counter()
@@ -187,8 +187,8 @@ def child_ours(path: str, params: dict, repeat: int) -> dict:
 
 def child_check(path: str) -> dict:
     """Our embedding and full-pipeline labels (k-means n_init 10), untimed."""
-    from nngraph._metrics import ncut
-    from nngraph._spectral import SpectralClustering
+    from nngraph.partition._metrics import ncut
+    from nngraph.partition._spectral import SpectralClustering
 
     graph = _load_graph(path)
     model = SpectralClustering(K, random_state=0, n_init=N_INIT).fit(graph)
@@ -207,7 +207,7 @@ def child_sklearn(path: str, check_fit: bool) -> dict:
     from sklearn.manifold._spectral_embedding import _spectral_embedding
     from sklearn.utils import check_random_state
 
-    from nngraph._metrics import ncut
+    from nngraph.partition._metrics import ncut
 
     graph = _load_graph(path)
     a = graph.adjacency
@@ -244,7 +244,7 @@ def child_sklearn(path: str, check_fit: bool) -> dict:
 def child_compile(path: str) -> dict:
     """First fit in this process (numba cache as configured by the parent), then warm."""
     t0 = time.perf_counter()
-    from nngraph._spectral import SpectralClustering
+    from nngraph.partition._spectral import SpectralClustering
 
     import_seconds = time.perf_counter() - t0
     graph = _load_graph(path)
@@ -259,7 +259,7 @@ def child_compile(path: str) -> dict:
 def child_compile_all() -> dict:
     """Compile every kernel, serial and parallel twins (numba cache as set by the parent)."""
     t0 = time.perf_counter()
-    from nngraph import _spectral_kernels as k
+    from nngraph.partition import _spectral_kernels as k
 
     import_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -269,7 +269,7 @@ def child_compile_all() -> dict:
 
 def child_solve_analysis(path: str, quick: bool) -> dict:
     """Eigen-solve time against (operator applications x cost of one application)."""
-    from nngraph._spectral import (
+    from nngraph.partition._spectral import (
         _bipartite_problem,
         _full_problem,
         _known_vectors,

@@ -1,7 +1,18 @@
 """nngraph: how modular is a trained neural network?
 
 Turn a PyTorch network into a weighted graph of its units, partition it, and test the
-partition. See ``README.md`` and ``docs/`` for a tour.
+partition. The package is laid out as the pipeline, one subpackage per stage:
+
+* :mod:`nngraph.graphs` -- graphs of units, from weights or from activations;
+* :mod:`nngraph.partition` -- partitioners, partition quality and the partition file;
+* :mod:`nngraph.stats` -- null models and clusterability;
+* :mod:`nngraph.pipeline` -- the whole study as one function, :func:`nngraph.study`;
+* :mod:`nngraph.models`, :mod:`nngraph.datasets` -- bundled networks and data;
+* :mod:`nngraph.utils` -- what every stage shares.
+
+Every public name is importable from here. They are loaded on first use, so that
+``import nngraph`` (and ``nngraph --help``) does not pay for torch, numba and
+scikit-learn until they are needed.
 
 Examples
 --------
@@ -14,35 +25,58 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
-
-from . import datasets, models
-from ._activation_graph import activation_graph
-from ._clusterability import ClusterabilityResult, ShuffleFailedError, clusterability
-from ._compare import PartitionerComparison, compare_partitioners
-from ._graph import NeuronGraph
-from ._label_propagation import LabelPropagation
-from ._leiden import Leiden
-from ._louvain import Louvain
-from ._metrics import cluster_sizes, compare_partitions, conductance, modularity, ncut
-from ._partition import GraphMismatchWarning, Partition, Subcluster
-from ._resolution import ResolutionResult, ResolutionWarning, resolution_for_k
-from ._spectral import (
-    DisconnectedGraphWarning,
-    EigengapResult,
-    SpectralClustering,
-    SpectralConvergenceWarning,
-    eigengap,
-    spectral_embedding,
-)
-from ._tracing import UnsupportedModelError
-from ._validation import NonSymmetricWarning
-from ._weight_graph import weight_graph
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("nngraph")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.1.0"
+
+# Public name -> the subpackage that defines it.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "NeuronGraph",
+            "NonSymmetricWarning",
+            "UnsupportedModelError",
+            "activation_graph",
+            "weight_graph",
+        ],
+        "graphs",
+    ),
+    **dict.fromkeys(
+        [
+            "DisconnectedGraphWarning",
+            "EigengapResult",
+            "GraphMismatchWarning",
+            "LabelPropagation",
+            "Leiden",
+            "Louvain",
+            "Partition",
+            "PartitionerComparison",
+            "ResolutionResult",
+            "ResolutionWarning",
+            "SpectralClustering",
+            "SpectralConvergenceWarning",
+            "Subcluster",
+            "cluster_sizes",
+            "compare_partitioners",
+            "compare_partitions",
+            "conductance",
+            "eigengap",
+            "modularity",
+            "ncut",
+            "resolution_for_k",
+            "spectral_embedding",
+        ],
+        "partition",
+    ),
+    **dict.fromkeys(["ClusterabilityResult", "ShuffleFailedError", "clusterability"], "stats"),
+    **dict.fromkeys(["StudyResult", "study"], "pipeline"),
+}
+_SUBPACKAGES = ("datasets", "graphs", "models", "partition", "pipeline", "stats", "utils")
 
 __all__ = [
     "ClusterabilityResult",
@@ -61,6 +95,7 @@ __all__ = [
     "ShuffleFailedError",
     "SpectralClustering",
     "SpectralConvergenceWarning",
+    "StudyResult",
     "Subcluster",
     "UnsupportedModelError",
     "activation_graph",
@@ -76,5 +111,58 @@ __all__ = [
     "ncut",
     "resolution_for_k",
     "spectral_embedding",
+    "study",
     "weight_graph",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'nngraph' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_SUBPACKAGES})
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from . import datasets, models
+    from .graphs import (
+        NeuronGraph,
+        NonSymmetricWarning,
+        UnsupportedModelError,
+        activation_graph,
+        weight_graph,
+    )
+    from .partition import (
+        DisconnectedGraphWarning,
+        EigengapResult,
+        GraphMismatchWarning,
+        LabelPropagation,
+        Leiden,
+        Louvain,
+        Partition,
+        PartitionerComparison,
+        ResolutionResult,
+        ResolutionWarning,
+        SpectralClustering,
+        SpectralConvergenceWarning,
+        Subcluster,
+        cluster_sizes,
+        compare_partitioners,
+        compare_partitions,
+        conductance,
+        eigengap,
+        modularity,
+        ncut,
+        resolution_for_k,
+        spectral_embedding,
+    )
+    from .pipeline import StudyResult, study
+    from .stats import ClusterabilityResult, ShuffleFailedError, clusterability

@@ -27,8 +27,8 @@ def _cache_outside_home(session_cache_dir, monkeypatch):
 @pytest.fixture(scope="session")
 def community_kernels():
     """Compile (or load from numba's cache) the Louvain and label propagation kernels once."""
-    from nngraph._label_propagation import LabelPropagation
-    from nngraph._louvain import Louvain
+    from nngraph.partition._label_propagation import LabelPropagation
+    from nngraph.partition._louvain import Louvain
 
     blocks = np.kron(np.eye(2), np.ones((3, 3))) + 0.01
     Louvain(random_state=0).fit(blocks)
@@ -65,6 +65,6 @@ def spectral_kernels():
     Used by the spectral, metrics and partition tests, so compile time is not spread
     over (and mistaken for) the first test that happens to call a kernel.
     """
-    from nngraph._spectral_kernels import warm_up
+    from nngraph.partition._spectral_kernels import warm_up
 
     warm_up()

@@ -1,0 +1,25 @@
+"""Stage 1: graphs of a network's units.
+
+* :class:`NeuronGraph` -- a weighted, undirected graph whose nodes are units.
+* :func:`weight_graph` -- edges from the weights (method.md section 1.1).
+* :func:`activation_graph` -- edges from correlations of activations over data
+  (section 1.2).
+* :func:`check_adjacency` -- the one canonicaliser every later stage applies to its
+  graph input (a NeuronGraph, a scipy sparse matrix or a dense array).
+"""
+
+from ._activation_graph import activation_graph
+from ._canonical import NonSymmetricWarning, as_neuron_graph, check_adjacency
+from ._neuron_graph import NeuronGraph
+from ._tracing import UnsupportedModelError
+from ._weight_graph import weight_graph
+
+__all__ = [
+    "NeuronGraph",
+    "NonSymmetricWarning",
+    "UnsupportedModelError",
+    "activation_graph",
+    "as_neuron_graph",
+    "check_adjacency",
+    "weight_graph",
+]

@@ -1,0 +1,333 @@
+"""The :class:`NeuronGraph`: a weighted, undirected graph of a network's units."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..utils._io import atomic_write
+
+__all__ = ["NeuronGraph"]
+
+_FORMAT = "nngraph.NeuronGraph"
+_FORMAT_VERSION = 1
+_ARRAYS = ("indptr", "indices", "data", "shape", "node_layer", "node_unit", "layer_pairs")
+
+
+class NeuronGraph:
+    """A weighted, undirected graph whose nodes are the units of a network.
+
+    Parameters
+    ----------
+    adjacency : scipy sparse matrix or array, shape (n_nodes, n_nodes)
+        Symmetric, non-negative edge weights. Stored as CSR with ``float64`` data,
+        sorted indices and no explicit zeros.
+    layer_names : sequence of str
+        One name per layer: ``"input"`` for the input units, then module paths from
+        ``model.named_modules()`` (e.g. ``"features.3"``).
+    node_layer : array of int, shape (n_nodes,)
+        For each node, the index of its layer in ``layer_names``.
+    node_unit : array of int, shape (n_nodes,)
+        For each node, its unit index within its layer (output feature of a ``Linear``,
+        output channel of a convolution, input feature or channel for ``"input"``).
+    layer_pairs : array of int, shape (n_pairs, 2), optional
+        Pairs ``(producer, consumer)`` of layer indices joined by a weight matrix. The
+        shuffled null models of :func:`nngraph.clusterability` permute these blocks.
+        Empty for graphs without layer blocks (e.g. activation graphs).
+    kind : str, default="weight"
+        How the edges were obtained: ``"weight"``, ``"activation"`` or ``"custom"``.
+    meta : dict, optional
+        JSON-serialisable information about how the graph was built (options, per-layer
+        details such as the module that normalises each layer).
+    validate : bool, default=True
+        Check symmetry, signs, finiteness and shapes.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> a = sp.csr_array(np.array([[0., 2.], [2., 0.]]))
+    >>> g = NeuronGraph(a, ["input", "fc"], [0, 1], [0, 0])
+    >>> g.n_nodes, g.n_edges
+    (2, 1)
+    >>> g.layer_sizes
+    array([1, 1])
+    """
+
+    def __init__(
+        self,
+        adjacency: Any,
+        layer_names: Sequence[str],
+        node_layer: Any,
+        node_unit: Any,
+        *,
+        layer_pairs: Any = None,
+        kind: str = "weight",
+        meta: dict | None = None,
+        validate: bool = True,
+    ) -> None:
+        # Kept as given when already a CSR array (its cached format flags with it); either
+        # way it may share arrays with the caller's matrix, so it is never cleaned in place.
+        a = adjacency if isinstance(adjacency, sp.csr_array) else sp.csr_array(adjacency)
+        if a.dtype != np.float64:
+            a = a.astype(np.float64)
+        if not a.has_canonical_format or (a.nnz and not a.data.all()):
+            a = a.copy()  # clean our own copy: sorted, no duplicates, no explicit zeros
+            a.sum_duplicates()
+            a.eliminate_zeros()
+        self.adjacency = a
+        self.layer_names = [str(name) for name in layer_names]
+        self.node_layer = np.ascontiguousarray(node_layer, dtype=np.int64)
+        self.node_unit = np.ascontiguousarray(node_unit, dtype=np.int64)
+        if layer_pairs is None:
+            layer_pairs = np.empty((0, 2), dtype=np.int64)
+        self.layer_pairs = np.asarray(layer_pairs, dtype=np.int64).reshape(-1, 2)
+        self.kind = str(kind)
+        self.meta = dict(meta or {})
+        if validate:
+            self._validate()
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_nodes(self) -> int:
+        """Number of units (nodes)."""
+        return int(self.adjacency.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected edges with non-zero weight (self-loops count once)."""
+        a = self.adjacency
+        n_diag = int(np.count_nonzero(a.diagonal()))
+        return (a.nnz - n_diag) // 2 + n_diag
+
+    @property
+    def layer_sizes(self) -> np.ndarray:
+        """Number of units in each layer, in the order of ``layer_names``."""
+        return np.bincount(self.node_layer, minlength=len(self.layer_names))
+
+    @property
+    def degree(self) -> np.ndarray:
+        """Weighted degree of every node."""
+        return np.asarray(self.adjacency.sum(axis=1)).ravel()
+
+    def layer_nodes(self, layer: int | str) -> np.ndarray:
+        """Indices of the nodes of one layer (given by index or name)."""
+        if isinstance(layer, str):
+            if layer not in self.layer_names:
+                raise KeyError(f"no layer named {layer!r}; layers are {self.layer_names}")
+            layer = self.layer_names.index(layer)
+        return np.flatnonzero(self.node_layer == layer)
+
+    def __repr__(self) -> str:
+        return (
+            f"NeuronGraph(kind={self.kind!r}, n_nodes={self.n_nodes}, n_edges={self.n_edges}, "
+            f"layers={len(self.layer_names)})"
+        )
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        a = self.adjacency
+        n = a.shape[0]
+        if a.ndim != 2 or a.shape[0] != a.shape[1]:
+            raise ValueError(f"adjacency must be square, got shape {a.shape}")
+        if not np.all(np.isfinite(a.data)):
+            raise ValueError("adjacency contains NaN or infinite weights")
+        if a.nnz and a.data.min() < 0:
+            raise ValueError("adjacency contains negative weights; edge weights must be >= 0")
+        for name, arr in (("node_layer", self.node_layer), ("node_unit", self.node_unit)):
+            if arr.shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+        if n and (self.node_layer.min() < 0 or self.node_layer.max() >= len(self.layer_names)):
+            raise ValueError("node_layer holds an index outside layer_names")
+        if len(set(self.layer_names)) != len(self.layer_names):
+            raise ValueError(f"layer_names must be unique, got {self.layer_names}")
+        if self.layer_pairs.size and (
+            self.layer_pairs.min() < 0 or self.layer_pairs.max() >= len(self.layer_names)
+        ):
+            raise ValueError("layer_pairs holds an index outside layer_names")
+        keys = self.node_layer * (int(self.node_unit.max(initial=0)) + 1) + self.node_unit
+        if np.unique(keys).size != n:
+            raise ValueError("two nodes share the same (layer, unit)")
+        diff = a - a.T
+        if diff.nnz and np.abs(diff.data).max() > 1e-12 * max(1.0, float(np.abs(a.data).max())):
+            raise ValueError("adjacency is not symmetric")
+
+    # ------------------------------------------------------------------ arrays
+    def csr_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(indptr, indices, data)`` as ``int64``, ``int32`` and ``float64`` arrays.
+
+        These are the fixed dtypes every numba kernel of nngraph takes.
+        """
+        a = self.adjacency
+        return (
+            np.ascontiguousarray(a.indptr, dtype=np.int64),
+            np.ascontiguousarray(a.indices, dtype=np.int32),
+            np.ascontiguousarray(a.data, dtype=np.float64),
+        )
+
+    def upper_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each undirected edge once: ``(source, target, weight)`` with ``source <= target``.
+
+        Edges come in CSR order (by source, then by target).
+        """
+        a = self.adjacency
+        rows = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(a.indptr))
+        keep = a.indices >= rows
+        return rows[keep], a.indices[keep].astype(np.int64), a.data[keep]
+
+    # ------------------------------------------------------------------ conversion
+    def to_igraph(self):
+        """Convert to a weighted, undirected ``igraph.Graph``.
+
+        The edge attribute ``weight`` holds the weights; vertex attributes ``layer``
+        (layer name) and ``unit`` hold each node's identity. The conversion never loops
+        over edges in Python: the edge list goes to igraph's C reader in its binary
+        GraphDB form (graphs of up to 65,535 nodes) or as a text edge list (larger
+        graphs), through a temporary file that is removed afterwards.
+
+        Returns
+        -------
+        igraph.Graph
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> a = sp.csr_array(np.array([[0., 2., 0.], [2., 0., 1.], [0., 1., 0.]]))
+        >>> g = NeuronGraph(a, ["input", "fc"], [0, 1, 1], [0, 0, 1]).to_igraph()
+        >>> g.ecount(), g.es["weight"]
+        (2, [2.0, 1.0])
+        """
+        from ._igraph_convert import csr_to_igraph
+
+        graph = csr_to_igraph(self.adjacency)
+        names = np.asarray(self.layer_names, dtype=object)
+        graph.vs["layer"] = names[self.node_layer].tolist()
+        graph.vs["unit"] = self.node_unit.tolist()
+        return graph
+
+    def to_networkx(self):
+        """Convert to a ``networkx.Graph`` with edge attribute ``weight``.
+
+        Node attributes ``layer`` and ``unit`` name each unit. Requires networkx
+        (``pip install networkx``).
+        """
+        try:
+            import networkx as nx
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_networkx needs networkx: pip install networkx") from exc
+        graph = nx.from_scipy_sparse_array(self.adjacency, edge_attribute="weight")
+        names = self.layer_names
+        attrs = {
+            i: {"layer": names[layer], "unit": int(unit)}
+            for i, (layer, unit) in enumerate(zip(self.node_layer, self.node_unit, strict=True))
+        }
+        nx.set_node_attributes(graph, attrs)
+        return graph
+
+    def write_graphml(self, path: str | os.PathLike) -> None:
+        """Write the graph as GraphML (edge attribute ``weight``; nodes ``layer``, ``unit``)."""
+        self.to_igraph().write_graphml(os.fspath(path))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save losslessly to a ``.npz`` file (written atomically).
+
+        Returns the path written (``.npz`` is appended when missing).
+        """
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        a = self.adjacency
+        header = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "kind": self.kind,
+            "layer_names": self.layer_names,
+            "meta": self.meta,
+        }
+        arrays = {
+            "header": np.array(json.dumps(header)),
+            "indptr": a.indptr,
+            "indices": a.indices,
+            "data": a.data,
+            "shape": np.array(a.shape, dtype=np.int64),
+            "node_layer": self.node_layer,
+            "node_unit": self.node_unit,
+            "layer_pairs": self.layer_pairs,
+        }
+        atomic_write(path, lambda fh: np.savez(fh, **arrays), binary=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> NeuronGraph:
+        """Load a graph written by :meth:`save`."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                header = json.loads(str(f["header"]))
+                arrays = {k: f[k] for k in f.files if k != "header"}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path} is not a readable NeuronGraph file: {exc}") from exc
+        if not isinstance(header, dict):
+            raise ValueError(f"{path} is not a NeuronGraph file (its header is not an object)")
+        if header.get("format") != _FORMAT:
+            raise ValueError(f"{path} is not a NeuronGraph file (format {header.get('format')!r})")
+        if header.get("version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has NeuronGraph format version {header.get('version')}; "
+                f"this nngraph reads version {_FORMAT_VERSION}"
+            )
+        missing = sorted(set(_ARRAYS) - set(arrays))
+        if missing or not {"kind", "layer_names", "meta"} <= set(header):
+            raise ValueError(
+                f"{path} is an incomplete NeuronGraph file (missing: "
+                f"{', '.join(missing) or 'header fields'})"
+            )
+        shape = tuple(int(s) for s in arrays["shape"])
+        adjacency = sp.csr_array((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        return cls(
+            adjacency,
+            header["layer_names"],
+            arrays["node_layer"],
+            arrays["node_unit"],
+            layer_pairs=arrays["layer_pairs"],
+            kind=header["kind"],
+            meta=header["meta"],
+        )
+
+    # ------------------------------------------------------------------ derived graphs
+    def subgraph(self, nodes: Any) -> NeuronGraph:
+        """The graph induced on ``nodes`` (indices or a boolean mask), in the given order."""
+        nodes = np.asarray(nodes)
+        if nodes.dtype == bool:
+            nodes = np.flatnonzero(nodes)
+        a = self.adjacency[nodes][:, nodes]
+        return NeuronGraph(
+            a,
+            self.layer_names,
+            self.node_layer[nodes],
+            self.node_unit[nodes],
+            layer_pairs=self.layer_pairs,
+            kind=self.kind,
+            meta=self.meta,
+            validate=False,
+        )
+
+    def with_adjacency(self, adjacency: Any) -> NeuronGraph:
+        """A graph with the same units and new edge weights (e.g. a shuffled copy)."""
+        return NeuronGraph(
+            adjacency,
+            self.layer_names,
+            self.node_layer,
+            self.node_unit,
+            layer_pairs=self.layer_pairs,
+            kind=self.kind,
+            meta=self.meta,
+            validate=False,
+        )

@@ -1,0 +1,39 @@
+"""Small reference networks, a deterministic training loop and a checkpoint cache.
+
+* :func:`mlp`, :func:`small_cnn`, :func:`two_digit_mlp` -- model builders made only of
+  standard ``torch.nn`` modules, with readable module paths.
+* :func:`train` -- seeded, deterministic (on CPU) training with Adam, leaving the
+  caller's global torch RNG state untouched; :func:`accuracy` to evaluate.
+* :func:`resnet18`, :func:`vgg` -- torchvision-style ResNet-18 and VGG built in code.
+* :func:`pretrained` -- a model trained on the data set it pairs with
+  (:func:`pretrained_data`), cached on disk under a key derived from the full
+  configuration (:func:`default_cache_dir`).
+"""
+
+from ._architectures import ResNet, resnet18, vgg
+from ._builders import SmallCNN, mlp, small_cnn, two_digit_mlp
+from ._cache import (
+    PRETRAINED_NAMES,
+    CacheWarning,
+    default_cache_dir,
+    pretrained,
+    pretrained_data,
+)
+from ._training import accuracy, train
+
+__all__ = [
+    "CacheWarning",
+    "PRETRAINED_NAMES",
+    "ResNet",
+    "SmallCNN",
+    "accuracy",
+    "default_cache_dir",
+    "mlp",
+    "pretrained",
+    "pretrained_data",
+    "resnet18",
+    "small_cnn",
+    "train",
+    "two_digit_mlp",
+    "vgg",
+]

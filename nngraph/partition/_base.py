@@ -1,0 +1,177 @@
+"""What :class:`~nngraph.Louvain`, :class:`~nngraph.Leiden` and
+:class:`~nngraph.LabelPropagation` share: input handling, isolated units, labels, seeds.
+
+Every detector canonicalises its input once (:func:`~nngraph.graphs._canonical.check_adjacency`:
+negative, NaN and empty inputs are refused with a clear error), leaves isolated units
+(weighted degree 0) out with label ``-1``, numbers the clusters ``0..k-1`` by first
+appearance in unit order, and reports the modularity of its partition with
+:func:`nngraph.partition._metrics.modularity`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClusterMixin
+
+from ..graphs._canonical import check_adjacency
+from ..graphs._neuron_graph import NeuronGraph
+from ..utils._validation import canonical_labels, seed_from
+from ._metrics import modularity
+
+__all__ = ["CommunityDetector", "Prepared", "igraph_seeded", "relabel"]
+
+_IGRAPH_RNG_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def relabel(raw: np.ndarray, isolated: np.ndarray) -> np.ndarray:
+    """Labels ``0..k-1`` numbered by first appearance, ``-1`` where ``isolated``.
+
+    The numbering is spectral clustering's, so two label arrays describing the same
+    partition give identical results whichever estimator produced them.
+
+    Examples
+    --------
+    >>> relabel(np.array([7, 7, 3, 9, 3]), np.array([False, False, False, True, False]))
+    array([ 0,  0,  1, -1,  1])
+    """
+    return canonical_labels(np.where(isolated, -1, np.asarray(raw, dtype=np.int64)))
+
+
+@contextlib.contextmanager
+def igraph_seeded(seed: int) -> Iterator[None]:
+    """Run igraph's random choices from ``random.Random(seed)``, then restore the default.
+
+    python-igraph draws its random numbers from a Python generator (by default the
+    global :mod:`random` module). This installs a private, seeded one for the duration,
+    so results are reproducible and the global :mod:`random` state is left alone; the
+    default generator is reinstalled afterwards (python-igraph offers no way to read
+    the current one, so a generator a user installed before is replaced by the default).
+    A lock serialises nngraph's own seeded igraph calls across threads.
+    """
+    import igraph
+
+    with _IGRAPH_RNG_LOCK:
+        igraph.set_random_number_generator(random.Random(seed))
+        try:
+            yield
+        finally:
+            igraph.set_random_number_generator(random)
+
+
+class Prepared:
+    """A canonical graph and what detectors derive from it, computed at most once.
+
+    Parameters
+    ----------
+    adjacency : scipy.sparse.csr_array
+        Output of :func:`~nngraph.graphs._canonical.check_adjacency`.
+    """
+
+    def __init__(self, adjacency: sp.csr_array) -> None:
+        self.adjacency = adjacency
+        self.graph = NeuronGraph(
+            adjacency,
+            ["nodes"],
+            np.zeros(adjacency.shape[0], dtype=np.int64),
+            np.arange(adjacency.shape[0]),
+            kind="custom",
+            validate=False,
+        )
+        self.isolated = np.diff(adjacency.indptr) == 0
+        self._csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._igraph = None
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.adjacency.shape[0])
+
+    def n_components(self) -> int:
+        """Connected components of the non-isolated units."""
+        from scipy.sparse.csgraph import connected_components
+
+        n, _ = connected_components(self.adjacency, directed=False)
+        return int(n) - int(np.count_nonzero(self.isolated))
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(indptr int64, indices int32, data float64)``, contiguous and writeable."""
+        if self._csr is None:
+            arrays = self.graph.csr_arrays()
+            self._csr = tuple(x if x.flags.writeable else x.copy() for x in arrays)
+        return self._csr
+
+    def igraph(self):
+        """The graph as a weighted ``igraph.Graph`` (fast conversion, built once)."""
+        if self._igraph is None:
+            self._igraph = self.graph.to_igraph()
+        return self._igraph
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+class CommunityDetector(ClusterMixin, BaseEstimator):
+    """Base class: :meth:`fit` canonicalises, partitions, relabels and scores.
+
+    A subclass's ``__init__`` only stores its arguments (scikit-learn's rule); it
+    implements :meth:`_check_params` (validation, called first in ``fit``) and
+    :meth:`_fit_prepared`, which returns the final labels (already passed through
+    :func:`relabel`), and may override :meth:`_quality_resolution`.
+    """
+
+    def _check_params(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _fit_prepared(self, prep: Prepared, seed: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _quality_resolution(self) -> float:
+        """The resolution at which ``modularity_`` is reported."""
+        return 1.0
+
+    def fit(self, graph: Any, y: None = None) -> CommunityDetector:
+        """Partition ``graph``.
+
+        Parameters
+        ----------
+        graph : NeuronGraph, scipy sparse matrix or array, or array-like
+            Symmetric, non-negative weights.
+        y : None
+            Ignored (scikit-learn convention).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Negative, NaN or infinite weights, a non-square or empty matrix, or a graph
+            without edges.
+        """
+        self._check_params()
+        prep = Prepared(check_adjacency(graph))
+        if prep.isolated.all():
+            raise ValueError("the graph has no edges: every unit is isolated, nothing to cluster")
+        seed = seed_from(self.random_state)
+        labels = self._fit_prepared(prep, seed)
+        self.labels_ = labels
+        self.n_clusters_ = n_clusters_of(labels)
+        self.modularity_ = float(
+            modularity(prep.graph, labels, resolution=self._quality_resolution())
+        )
+        return self
+
+
+def n_clusters_of(labels: np.ndarray) -> int:
+    """Number of clusters in labels numbered ``0..k-1`` (``-1`` ignored)."""
+    return int(labels.max()) + 1 if labels.size else 0

@@ -1,0 +1,257 @@
+"""Choosing a modularity resolution that gives a target number of clusters.
+
+Louvain and Leiden do not take a number of clusters; their ``resolution`` (``gamma``)
+sets how many they find, roughly monotonically: ``gamma -> 0`` merges every connected
+component into one cluster, large ``gamma`` leaves every unit alone. To compare them
+with a ``k``-cluster spectral partition at equal ``k``, :func:`resolution_for_k`
+brackets ``k`` on a log scale and bisects, keeping the run that came closest. The
+count is only roughly monotone (and a step of ``gamma`` can skip ``k`` altogether), so
+when no resolution gives exactly ``k`` it says so with a :class:`ResolutionWarning`
+and returns the closest ``k`` it found.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..utils._validation import check_int, check_real
+from ._base import CommunityDetector, Prepared, n_clusters_of
+
+__all__ = ["ResolutionResult", "ResolutionWarning", "resolution_for_k", "search_resolution"]
+
+_MIN_RESOLUTION = 1e-6
+_MAX_RESOLUTION = 1e6
+_EXPAND = 4.0
+
+
+class ResolutionWarning(UserWarning):
+    """No resolution tried gave exactly the requested number of clusters."""
+
+
+class ResolutionResult(NamedTuple):
+    """What :func:`resolution_for_k` found.
+
+    Attributes
+    ----------
+    resolution : float
+        The resolution of the returned partition.
+    n_clusters : int
+        Its number of clusters (the requested ``k`` when reachable; otherwise the
+        closest found).
+    labels : ndarray of int, shape (n_nodes,)
+        The partition (``-1`` for isolated units).
+    """
+
+    resolution: float
+    n_clusters: int
+    labels: np.ndarray
+
+
+def search_resolution(
+    partition: Callable[[float], tuple[np.ndarray, Any]],
+    k: int,
+    *,
+    start: float = 1.0,
+    max_evals: int = 40,
+    rtol: float = 1e-4,
+    k_range: tuple[int, int] | None = None,
+) -> tuple[float, np.ndarray, Any, list[tuple[float, int]]]:
+    """Find a resolution whose partition has ``k`` clusters, or the closest one tried.
+
+    Parameters
+    ----------
+    partition : callable
+        ``partition(resolution) -> (labels, extra)``; labels numbered ``0..`` with ``-1``
+        for units left out. It should be deterministic (a fixed seed) so that the
+        search is reproducible.
+    k : int
+        Target number of clusters.
+    start : float, default=1.0
+        First resolution tried.
+    max_evals : int, default=40
+        Most calls of ``partition``.
+    rtol : float, default=1e-4
+        Stop bisecting when the bracket ``[lo, hi]`` has ``hi / lo < 1 + rtol``.
+    k_range : (int, int), optional
+        The fewest and most clusters possible (connected components, non-isolated
+        units): the bracketing stops once it reaches either.
+
+    Returns
+    -------
+    resolution, labels, extra, history
+        The best run (exactly ``k`` clusters, or the smallest ``|k_found - k|``, earliest
+        first) and every ``(resolution, n_clusters)`` tried, in order.
+    """
+    history: list[tuple[float, int]] = []
+    best: tuple[int, float, np.ndarray, Any] | None = None
+
+    def count(resolution: float) -> int:
+        nonlocal best
+        labels, extra = partition(resolution)
+        found = n_clusters_of(labels)
+        history.append((resolution, found))
+        if best is None or abs(found - k) < best[0]:
+            best = (abs(found - k), resolution, labels, extra)
+        return found
+
+    def done() -> bool:
+        return best is not None and best[0] == 0 or len(history) >= max_evals
+
+    k_min, k_max = k_range if k_range is not None else (1, np.iinfo(np.int64).max)
+    lo = hi = None
+    gamma = float(start)
+    found = count(gamma)
+    # Bracket k: lo gives fewer clusters than k, hi more.
+    if found < k:
+        lo = gamma
+        while not done() and gamma < _MAX_RESOLUTION and found < k_max:
+            gamma = min(gamma * _EXPAND, _MAX_RESOLUTION)
+            found = count(gamma)
+            if found < k:
+                lo = gamma
+            elif found > k:
+                hi = gamma
+                break
+    elif found > k:
+        hi = gamma
+        while not done() and gamma > _MIN_RESOLUTION and found > k_min:
+            gamma = max(gamma / _EXPAND, _MIN_RESOLUTION)
+            found = count(gamma)
+            if found > k:
+                hi = gamma
+            elif found < k:
+                lo = gamma
+                break
+    # Bisect on log(gamma).
+    if lo is not None and hi is not None:
+        while not done() and hi / lo > 1.0 + rtol:
+            gamma = math.sqrt(lo * hi)
+            found = count(gamma)
+            if found < k:
+                lo = gamma
+            elif found > k:
+                hi = gamma
+    assert best is not None
+    return best[1], best[2], best[3], history
+
+
+class ResolutionSearchMixin:
+    """Gives Louvain and Leiden their ``n_clusters`` option and ``resolution_``.
+
+    The class must define ``_partition(prep, resolution, seed) -> (labels, extra)`` and
+    ``_set_extra(extra)``, and have the parameters ``resolution`` and ``n_clusters``.
+    """
+
+    resolution: float
+    n_clusters: int | None
+
+    def _check_resolution_params(self) -> None:
+        check_real("resolution", self.resolution, positive=True)
+        check_int("n_clusters", self.n_clusters, 1, allow_none=True)
+
+    def _fit_prepared(self, prep: Prepared, seed: int) -> np.ndarray:
+        if self.n_clusters is None:
+            resolution = float(self.resolution)
+            labels, extra = self._partition(prep, resolution, seed)
+            self.resolution_history_ = [(resolution, n_clusters_of(labels))]
+        else:
+            k = int(self.n_clusters)
+            k_range = (prep.n_components(), int(np.count_nonzero(~prep.isolated)))
+            if not k_range[0] <= k <= k_range[1]:
+                warnings.warn(
+                    f"n_clusters={k} is outside the reachable range: {k_range[0]} connected "
+                    f"component(s), {k_range[1]} non-isolated units; the search returns "
+                    "the closest number it finds",
+                    ResolutionWarning,
+                    stacklevel=3,
+                )
+            resolution, labels, extra, history = search_resolution(
+                lambda r: self._partition(prep, r, seed),
+                k,
+                start=float(self.resolution),
+                k_range=k_range,
+            )
+            self.resolution_history_ = history
+            found = n_clusters_of(labels)
+            if found != k:
+                tried = ", ".join(f"{r:.4g}->{c}" for r, c in history)
+                warnings.warn(
+                    f"{type(self).__name__}: no resolution gave {k} clusters; returning "
+                    f"the closest, {found} clusters at resolution {resolution:.6g} "
+                    f"(tried resolution->clusters: {tried})",
+                    ResolutionWarning,
+                    stacklevel=3,
+                )
+        self.resolution_ = resolution
+        self._set_extra(extra)
+        return labels
+
+    def _quality_resolution(self) -> float:
+        return self.resolution_
+
+
+def resolution_for_k(
+    graph: Any,
+    k: int,
+    *,
+    method: str = "louvain",
+    random_state: Any = None,
+    **params: Any,
+) -> ResolutionResult:
+    """The modularity resolution at which Louvain or Leiden finds ``k`` clusters.
+
+    Brackets ``k`` by multiplying or dividing the resolution by 4 from ``params``'
+    ``resolution`` (default 1), then bisects on a log scale; every run uses the same
+    seed. The number of clusters is only roughly monotone in the resolution, so the
+    run that came closest is kept; if none has exactly ``k`` clusters (``k`` beyond the
+    non-isolated units, or a jump over ``k``), a :class:`ResolutionWarning` names the
+    closest ``k`` found and the resolutions tried.
+
+    Parameters
+    ----------
+    graph : NeuronGraph, scipy sparse matrix or array, or array-like
+        Symmetric, non-negative weights.
+    k : int
+        Target number of clusters (isolated units, labelled ``-1``, do not count).
+    method : {"louvain", "leiden"}, default="louvain"
+        Which detector.
+    random_state : None, int, numpy Generator or RandomState
+        Seed; one seed is drawn from it and used for every run.
+    **params
+        Other parameters of :class:`~nngraph.Louvain` or :class:`~nngraph.Leiden`
+        (``resolution`` is the starting point).
+
+    Returns
+    -------
+    ResolutionResult
+        ``(resolution, n_clusters, labels)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nngraph.partition._resolution import resolution_for_k
+    >>> pairs = np.kron(np.eye(2), np.ones((10, 10)))  # 4 blocks of 5, in 2 pairs
+    >>> a = np.kron(np.eye(4), np.ones((5, 5))) + 0.2 * pairs + 0.01
+    >>> res = resolution_for_k(a, 2, random_state=0)
+    >>> res.n_clusters, res.resolution
+    (2, 0.25)
+    >>> res.labels
+    array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    """
+    from ._leiden import Leiden
+    from ._louvain import Louvain
+
+    classes = {"louvain": Louvain, "leiden": Leiden}
+    if method not in classes:
+        raise ValueError(f"method must be 'louvain' or 'leiden', got {method!r}")
+    check_int("k", k, 1)
+    if "n_clusters" in params:
+        raise TypeError("pass the target number of clusters as k, not n_clusters")
+    est: CommunityDetector = classes[method](n_clusters=k, random_state=random_state, **params)
+    est.fit(graph)
+    return ResolutionResult(float(est.resolution_), int(est.n_clusters_), est.labels_)

@@ -1,0 +1,207 @@
+"""Numba kernels for :mod:`nngraph.partition._spectral`.
+
+Flag policy: every kernel takes only arrays and scalars, CSR enters as
+``(indptr int64, indices int32, data float64)``; ``cache=True`` everywhere; no
+``fastmath`` (summation order and NaN propagation matter for reproducibility); the
+hot loops, :func:`scaled_spmv` and :func:`scaled_spmm` (the normalised operator
+``D^-1/2 A D^-1/2`` on one vector or a block of vectors), have ``parallel=True`` twins
+with identical per-row arithmetic, so both give bit-identical results (each output row
+is computed by one thread in a fixed order). The parallel twins are compiled (or
+loaded from the cache) on first use, once per process. Which twin runs is decided by
+the thread policy of :mod:`nngraph.partition._spectral` (``n_threads``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..utils._kernels import label_cut_volume, weighted_degree
+
+
+@numba.njit(cache=True)
+def inverse_sqrt(deg):
+    """``1 / sqrt(deg)`` with 0 where ``deg == 0`` (the pseudo-inverse; never a division by 0)."""
+    out = np.zeros(deg.shape[0], dtype=np.float64)
+    for i in range(deg.shape[0]):
+        if deg[i] > 0.0:
+            out[i] = 1.0 / np.sqrt(deg[i])
+    return out
+
+
+@numba.njit(cache=True)
+def _spmv_row(indptr, indices, data, row, xs):
+    acc = 0.0
+    for p in range(indptr[row], indptr[row + 1]):
+        acc += data[p] * xs[indices[p]]
+    return acc
+
+
+@numba.njit(cache=True)
+def _spmm_row(indptr, indices, data, row, xs, acc):
+    for c in range(acc.shape[0]):
+        acc[c] = 0.0
+    for p in range(indptr[row], indptr[row + 1]):
+        w = data[p]
+        j = indices[p]
+        for c in range(acc.shape[0]):
+            acc[c] += w * xs[j, c]
+
+
+@numba.njit(cache=True)
+def scaled_spmv(indptr, indices, data, rows, row_scale, xs, out):
+    """``out[i] = row_scale[i] * sum_j A[rows[i], j] * xs[j]`` (one vector).
+
+    With ``xs = S x`` (zero outside the source units) and ``row_scale = S[rows]`` this
+    is one application of the normalised adjacency ``S A S`` to ``x``; the caller
+    scales ``x`` once, so the inner loop is a plain sparse dot product.
+
+    Parameters
+    ----------
+    indptr, indices, data : arrays (int64, int32, float64)
+        CSR matrix ``A`` over all ``n`` units.
+    rows : int64 array, shape (m,)
+        Global indices of the rows to compute.
+    row_scale : float64 array, shape (m,)
+        Factor applied to each output row (``scale[rows]``).
+    xs : float64 array, shape (n,)
+        The scaled input vector, indexed by global unit.
+    out : float64 array, shape (m,)
+        Overwritten.
+    """
+    for i in range(rows.shape[0]):
+        out[i] = row_scale[i] * _spmv_row(indptr, indices, data, rows[i], xs)
+
+
+@numba.njit(cache=True, parallel=True)
+def scaled_spmv_parallel(indptr, indices, data, rows, row_scale, xs, out):
+    """Parallel twin of :func:`scaled_spmv` (same arithmetic per row)."""
+    for i in numba.prange(rows.shape[0]):
+        out[i] = row_scale[i] * _spmv_row(indptr, indices, data, rows[i], xs)
+
+
+@numba.njit(cache=True)
+def scaled_spmm(indptr, indices, data, rows, row_scale, xs, out):
+    """Block version of :func:`scaled_spmv`: ``xs`` (n, b) and ``out`` (m, b), C order."""
+    acc = np.empty(xs.shape[1], dtype=np.float64)
+    for i in range(rows.shape[0]):
+        _spmm_row(indptr, indices, data, rows[i], xs, acc)
+        for c in range(acc.shape[0]):
+            out[i, c] = row_scale[i] * acc[c]
+
+
+@numba.njit(cache=True, parallel=True)
+def scaled_spmm_parallel(indptr, indices, data, rows, row_scale, xs, out):
+    """Parallel twin of :func:`scaled_spmm` (same arithmetic per row)."""
+    for i in numba.prange(rows.shape[0]):
+        acc = np.empty(xs.shape[1], dtype=np.float64)
+        _spmm_row(indptr, indices, data, rows[i], xs, acc)
+        for c in range(acc.shape[0]):
+            out[i, c] = row_scale[i] * acc[c]
+
+
+@numba.njit(cache=True)
+def components_and_colouring(indptr, indices, active):
+    """Connected components and a 2-colouring attempt, by breadth-first search.
+
+    Parameters
+    ----------
+    indptr, indices : int64, int32 arrays
+        CSR structure of a symmetric matrix.
+    active : bool array, shape (n,)
+        Nodes to consider (inactive nodes get component -1 and colour -1).
+
+    Returns
+    -------
+    component : int64 array, shape (n,)
+        Component of each node, numbered in order of their smallest node.
+    colour : int8 array, shape (n,)
+        0 or 1; a proper 2-colouring of every bipartite component.
+    bipartite : bool array, shape (n_components,)
+        Whether each component is bipartite. Self-loops make a component
+        non-bipartite.
+    """
+    n = indptr.shape[0] - 1
+    component = np.full(n, -1, dtype=np.int64)
+    colour = np.full(n, -1, dtype=np.int8)
+    queue = np.empty(n, dtype=np.int64)
+    bip = np.ones(n, dtype=np.bool_)
+    n_comp = 0
+    for start in range(n):
+        if not active[start] or component[start] >= 0:
+            continue
+        component[start] = n_comp
+        colour[start] = 0
+        head = 0
+        tail = 1
+        queue[0] = start
+        ok = True
+        while head < tail:
+            u = queue[head]
+            head += 1
+            cu = colour[u]
+            for p in range(indptr[u], indptr[u + 1]):
+                v = indices[p]
+                if component[v] < 0:
+                    component[v] = n_comp
+                    colour[v] = 1 - cu
+                    queue[tail] = v
+                    tail += 1
+                elif colour[v] == cu:
+                    ok = False
+        bip[n_comp] = ok
+        n_comp += 1
+    return component, colour, bip[:n_comp].copy()
+
+
+@numba.njit(cache=True)
+def block_nnz(indptr, indices, group, n_groups):
+    """Number of stored entries in each ``(group[i], group[j])`` block of a CSR matrix."""
+    counts = np.zeros((n_groups, n_groups), dtype=np.int64)
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        gi = group[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            counts[gi, group[indices[p]]] += 1
+    return counts
+
+
+@numba.njit(cache=True)
+def fill_normalized_block(indptr, indices, data, scale, rows, col_pos, out):
+    """Write ``scale[i] * A[i, j] * scale[j]`` into a dense block.
+
+    ``out[r, col_pos[j]]`` receives entry ``(rows[r], j)`` for every ``j`` with
+    ``col_pos[j] >= 0``; other entries of ``out`` are left unchanged.
+    """
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        si = scale[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            c = col_pos[j]
+            if c >= 0:
+                out[r, c] = si * data[p] * scale[j]
+
+
+def warm_up(*, parallel: bool = False) -> None:
+    """Compile (or load from numba's cache) every kernel here on a 2-node graph.
+
+    Tests and benchmarks call it so compile time is not mistaken for run time. The
+    ``parallel=True`` twins are included only on request: running them makes a later
+    fork-based process pool unsafe (see :func:`nngraph.SpectralClustering`).
+    """
+    indptr = np.array([0, 1, 2], dtype=np.int64)
+    indices = np.array([1, 0], dtype=np.int32)
+    data = np.ones(2)
+    rows = np.arange(2, dtype=np.int64)
+    scale = inverse_sqrt(weighted_degree(indptr, data))
+    spmvs = (scaled_spmv, scaled_spmv_parallel) if parallel else (scaled_spmv,)
+    spmms = (scaled_spmm, scaled_spmm_parallel) if parallel else (scaled_spmm,)
+    for spmv in spmvs:
+        spmv(indptr, indices, data, rows, scale, np.ones(2), np.empty(2))
+    for spmm in spmms:
+        spmm(indptr, indices, data, rows, scale, np.ones((2, 2)), np.empty((2, 2)))
+    components_and_colouring(indptr, indices, np.ones(2, dtype=bool))
+    block_nnz(indptr, indices, np.zeros(2, dtype=np.int64), 1)
+    fill_normalized_block(indptr, indices, data, scale, rows, rows, np.zeros((2, 2)))
+    label_cut_volume(indptr, indices, data, np.zeros(2, dtype=np.int64), 1)

@@ -1,0 +1,111 @@
+"""Shuffled null models of a graph (method.md §3).
+
+- ``"layer"``: within each block of weights between two layers, permute all entries,
+  zeros included (the Clusterability paper's default).
+- ``"layer_nonzero"``: within each block, permute only the non-zero entries, keeping the
+  sparsity pattern.
+- ``"offdiagonal"``: for graphs without layer blocks (activation graphs): permute all
+  off-diagonal entries of the upper triangle, zeros included; the lower triangle mirrors
+  it. Done without forming the dense matrix: the non-zero values are placed at uniformly
+  random distinct positions of the upper triangle, which is the same distribution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..graphs._blocks import blocks_to_csr, csr_to_blocks
+from ..graphs._neuron_graph import NeuronGraph
+
+__all__ = ["NULL_METHODS", "NullModel"]
+
+NULL_METHODS = ("layer", "layer_nonzero", "offdiagonal")
+
+
+class NullModel:
+    """Draws shuffled copies of one graph; the blocks are extracted once.
+
+    Parameters
+    ----------
+    graph : NeuronGraph
+        The graph to shuffle. For the ``"layer"`` methods its nodes must be numbered
+        layer by layer and ``graph.layer_pairs`` must list its blocks.
+    method : {"layer", "layer_nonzero", "offdiagonal"}
+    """
+
+    def __init__(self, graph: NeuronGraph, method: str) -> None:
+        if method not in NULL_METHODS:
+            raise ValueError(f"method must be one of {NULL_METHODS}, got {method!r}")
+        self.graph = graph
+        self.method = method
+        a = graph.adjacency
+        if method == "offdiagonal":
+            upper = sp.triu(a, k=1, format="coo")
+            self._values = np.asarray(upper.data, dtype=np.float64)
+            self._n = a.shape[0]
+            return
+        if graph.layer_pairs.size == 0:
+            raise ValueError(
+                f"method={method!r} permutes the blocks between layers, but this graph "
+                f"(kind={graph.kind!r}) has no layer blocks (NeuronGraph.layer_pairs is "
+                "empty); use method='offdiagonal' for activation or custom graphs"
+            )
+        if np.any(np.diff(graph.node_layer) < 0):
+            raise ValueError(
+                "method='layer' needs the nodes numbered layer by layer (node_layer non-decreasing)"
+            )
+        self._sizes = graph.layer_sizes
+        pairs = graph.layer_pairs
+        self._blocks = csr_to_blocks(a, self._sizes, pairs)
+        covered = sum(int(np.count_nonzero(b)) for b in self._blocks.values())
+        if 2 * covered != a.nnz:
+            raise ValueError(
+                "the graph has edges outside its layer blocks (layer_pairs); the 'layer' "
+                "null models would drop them"
+            )
+        if method == "layer_nonzero":
+            self._nonzero = {k: np.flatnonzero(b) for k, b in self._blocks.items()}
+
+    def sample(self, rng: np.random.Generator) -> sp.csr_array:
+        """One shuffled adjacency."""
+        if self.method == "offdiagonal":
+            return self._sample_offdiagonal(rng)
+        shuffled = {}
+        for key, block in self._blocks.items():
+            flat = block.ravel()
+            if self.method == "layer":
+                new = flat[rng.permutation(flat.size)]
+            else:
+                nz = self._nonzero[key]
+                new = np.zeros_like(flat)
+                new[nz] = flat[nz[rng.permutation(nz.size)]]
+            shuffled[key] = new.reshape(block.shape)
+        return blocks_to_csr(self._sizes, shuffled)
+
+    def _sample_offdiagonal(self, rng: np.random.Generator) -> sp.csr_array:
+        n, values = self._n, self._values
+        n_positions = n * (n - 1) // 2
+        positions = rng.choice(n_positions, size=values.size, replace=False)
+        rows, cols = _upper_index(positions, n)
+        vals = values[rng.permutation(values.size)]
+        upper = sp.coo_array((vals, (rows, cols)), shape=(n, n))
+        return sp.csr_array(upper + upper.T)
+
+
+def _upper_index(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the k-th entry of the strict upper triangle, row by row."""
+    k = np.asarray(k, dtype=np.int64)
+    # Row i starts at s(i) = i*n - i*(i+1)/2; invert with the quadratic formula, then fix
+    # the rounding of the square root.
+    b = 2 * n - 1
+    i = np.floor((b - np.sqrt(b * b - 8.0 * k)) / 2).astype(np.int64)
+    start = i * n - i * (i + 1) // 2
+    too_far = start > k
+    i[too_far] -= 1
+    start = i * n - i * (i + 1) // 2
+    next_start = (i + 1) * n - (i + 1) * (i + 2) // 2
+    short = next_start <= k
+    i[short] += 1
+    start = i * n - i * (i + 1) // 2
+    return i, k - start + i + 1

@@ -1,0 +1,106 @@
+"""Files: atomic writes (a file is written whole or left as it was) and JSON values."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_write", "to_jsonable", "write_json"]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, binary: bool) -> Path:
+    """Call ``write(fh)`` on a temporary file beside ``path``, then move it over ``path``.
+
+    The temporary file gets the permissions a plain ``open`` would give (0666 less the
+    umask), is flushed and synced before ``os.replace``; on any error (Ctrl-C included)
+    it is removed and an existing ``path`` is left untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(
+            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
+        ) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, document: Any, *, indent: int | None = 2) -> Path:
+    """Write strict JSON atomically (NaN and infinities are refused, not written)."""
+    text = json.dumps(document, indent=indent, allow_nan=False) + "\n"
+    return atomic_write(path, lambda fh: fh.write(text), binary=False)
+
+
+def to_jsonable(
+    value: Any, *, what: str = "value", nonfinite: str = "null", unknown: str = "error"
+) -> Any:
+    """``value`` as plain JSON types: numpy scalars and arrays, tuples and mappings included.
+
+    Parameters
+    ----------
+    value : Any
+        Numbers (Python or numpy), strings, bools, None, sequences, arrays, mappings
+        (keys become strings).
+    what : str, default="value"
+        What to call the value in error messages.
+    nonfinite : {"null", "error"}, default="null"
+        NaN and infinities become ``None``, or raise ``ValueError`` (a file that must
+        keep every number, such as a partition's metrics).
+    unknown : {"error", "repr"}, default="error"
+        Any other object raises ``TypeError``, or is recorded by its ``repr``.
+
+    Returns
+    -------
+    Any
+        Built from dict, list, str, int, float, bool and None only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"k": np.int64(3), "z": float("nan"), "v": np.array([1.5, 2.0])})
+    {'k': 3, 'z': None, 'v': [1.5, 2.0]}
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if hasattr(value, "dtype") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # numpy scalars and 0-d arrays (np.bool_ included)
+        if isinstance(value, bool):
+            return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isfinite(value):
+            return value
+        if nonfinite == "null":
+            return None
+        raise ValueError(f"{what} holds a non-finite number ({value}); JSON cannot store it")
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        return {
+            str(k): to_jsonable(v, what=what, nonfinite=nonfinite, unknown=unknown)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v, what=what, nonfinite=nonfinite, unknown=unknown) for v in value]
+    if unknown == "repr":
+        return repr(value)
+    raise TypeError(f"{what} holds a {type(value).__name__}, which is not JSON-serialisable")

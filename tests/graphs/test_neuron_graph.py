@@ -1,0 +1,241 @@
+"""NeuronGraph: validation, persistence and conversions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import nngraph as ng
+from nngraph.graphs._igraph_convert import csr_to_igraph
+
+
+def _random_graph(rng, n=30, density=0.2) -> ng.NeuronGraph:
+    a = sp.random_array((n, n), density=density, rng=rng, format="csr")
+    a = sp.csr_array(a + a.T)
+    layer = np.repeat([0, 1, 2], [10, 10, n - 20])
+    unit = np.concatenate([np.arange(10), np.arange(10), np.arange(n - 20)])
+    return ng.NeuronGraph(
+        a, ["input", "fc1", "fc2"], layer, unit, layer_pairs=[[0, 1], [1, 2]], meta={"x": 1}
+    )
+
+
+def _igraph_dense(g, n: int) -> np.ndarray:
+    edges = np.array(g.get_edgelist(), dtype=np.int64).reshape(-1, 2)
+    w = np.asarray(g.es["weight"]) if g.ecount() else np.zeros(0)
+    m = np.zeros((n, n))
+    np.add.at(m, (edges[:, 0], edges[:, 1]), w)
+    return m + m.T - np.diag(np.diag(m))
+
+
+def test_properties(rng):
+    g = _random_graph(rng)
+    a = g.adjacency.toarray()
+    assert g.n_nodes == 30
+    assert g.n_edges == np.count_nonzero(np.triu(a))
+    np.testing.assert_allclose(g.degree, a.sum(axis=1))
+    assert g.layer_sizes.tolist() == [10, 10, 10]
+    np.testing.assert_array_equal(g.layer_nodes("fc1"), np.arange(10, 20))
+    indptr, indices, data = g.csr_arrays()
+    assert (indptr.dtype, indices.dtype, data.dtype) == (np.int64, np.int32, np.float64)
+    with pytest.raises(KeyError, match="no layer named 'fc9'"):
+        g.layer_nodes("fc9")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pattern"),
+    [
+        (lambda a: a.__setitem__((0, 1), -1.0), "negative"),
+        (lambda a: a.__setitem__((0, 1), np.nan), "NaN"),
+        (lambda a: a.__setitem__((0, 1), 5.0), "not symmetric"),
+    ],
+)
+def test_validation_errors(mutate, pattern):
+    a = np.ones((3, 3))
+    mutate(a)
+    with pytest.raises(ValueError, match=pattern):
+        ng.NeuronGraph(a, ["input"], [0, 0, 0], [0, 1, 2])
+
+
+def test_validation_of_labels():
+    a = np.zeros((2, 2))
+    with pytest.raises(ValueError, match="same \\(layer, unit\\)"):
+        ng.NeuronGraph(a, ["input"], [0, 0], [0, 0])
+    with pytest.raises(ValueError, match="node_layer must have shape"):
+        ng.NeuronGraph(a, ["input"], [0], [0, 1])
+    with pytest.raises(ValueError, match="outside layer_names"):
+        ng.NeuronGraph(a, ["input"], [0, 1], [0, 0])
+    with pytest.raises(ValueError, match="square"):
+        ng.NeuronGraph(np.zeros((2, 3)), ["input"], [0, 0], [0, 1])
+
+
+def test_save_load_round_trip(rng, tmp_path):
+    g = _random_graph(rng)
+    path = g.save(tmp_path / "graph")
+    assert path.name == "graph.npz"
+    h = ng.NeuronGraph.load(path)
+    assert (h.adjacency != g.adjacency).nnz == 0
+    np.testing.assert_array_equal(h.adjacency.data, g.adjacency.data)
+    assert h.layer_names == g.layer_names
+    np.testing.assert_array_equal(h.node_layer, g.node_layer)
+    np.testing.assert_array_equal(h.node_unit, g.node_unit)
+    np.testing.assert_array_equal(h.layer_pairs, g.layer_pairs)
+    assert h.kind == g.kind and h.meta == g.meta
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_load_errors(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable NeuronGraph file"):
+        ng.NeuronGraph.load(bad)
+    good = _random_graph(np.random.default_rng(0)).save(tmp_path / "good.npz")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="not a readable NeuronGraph file"):
+        ng.NeuronGraph.load(truncated)
+    header_only = tmp_path / "header_only.npz"
+    header = {
+        "format": "nngraph.NeuronGraph",
+        "version": 1,
+        "kind": "weight",
+        "layer_names": ["input"],
+        "meta": {},
+    }
+    np.savez(header_only, header=np.array(json.dumps(header)))
+    with pytest.raises(ValueError, match="incomplete NeuronGraph file"):
+        ng.NeuronGraph.load(header_only)
+    other = tmp_path / "other.npz"
+    np.savez(other, header=np.array('{"format": "something"}'))
+    with pytest.raises(ValueError, match="not a NeuronGraph file"):
+        ng.NeuronGraph.load(other)
+
+
+def test_to_igraph_matches_adjacency(rng):
+    g = _random_graph(rng)
+    ig_graph = g.to_igraph()
+    assert not ig_graph.is_directed()
+    assert ig_graph.vcount() == g.n_nodes and ig_graph.ecount() == g.n_edges
+    np.testing.assert_allclose(_igraph_dense(ig_graph, g.n_nodes), g.adjacency.toarray())
+    assert ig_graph.vs["layer"][:11] == ["input"] * 10 + ["fc1"]
+    assert ig_graph.vs["unit"][10] == 0
+
+
+def test_to_igraph_with_isolated_and_self_loops():
+    a = np.zeros((5, 5))
+    a[0, 0] = 2.0
+    a[1, 3] = a[3, 1] = 1.5
+    g = ng.NeuronGraph(a, ["x"], np.zeros(5), np.arange(5))
+    out = g.to_igraph()
+    assert out.vcount() == 5 and out.ecount() == 2
+    np.testing.assert_allclose(_igraph_dense(out, 5), a)
+
+
+def test_csr_to_igraph_text_path_for_large_graphs(rng):
+    """Above 65,535 nodes GraphDB cannot hold the ids: the text edge list is used."""
+    n, m = 70_000, 20_000
+    src = rng.integers(0, n, m)
+    dst = rng.integers(0, n, m)
+    a = sp.csr_array((rng.random(m) + 0.1, (src, dst)), shape=(n, n))
+    a = sp.csr_array(a + a.T)
+    out = csr_to_igraph(a)
+    assert out.vcount() == n
+    edges = np.array(out.get_edgelist())
+    w = np.asarray(out.es["weight"])
+    rebuilt = sp.coo_array((w, (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
+    rebuilt = rebuilt + rebuilt.T - sp.diags_array(rebuilt.diagonal())
+    assert abs(rebuilt - a).max() == 0
+
+
+def test_to_igraph_matches_weighted_adjacency(rng):
+    igraph = pytest.importorskip("igraph")
+    g = _random_graph(rng)
+    ref = igraph.Graph.Weighted_Adjacency(sp.csr_matrix(g.adjacency), mode="undirected")
+    mine = g.to_igraph()
+    assert sorted(zip(ref.get_edgelist(), ref.es["weight"], strict=True)) == sorted(
+        zip(mine.get_edgelist(), mine.es["weight"], strict=True)
+    )
+
+
+def test_to_networkx(rng):
+    nx = pytest.importorskip("networkx")
+    g = _random_graph(rng)
+    out = g.to_networkx()
+    np.testing.assert_allclose(nx.to_numpy_array(out, weight="weight"), g.adjacency.toarray())
+    assert out.nodes[12] == {"layer": "fc1", "unit": 2}
+
+
+def test_graphml_export(rng, tmp_path):
+    igraph = pytest.importorskip("igraph")
+    g = _random_graph(rng)
+    path = tmp_path / "g.graphml"
+    g.write_graphml(path)
+    back = igraph.Graph.Read_GraphML(str(path))
+    assert back.vcount() == g.n_nodes and back.ecount() == g.n_edges
+    assert back.vs["layer"][0] == "input"
+    np.testing.assert_allclose(sorted(back.es["weight"]), sorted(g.to_igraph().es["weight"]))
+
+
+def test_subgraph_and_with_adjacency(rng):
+    g = _random_graph(rng)
+    keep = np.arange(5, 25)
+    h = g.subgraph(keep)
+    np.testing.assert_array_equal(h.adjacency.toarray(), g.adjacency.toarray()[np.ix_(keep, keep)])
+    np.testing.assert_array_equal(h.node_layer, g.node_layer[keep])
+    k = g.with_adjacency(g.adjacency * 2)
+    np.testing.assert_allclose(k.adjacency.toarray(), 2 * g.adjacency.toarray())
+
+
+def test_blocks_round_trip(rng):
+    from nngraph.graphs._blocks import blocks_to_csr, csr_to_blocks
+
+    sizes = np.array([3, 4, 2])
+    blocks = {(0, 1): rng.random((4, 3)), (1, 2): rng.random((2, 4)), (0, 2): rng.random((2, 3))}
+    blocks[(0, 1)][0, 0] = 0.0
+    a = blocks_to_csr(sizes, blocks)
+    dense = np.zeros((9, 9))
+    dense[3:7, 0:3] = blocks[(0, 1)]
+    dense[7:9, 3:7] = blocks[(1, 2)]
+    dense[7:9, 0:3] = blocks[(0, 2)]
+    dense += dense.T
+    np.testing.assert_array_equal(a.toarray(), dense)
+    assert 0.0 not in a.data and a.has_sorted_indices
+    back = csr_to_blocks(a, sizes, [[0, 1], [1, 2], [0, 2]])
+    for key, block in blocks.items():
+        np.testing.assert_array_equal(back[key], block)
+    signed = {(0, 1): -blocks[(0, 1)]}
+    np.testing.assert_array_equal(blocks_to_csr(sizes, signed).toarray()[3:7, 0:3], blocks[(0, 1)])
+    with pytest.raises(ValueError, match="expected"):
+        blocks_to_csr(sizes, {(0, 1): np.ones((3, 3))})
+
+
+def test_check_adjacency_never_modifies_the_callers_matrix():
+    from nngraph.graphs._canonical import check_adjacency
+
+    a = sp.csr_array(
+        (np.array([1.0, 0.0, 1.0, 0.0]), np.array([1, 2, 0, 0]), np.array([0, 2, 4, 4])),
+        shape=(3, 3),
+    )
+    a.data[3] = 0.0  # an explicit zero, and a duplicate-free but unsorted-free layout
+    before = (a.data.copy(), a.indices.copy(), a.indptr.copy())
+    out = check_adjacency(a)
+    for x, y in zip(before, (a.data, a.indices, a.indptr), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert 0.0 not in out.data and out.has_canonical_format
+    clean = sp.csr_array(np.array([[0.0, 2.0], [2.0, 0.0]]))
+    out = check_adjacency(clean)
+    np.testing.assert_array_equal(out.toarray(), clean.toarray())
+
+
+def test_explicit_zeros_are_not_edges(rng):
+    g = _random_graph(rng)
+    a = g.adjacency.copy()
+    a.data[a.data < np.median(a.data)] = 0.0  # pruning in place leaves explicit zeros
+    assert not a.data.all()
+    h = g.with_adjacency(a)
+    assert h.adjacency.data.all()
+    assert h.n_edges == np.count_nonzero(np.triu(a.toarray()))
+    assert h.to_igraph().ecount() == h.n_edges
+    assert not a.data.all()  # the caller's matrix is left as it was

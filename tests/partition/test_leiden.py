@@ -1,0 +1,114 @@
+"""Leiden through igraph: objective, seeding, planted partitions, contract."""
+
+from __future__ import annotations
+
+import random
+
+import igraph
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+
+import nngraph as ng
+from nngraph.datasets import layered_modules
+from nngraph.datasets import planted_partition as sbm
+from nngraph.partition._leiden import Leiden
+from nngraph.partition._louvain import Louvain
+from nngraph.partition._metrics import compare_partitions
+
+
+def planted(rng):
+    return sbm((40, 30, 50, 40), 0.3, 0.02, rng)
+
+
+def layered(rng):
+    a, modules, _ = layered_modules((32, 48, 48, 32, 16), 4, rng)
+    return a, modules
+
+
+def test_recovers_planted(rng):
+    a, truth = planted(rng)
+    est = Leiden(random_state=0).fit(a)
+    assert compare_partitions(truth, est.labels_, method="ari") >= 0.95
+
+
+def test_recovers_layered_modules(rng):
+    a, modules = layered(rng)
+    labels = Leiden(random_state=0).fit_predict(a)
+    assert compare_partitions(modules, labels, method="ari") >= 0.95
+
+
+def test_default_objective_is_modularity_not_cpm(rng):
+    a, _ = layered(rng)
+    est = Leiden(random_state=0).fit(a)
+    assert est.get_params()["objective"] == "modularity"
+    assert 1 < est.n_clusters_ < 10
+    # igraph's own default (CPM at resolution 1) shatters graphs with weights below 1.
+    cpm = Leiden(objective="cpm", random_state=0).fit(a)
+    assert cpm.n_clusters_ > a.shape[0] // 4
+    assert Leiden(objective="cpm", random_state=0).fit(a / 10).n_clusters_ == a.shape[0]
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0])
+def test_modularity_matches_references(rng, reference_modularity, gamma):
+    a, _ = planted(rng)
+    est = Leiden(resolution=gamma, random_state=1).fit(a)
+    np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_, gamma))
+    g = ng.NeuronGraph(a, ["nodes"], np.zeros(a.shape[0]), np.arange(a.shape[0])).to_igraph()
+    np.testing.assert_allclose(
+        est.modularity_, g.modularity(est.labels_.tolist(), weights="weight", resolution=gamma)
+    )
+    # igraph's reported quality for the modularity objective is the modularity itself
+    np.testing.assert_allclose(est.quality_, est.modularity_, rtol=1e-9)
+
+
+def test_quality_close_to_louvain(rng):
+    a, _ = layered(rng)
+    leiden = np.mean([Leiden(random_state=s).fit(a).modularity_ for s in range(4)])
+    louvain = np.mean([Louvain(random_state=s).fit(a).modularity_ for s in range(4)])
+    assert leiden >= louvain - 0.005 * abs(louvain)
+
+
+def test_reproducible_and_rng_restored(rng):
+    a, _ = sbm((15,) * 6, 0.3, 0.1, rng)
+    py_state = random.getstate()
+    first = Leiden(random_state=3).fit(a).labels_
+    np.testing.assert_array_equal(Leiden(random_state=3).fit(a).labels_, first)
+    others = [Leiden(random_state=s).fit(a).labels_ for s in range(8)]
+    assert any(not np.array_equal(first, o) for o in others)
+    assert random.getstate() == py_state
+    # igraph draws from the global `random` module again afterwards.
+    g = igraph.Graph.Erdos_Renyi(60, 0.1)
+    random.seed(11)
+    x = g.community_multilevel().membership
+    random.seed(11)
+    assert g.community_multilevel().membership == x
+
+
+def test_contract_and_bad_params():
+    blocks = np.kron(np.eye(3), np.ones((4, 4))) + 0.01 * (1 - np.eye(12))
+    est = Leiden(beta=0.02, random_state=0)
+    assert est.fit(blocks) is est and not hasattr(clone(est), "labels_")
+    np.testing.assert_array_equal(est.fit_predict(blocks), est.labels_)
+    assert est.n_clusters_ == 3 and est.resolution_ == 1.0
+    for bad, err in [
+        (dict(objective="CPM!"), ValueError),
+        (dict(n_iterations=0), ValueError),
+        (dict(n_iterations=1.5), ValueError),
+        (dict(beta=0.0), ValueError),
+        (dict(resolution=-1.0), ValueError),
+    ]:
+        with pytest.raises(err):
+            Leiden(**bad).fit(blocks)
+
+
+def test_isolated_units_are_minus_one(rng, reference_modularity):
+    a, _ = sbm((20, 20, 20), 0.3, 0.02, rng)
+    keep = np.ones(a.shape[0], dtype=bool)
+    keep[[3, 40]] = False
+    a = sp.csr_array(a.multiply(keep[:, None]).multiply(keep[None, :]))
+    est = Leiden(random_state=0).fit(a)
+    assert np.array_equal(np.flatnonzero(est.labels_ == -1), [3, 40])
+    assert est.n_clusters_ == 3
+    np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_))
