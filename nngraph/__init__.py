@@ -25,9 +25,10 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .utils._lazy import lazy_exports
 
 try:
     __version__ = version("nngraph")
@@ -116,19 +117,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    elif name in _SUBPACKAGES:
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module 'nngraph' has no attribute {name!r}")
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__, *_SUBPACKAGES})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {**{k: f".{v}" for k, v in _EXPORTS.items()}, **dict.fromkeys(_SUBPACKAGES, "")},
+    globals(),
+)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs

@@ -1,23 +1,38 @@
 """Helpers every stage shares: option checks, JSON and atomic files, numba kernels.
 
-Nothing here imports torch or any other stage of nngraph.
+Nothing here imports torch or any other stage of nngraph; names load on first use
+(:func:`lazy_exports`), so that the command line's parser imports nothing heavy.
 """
 
-from ._io import atomic_write, to_jsonable, write_json
-from ._validation import (
-    InvalidParameterError,
-    canonical_labels,
-    check_bool,
-    check_choice,
-    check_int,
-    check_int_sequence,
-    check_labels,
-    check_real,
-    check_seed,
-    seed_from,
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
+
+_VALIDATION = (
+    "InvalidParameterError",
+    "canonical_labels",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_int_sequence",
+    "check_labels",
+    "check_real",
+    "check_seed",
+    "seed_from",
+)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(("atomic_write", "to_jsonable", "write_json"), "._io"),
+        **dict.fromkeys(_VALIDATION, "._validation"),
+        **dict.fromkeys(("SYMMETRY_RTOL", "is_symmetric", "kernel_csr_arrays"), "._sparse"),
+        "lazy_exports": "._lazy",
+    },
+    globals(),
 )
 
 __all__ = [
+    "SYMMETRY_RTOL",
     "InvalidParameterError",
     "atomic_write",
     "canonical_labels",
@@ -28,7 +43,26 @@ __all__ = [
     "check_labels",
     "check_real",
     "check_seed",
+    "is_symmetric",
+    "kernel_csr_arrays",
+    "lazy_exports",
     "seed_from",
     "to_jsonable",
     "write_json",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from ._io import atomic_write, to_jsonable, write_json
+    from ._sparse import SYMMETRY_RTOL, is_symmetric, kernel_csr_arrays
+    from ._validation import (
+        InvalidParameterError,
+        canonical_labels,
+        check_bool,
+        check_choice,
+        check_int,
+        check_int_sequence,
+        check_labels,
+        check_real,
+        check_seed,
+        seed_from,
+    )
