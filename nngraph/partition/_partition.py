@@ -1,18 +1,17 @@
-"""A partition bound to the units of a graph, and its JSON file format.
+"""A partition bound to the units of a graph: labels by (layer name, unit index).
 
-The file format is documented in ``docs/partition-format.md``. Labels are stored per
-layer name and unit index, so other tools can write partitions nngraph reads.
+:class:`Partition` holds the labels of each layer's units, checks that a graph has the
+same layers (names and sizes) before applying them to it, and records the partition's
+quality on the graph. Its JSON file format lives in :mod:`._partition_file`, its
+sub-clusters in :mod:`._subclusters`; the methods here are thin doors to both.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import numbers
 import os
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,44 +19,24 @@ import numpy as np
 
 from ..graphs._canonical import as_neuron_graph
 from ..graphs._neuron_graph import NeuronGraph
-from ..utils._io import atomic_write, to_jsonable
+from ..utils._io import to_jsonable
 from ..utils._validation import check_labels
 from ._metrics import modularity, ncut
+from ._partition_file import (
+    adjacency_fingerprint,
+    parse_document,
+    partition_document,
+    read_document,
+    structure_fingerprint,
+    write_document,
+)
+from ._subclusters import Subcluster, subclusters
 
-__all__ = ["Partition", "Subcluster", "GraphMismatchWarning"]
-
-FORMAT = "nngraph.partition"
-VERSION = 1
+__all__ = ["GraphMismatchWarning", "Partition", "Subcluster"]
 
 
 class GraphMismatchWarning(UserWarning):
     """A partition is bound to a graph with the same units but different edge weights."""
-
-
-@dataclass(frozen=True)
-class Subcluster:
-    """The units of one layer that share a cluster (method.md section 2).
-
-    Attributes
-    ----------
-    layer : str
-        Layer name.
-    cluster : int
-        Cluster label.
-    units : ndarray of int64
-        Unit indices within the layer, increasing.
-    size : int
-        ``len(units)``.
-    fraction : float
-        ``size`` divided by the layer's number of units (all of them, including units
-        labelled -1).
-    """
-
-    layer: str
-    cluster: int
-    units: np.ndarray
-    size: int
-    fraction: float
 
 
 def _layout(graph: NeuronGraph) -> tuple[list[str], dict[str, int]]:
@@ -67,72 +46,6 @@ def _layout(graph: NeuronGraph) -> tuple[list[str], dict[str, int]]:
     return list(graph.layer_names), {
         name: int(e) for name, e in zip(graph.layer_names, extents, strict=True)
     }
-
-
-def structure_fingerprint(layer_sizes: Mapping[str, int]) -> str:
-    """``sha256`` over the layer names and sizes, in order (``"name:size\\n"`` lines)."""
-    text = "".join(f"{name}:{int(size)}\n" for name, size in layer_sizes.items())
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def adjacency_fingerprint(graph: Any) -> str:
-    """``sha256`` over the canonical CSR of a graph's adjacency.
-
-    Hashes the shape (two int64), then ``indptr`` (int64), ``indices`` (int32) and
-    ``data`` (float64), little-endian, of the canonical matrix (sorted indices, no
-    explicit zeros).
-    """
-    g = as_neuron_graph(graph)
-    indptr, indices, data = g.csr_arrays()
-    h = hashlib.sha256()
-    h.update(np.asarray(g.adjacency.shape, dtype="<i8").tobytes())
-    for arr, dtype in ((indptr, "<i8"), (indices, "<i4"), (data, "<f8")):
-        h.update(np.ascontiguousarray(arr, dtype=dtype).data)
-    return "sha256:" + h.hexdigest()
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_optional_fields(document: Mapping[str, Any]) -> None:
-    """Refuse optional fields of the wrong JSON type (``ValueError`` naming the field).
-
-    Checked: the optional top-level fields and the nested values the reader uses
-    (``metrics.ncut``, ``metrics.modularity``, ``graph.adjacency_sha256``).
-    """
-
-    def check(
-        where: Mapping[str, Any], key: str, ok: Callable[[Any], bool], what: str, path: str
-    ) -> None:
-        value = where.get(key)
-        if value is not None and not ok(value):
-            raise ValueError(
-                f"'{path}' must be {what} or null, got {type(value).__name__} {value!r}"
-            )
-
-    check(document, "method", lambda v: isinstance(v, str), "a string", "method")
-    check(document, "params", lambda v: isinstance(v, Mapping), "an object", "params")
-    check(
-        document,
-        "random_state",
-        lambda v: isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)),
-        "an integer or a string",
-        "random_state",
-    )
-    for field in ("metrics", "graph"):
-        check(document, field, lambda v: isinstance(v, Mapping), "an object", field)
-    metrics = document.get("metrics") or {}
-    for key in ("ncut", "modularity"):
-        check(metrics, key, _is_number, "a number", f"metrics.{key}")
-    graph = document.get("graph") or {}
-    check(
-        graph,
-        "adjacency_sha256",
-        lambda v: isinstance(v, str),
-        "a string",
-        "graph.adjacency_sha256",
-    )
 
 
 def _seed_record(random_state: Any) -> int | str | None:
@@ -344,65 +257,62 @@ class Partition:
 
     # ------------------------------------------------------------------ sub-clusters
     def subclusters(self, min_size: int = 2, max_fraction: float = 0.99) -> list[Subcluster]:
-        """Groups of units that share a cluster and a layer (method.md section 2).
+        """Groups of units that share a cluster and a layer.
+
+        See :func:`nngraph.partition._subclusters.subclusters`.
 
         Parameters
         ----------
         min_size : int, default=2
-            Keep groups of at least this many units (paper: 2; 3 for feature
+            Keep groups of at least this many units (the paper: 2; 3 for feature
             visualisation, 5 for data-set examples).
         max_fraction : float, default=0.99
             Keep groups holding at most this fraction of the layer's units, all of them
-            counted, including units labelled -1 (paper: 0.99 of the layer; 0.75 for
+            counted, including units labelled -1 (the paper: 0.99 of the layer; 0.75 for
             data-set examples).
 
         Returns
         -------
         list of Subcluster
             In layer order, then by increasing cluster label.
-        """
-        if not isinstance(min_size, numbers.Integral) or min_size < 1:
-            raise ValueError(f"min_size must be an integer >= 1, got {min_size!r}")
-        if not 0 < max_fraction <= 1:
-            raise ValueError(f"max_fraction must be in (0, 1], got {max_fraction!r}")
-        out = []
-        for name in self.layer_names:
-            lab = self.layer_labels[name]
-            units = np.flatnonzero(lab >= 0)
-            if units.size == 0:
-                continue
-            order = units[np.argsort(lab[units], kind="stable")]
-            clusters, starts, counts = np.unique(lab[order], return_index=True, return_counts=True)
-            fractions = counts / lab.size
-            keep = np.flatnonzero((counts >= min_size) & (fractions <= max_fraction))
-            for i in keep:
-                members = order[starts[i] : starts[i] + counts[i]].copy()
-                out.append(
-                    Subcluster(name, int(clusters[i]), members, int(counts[i]), float(fractions[i]))
-                )
-        return out
 
-    # ------------------------------------------------------------------ serialisation
+        Examples
+        --------
+        >>> p = Partition({"fc1": [0, 0, 1, -1], "fc2": [1, 1, 1]})
+        >>> [(s.layer, s.cluster, s.units.tolist()) for s in p.subclusters()]
+        [('fc1', 0, [0, 1])]
+        """
+        return subclusters(
+            self.layer_labels, self.layer_names, min_size=min_size, max_fraction=max_fraction
+        )
+
+    # ------------------------------------------------------------------ file format
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of ``docs/partition-format.md`` as plain Python objects."""
-        info = dict(self.graph_info)
-        if self._graph is not None and info.get("adjacency_sha256") is None:
-            info["adjacency_sha256"] = adjacency_fingerprint(self._graph)
-            self.graph_info["adjacency_sha256"] = info["adjacency_sha256"]
-        info = {k: v for k, v in info.items() if v is not None}
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "layers": [
-                {"name": name, "labels": self.layer_labels[name].tolist()}
-                for name in self.layer_names
-            ],
-            "method": self.method,
-            "params": self.params,
-            "random_state": self.random_state,
-            "metrics": to_jsonable(self.metrics, what="metrics", nonfinite="error"),
-            "graph": to_jsonable(info, what="graph", nonfinite="error"),
-        }
+        """The JSON document of the partition file format, as plain Python objects.
+
+        The format (``nngraph.partition``, version 1) is documented in
+        ``docs/partition-format.md`` in the repository.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> Partition({"fc": [0, 1]}).to_dict()["layers"]
+        [{'name': 'fc', 'labels': [0, 1]}]
+        """
+        if self._graph is not None and self.graph_info.get("adjacency_sha256") is None:
+            self.graph_info["adjacency_sha256"] = adjacency_fingerprint(self._graph)
+        return partition_document(
+            self.layer_labels,
+            self.layer_names,
+            method=self.method,
+            params=self.params,
+            random_state=self.random_state,
+            metrics=self.metrics,
+            graph_info=self.graph_info,
+        )
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any], graph: Any = None) -> Partition:
@@ -420,67 +330,43 @@ class Partition:
         Returns
         -------
         Partition
+
+        Raises
+        ------
+        ValueError
+            Another format or version, malformed layers, an optional field of the wrong
+            type, or layers that do not match ``graph``.
+
+        Examples
+        --------
+        >>> from nngraph.datasets import layered_graph
+        >>> g, truth = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> doc = Partition(truth, g).to_dict()
+        >>> q = Partition.from_dict(doc, graph=g)
+        >>> bool((q.labels == truth).all())
+        True
         """
-        if not isinstance(document, Mapping):
-            raise ValueError(
-                f"a partition document is a JSON object, got {type(document).__name__}"
-            )
-        if document.get("format") != FORMAT:
-            raise ValueError(
-                f"not an nngraph partition (format {document.get('format')!r}, expected {FORMAT!r})"
-            )
-        version = document.get("version")
-        if type(version) is not int or version != VERSION:
-            raise ValueError(
-                f"partition format version {version!r} is not supported; "
-                f"this nngraph reads version {VERSION}"
-            )
-        _check_optional_fields(document)
-        layers = document.get("layers")
-        if not isinstance(layers, list):
-            raise ValueError("'layers' must be a list of {'name': ..., 'labels': [...]}")
-        labels: dict[str, np.ndarray] = {}
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Mapping) or "name" not in layer or "labels" not in layer:
-                raise ValueError(f"layers[{i}] must be an object with 'name' and 'labels'")
-            name = layer["name"]
-            if not isinstance(name, str):
-                raise ValueError(f"layers[{i}].name must be a string, got {name!r}")
-            if name in labels:
-                raise ValueError(f"layer {name!r} appears twice")
-            values = layer["labels"]
-            if not isinstance(values, list) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in values
-            ):
-                raise ValueError(f"layers[{i}].labels ({name!r}) must be a list of integers")
-            labels[name] = check_labels(
-                np.asarray(values, dtype=np.int64), name=f"labels of layer {name!r}"
-            )
+        stored = parse_document(document)
         part = cls(
-            labels,
+            stored.layer_labels,
             None,
-            method=document.get("method"),
-            params=document.get("params") or {},
-            random_state=document.get("random_state"),
+            method=stored.method,
+            params=stored.params,
+            random_state=stored.random_state,
         )
-        stored_graph = document.get("graph") or {}
-        stored_metrics = document.get("metrics") or {}
         if graph is None:
-            part.metrics.update(
-                {k: v for k, v in stored_metrics.items() if k in ("ncut", "modularity")}
-            )
-            if "adjacency_sha256" in stored_graph:
-                part.graph_info["adjacency_sha256"] = stored_graph["adjacency_sha256"]
+            part.metrics.update(stored.metrics)
+            if stored.adjacency_sha256 is not None:
+                part.graph_info["adjacency_sha256"] = stored.adjacency_sha256
             return part
         g = as_neuron_graph(graph)
         part._check_layout(g)
         part._graph = g
         part._compute_graph_metrics(g)
-        stored_hash = stored_graph.get("adjacency_sha256")
-        if stored_hash is not None:
+        if stored.adjacency_sha256 is not None:
             actual = adjacency_fingerprint(g)
             part.graph_info["adjacency_sha256"] = actual
-            if actual != stored_hash:
+            if actual != stored.adjacency_sha256:
                 warnings.warn(
                     "the graph has the partition's layers but different edge weights than "
                     "the graph it was computed on; metrics are recomputed on this graph",
@@ -490,21 +376,31 @@ class Partition:
         return part
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the partition as JSON (``docs/partition-format.md``), atomically.
+        """Write the partition as JSON, atomically.
 
         The document is serialised in memory first, written to a temporary file in the
         same directory and moved over ``path`` with ``os.replace``: a failure never
         leaves ``path`` half-written or replaces an existing file.
 
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write.
+
         Returns
         -------
         pathlib.Path
             The path written.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Partition({"fc": [0, 1, 1]}).save(pathlib.Path(tmp) / "p.json")
+        ...     Partition.load(path).layer_labels
+        {'fc': array([0, 1, 1])}
         """
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        atomic_write(path, lambda fh: fh.write(text + "\n"), binary=False)
-        return path
+        return write_document(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike, graph: Any = None) -> Partition:
@@ -526,19 +422,23 @@ class Partition:
         ValueError
             Truncated or invalid JSON, another format or version, malformed layers, or
             layers that do not match ``graph``.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from nngraph.datasets import layered_graph
+        >>> g, truth = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Partition(truth, g).save(pathlib.Path(tmp) / "p.json")
+        ...     q = Partition.load(path, graph=g)
+        >>> q.layer_names, q.n_clusters
+        (['input', 'fc1', 'fc2'], 2)
         """
-        path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"{path} is not a valid partition file (truncated or corrupt JSON: {exc})"
-            ) from exc
+        document = read_document(path)
         try:
             return cls.from_dict(document, graph=graph)
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            raise ValueError(f"{Path(path)}: {exc}") from exc
 
     @classmethod
     def from_estimator(cls, estimator: Any, graph: Any) -> Partition:
@@ -546,6 +446,26 @@ class Partition:
 
         Records the estimator's class name as ``method``, its JSON-serialisable
         parameters as ``params`` and its ``random_state``.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            Has ``labels_`` (one label per node of ``graph``) and ``get_params``.
+        graph : NeuronGraph, scipy sparse matrix or array, or array-like
+            The graph the estimator was fitted on.
+
+        Returns
+        -------
+        Partition
+
+        Examples
+        --------
+        >>> import nngraph as ng
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> p = Partition.from_estimator(ng.SpectralClustering(2, random_state=0).fit(g), g)
+        >>> p.method, p.params["n_clusters"], p.random_state
+        ('SpectralClustering', 2, 0)
         """
         params = {}
         for key, value in estimator.get_params(deep=False).items():

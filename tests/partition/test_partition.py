@@ -1,7 +1,9 @@
-"""Tests of Partition (nngraph.partition._partition) and its JSON file format."""
+"""Tests of Partition (nngraph.partition._partition), its JSON file format
+(``_partition_file``) and its sub-clusters (``_subclusters``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -12,6 +14,8 @@ import scipy.sparse as sp
 import nngraph as ng
 from nngraph.datasets import layered_graph as mlp_like_graph
 from nngraph.datasets import planted_partition as sbm
+from nngraph.partition._partition_file import adjacency_fingerprint, structure_fingerprint
+from nngraph.partition._subclusters import subclusters
 
 pytestmark = pytest.mark.usefixtures("spectral_kernels")
 
@@ -94,7 +98,9 @@ def test_written_by_another_tool(tmp_path, graph):
     p = ng.Partition.load(path, graph=graph)
     np.testing.assert_array_equal(p.labels, graph.node_unit % 2)
     assert p.method is None and p.params == {}
-    assert np.isfinite(p.metrics["ncut"])
+    # No metrics in the file: they are computed on the graph it is bound to.
+    assert p.metrics["ncut"] == pytest.approx(ng.ncut(graph, graph.node_unit % 2))
+    assert p.metrics["modularity"] == pytest.approx(ng.modularity(graph, graph.node_unit % 2))
 
 
 def test_unbound_mapping_labels():
@@ -209,7 +215,7 @@ def test_atomic_save_keeps_existing_file(tmp_path, graph, labels, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("nngraph.partition._partition.os.replace", fail)
+    monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         ng.Partition(labels, graph, method="second").save(path)
     assert path.read_bytes() == before
@@ -271,3 +277,54 @@ def test_isolated_units_round_trip(tmp_path):
     assert p.metrics["n_unlabelled"] == 1
     q = ng.Partition.load(p.save(tmp_path / "p.json"), graph=g)
     np.testing.assert_array_equal(q.labels, [0, 0, -1])
+
+
+# ---------------------------------------------------------------------- fingerprints
+def test_structure_fingerprint_follows_the_documented_recipe(graph, labels):
+    # docs/partition-format.md: sha256 of one "<name>:<size>\n" line per layer, in order.
+    text = "input:12\nfc1:16\nfc2:16\nfc3:6\n"
+    expected = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert structure_fingerprint({"input": 12, "fc1": 16, "fc2": 16, "fc3": 6}) == expected
+    assert ng.Partition(labels, graph).to_dict()["graph"]["fingerprint"] == expected
+    assert structure_fingerprint({"fc1": 16, "input": 12, "fc2": 16, "fc3": 6}) != expected
+
+
+def test_adjacency_fingerprint_follows_the_documented_recipe(graph, labels):
+    # The shape as two little-endian int64, then indptr (<i8), indices (<i4), data (<f8)
+    # of the matrix with sorted indices and no explicit zeros.
+    a = graph.adjacency
+    h = hashlib.sha256(np.array(a.shape, dtype="<i8").tobytes())
+    for arr, dtype in ((a.indptr, "<i8"), (a.indices, "<i4"), (a.data, "<f8")):
+        h.update(np.asarray(arr, dtype=dtype).tobytes())
+    expected = "sha256:" + h.hexdigest()
+    assert adjacency_fingerprint(graph) == expected
+    assert ng.Partition(labels, graph).to_dict()["graph"]["adjacency_sha256"] == expected
+    # The same weights in another storage hash the same: dense, unsorted, explicit zeros.
+    assert adjacency_fingerprint(a.toarray()) == expected
+    coo = a.tocoo()
+    order = np.random.default_rng(0).permutation(coo.nnz)
+    rows = np.concatenate([coo.row[order], [0]])
+    cols = np.concatenate([coo.col[order], [0]])
+    data = np.concatenate([coo.data[order], [0.0]])
+    shuffled = sp.coo_array((data, (rows, cols)), shape=a.shape).tocsr()
+    assert adjacency_fingerprint(shuffled) == expected
+    assert adjacency_fingerprint(graph.with_adjacency(a * 2)) != expected
+
+
+def test_subclusters_function_matches_the_method(rng):
+    layer_labels = {"a": rng.integers(-1, 4, 30), "b": rng.integers(-1, 4, 10)}
+    p = ng.Partition(layer_labels)
+    for min_size, max_fraction in ((1, 1.0), (2, 0.99), (4, 0.2)):
+        direct = subclusters(layer_labels, min_size=min_size, max_fraction=max_fraction)
+        via = p.subclusters(min_size=min_size, max_fraction=max_fraction)
+        assert [(s.layer, s.cluster, s.units.tolist()) for s in direct] == [
+            (s.layer, s.cluster, s.units.tolist()) for s in via
+        ]
+        for s in direct:  # each group is exactly the units of that label in that layer
+            np.testing.assert_array_equal(
+                s.units, np.flatnonzero(layer_labels[s.layer] == s.cluster)
+            )
+            assert s.size >= min_size and s.fraction <= max_fraction
+    assert [s.layer for s in subclusters(layer_labels, ["b"], min_size=1)] == ["b"] * len(
+        np.unique(layer_labels["b"][layer_labels["b"] >= 0])
+    )

@@ -1,0 +1,378 @@
+"""The JSON file format of a partition (``nngraph.partition``, version 1).
+
+A partition file names every unit by layer name and unit index, so any tool that knows
+a network's layers can write one nngraph reads. This module holds the format alone:
+building the document, checking a document's fields, the two fingerprints that identify
+the graph a partition was computed on, and reading and writing the file. Binding the
+labels to a graph is :class:`nngraph.Partition`'s job. The format is documented in
+``docs/partition-format.md`` in the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..graphs._canonical import as_neuron_graph
+from ..utils._io import atomic_write, to_jsonable
+from ..utils._validation import check_labels
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "StoredPartition",
+    "adjacency_fingerprint",
+    "parse_document",
+    "partition_document",
+    "read_document",
+    "structure_fingerprint",
+    "write_document",
+]
+
+FORMAT = "nngraph.partition"
+VERSION = 1
+
+
+# ---------------------------------------------------------------------- fingerprints
+def structure_fingerprint(layer_sizes: Mapping[str, int]) -> str:
+    """``sha256`` over the layer names and sizes, in order (``"name:size\\n"`` lines).
+
+    Identifies the units (the architecture), not the weights.
+
+    Parameters
+    ----------
+    layer_sizes : mapping of str to int
+        Layer name to number of units, in layer order.
+
+    Returns
+    -------
+    str
+        ``"sha256:"`` followed by 64 hexadecimal digits.
+
+    Examples
+    --------
+    >>> import hashlib
+    >>> fp = structure_fingerprint({"input": 2, "fc": 3})
+    >>> fp == "sha256:" + hashlib.sha256(b"input:2\\nfc:3\\n").hexdigest()
+    True
+    """
+    text = "".join(f"{name}:{int(size)}\n" for name, size in layer_sizes.items())
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def adjacency_fingerprint(graph: Any) -> str:
+    """``sha256`` over the canonical CSR of a graph's adjacency.
+
+    Hashes the shape (two int64), then ``indptr`` (int64), ``indices`` (int32) and
+    ``data`` (float64), little-endian, of the canonical matrix (sorted indices, no
+    explicit zeros). Identifies the weights.
+
+    Parameters
+    ----------
+    graph : NeuronGraph, scipy sparse matrix or array, or array-like
+        The graph.
+
+    Returns
+    -------
+    str
+        ``"sha256:"`` followed by 64 hexadecimal digits.
+
+    Examples
+    --------
+    >>> from nngraph.datasets import layered_graph
+    >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+    >>> adjacency_fingerprint(g) == adjacency_fingerprint(g.adjacency.toarray())
+    True
+    >>> adjacency_fingerprint(g) == adjacency_fingerprint(g.adjacency * 2)
+    False
+    """
+    g = as_neuron_graph(graph)
+    indptr, indices, data = g.csr_arrays()
+    h = hashlib.sha256()
+    h.update(np.asarray(g.adjacency.shape, dtype="<i8").tobytes())
+    for arr, dtype in ((indptr, "<i8"), (indices, "<i4"), (data, "<f8")):
+        h.update(np.ascontiguousarray(arr, dtype=dtype).data)
+    return "sha256:" + h.hexdigest()
+
+
+# ---------------------------------------------------------------------- writing
+def partition_document(
+    layer_labels: Mapping[str, np.ndarray],
+    layer_names: Sequence[str],
+    *,
+    method: str | None,
+    params: Mapping[str, Any],
+    random_state: int | str | None,
+    metrics: Mapping[str, Any],
+    graph_info: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The JSON document of a partition, as plain Python objects.
+
+    Parameters
+    ----------
+    layer_labels : mapping of str to ndarray of int
+        Each layer's labels by unit index.
+    layer_names : sequence of str
+        The layers, in order.
+    method, params, random_state, metrics, graph_info
+        The optional fields; ``graph_info`` entries that are None are left out.
+
+    Returns
+    -------
+    dict
+        ``format``, ``version``, ``layers``, ``method``, ``params``, ``random_state``,
+        ``metrics`` and ``graph``.
+
+    Raises
+    ------
+    ValueError
+        A metric or graph value JSON cannot hold (NaN, infinity).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> doc = partition_document({"fc": np.array([0, 1])}, ["fc"], method=None, params={},
+    ...                          random_state=None, metrics={}, graph_info={})
+    >>> doc["format"], doc["version"], doc["layers"]
+    ('nngraph.partition', 1, [{'name': 'fc', 'labels': [0, 1]}])
+    """
+    info = {k: v for k, v in graph_info.items() if v is not None}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "layers": [
+            {"name": name, "labels": np.asarray(layer_labels[name]).tolist()}
+            for name in layer_names
+        ],
+        "method": method,
+        "params": params,
+        "random_state": random_state,
+        "metrics": to_jsonable(dict(metrics), what="metrics", nonfinite="error"),
+        "graph": to_jsonable(info, what="graph", nonfinite="error"),
+    }
+
+
+def write_document(path: str | os.PathLike, document: Mapping[str, Any]) -> Path:
+    """Write ``document`` as JSON to ``path``, atomically.
+
+    The document is serialised in memory first, written to a temporary file in the
+    same directory and moved over ``path`` with ``os.replace``: a failure never leaves
+    ``path`` half-written or replaces an existing file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    document : mapping
+        JSON values only (no NaN).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_document(pathlib.Path(tmp) / "p.json", {"version": 1})
+    ...     path.read_text()
+    '{\\n "version": 1\\n}\\n'
+    """
+    path = Path(path)
+    text = json.dumps(document, indent=1, allow_nan=False)
+    atomic_write(path, lambda fh: fh.write(text + "\n"), binary=False)
+    return path
+
+
+# ---------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class StoredPartition:
+    """The checked content of a partition document.
+
+    Attributes
+    ----------
+    layer_labels : dict of str to ndarray of int64
+        Each layer's labels, in the document's layer order.
+    method : str or None
+    params : dict
+    random_state : int, str or None
+    metrics : dict
+        The stored ``ncut`` and ``modularity`` (those present).
+    adjacency_sha256 : str or None
+        The stored adjacency fingerprint.
+    """
+
+    layer_labels: dict[str, np.ndarray]
+    method: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    random_state: int | str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    adjacency_sha256: str | None = None
+
+
+def read_document(path: str | os.PathLike) -> Any:
+    """The decoded JSON of a partition file (not yet checked: see :func:`parse_document`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    Any
+        The decoded JSON value.
+
+    Raises
+    ------
+    ValueError
+        Truncated or invalid JSON.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "p.json"
+    ...     _ = path.write_text('{"format": "nngraph.partition"')
+    ...     read_document(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ... is not a valid partition file (truncated or corrupt JSON: ...)
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path} is not a valid partition file (truncated or corrupt JSON: {exc})"
+        ) from exc
+
+
+def parse_document(document: Any) -> StoredPartition:
+    """Check a decoded partition document and return its content.
+
+    Parameters
+    ----------
+    document : Any
+        The decoded JSON document.
+
+    Returns
+    -------
+    StoredPartition
+
+    Raises
+    ------
+    ValueError
+        Not an object, another format or version, malformed layers, or an optional
+        field of the wrong JSON type (the message names the field).
+
+    Examples
+    --------
+    >>> doc = {"format": "nngraph.partition", "version": 1,
+    ...        "layers": [{"name": "fc", "labels": [0, -1]}]}
+    >>> parse_document(doc).layer_labels
+    {'fc': array([ 0, -1])}
+    >>> parse_document(dict(doc, params=[1]))
+    Traceback (most recent call last):
+    ...
+    ValueError: 'params' must be an object or null, got list [1]
+    """
+    if not isinstance(document, Mapping):
+        raise ValueError(f"a partition document is a JSON object, got {type(document).__name__}")
+    if document.get("format") != FORMAT:
+        raise ValueError(
+            f"not an nngraph partition (format {document.get('format')!r}, expected {FORMAT!r})"
+        )
+    version = document.get("version")
+    if type(version) is not int or version != VERSION:
+        raise ValueError(
+            f"partition format version {version!r} is not supported; "
+            f"this nngraph reads version {VERSION}"
+        )
+    _check_optional_fields(document)
+    stored_metrics = document.get("metrics") or {}
+    return StoredPartition(
+        layer_labels=_layer_labels(document.get("layers")),
+        method=document.get("method"),
+        params=dict(document.get("params") or {}),
+        random_state=document.get("random_state"),
+        metrics={k: v for k, v in stored_metrics.items() if k in ("ncut", "modularity")},
+        adjacency_sha256=(document.get("graph") or {}).get("adjacency_sha256"),
+    )
+
+
+def _layer_labels(layers: Any) -> dict[str, np.ndarray]:
+    """The ``layers`` field as ``{name: labels}``: unique names, integer labels >= -1."""
+    if not isinstance(layers, list):
+        raise ValueError("'layers' must be a list of {'name': ..., 'labels': [...]}")
+    labels: dict[str, np.ndarray] = {}
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Mapping) or "name" not in layer or "labels" not in layer:
+            raise ValueError(f"layers[{i}] must be an object with 'name' and 'labels'")
+        name = layer["name"]
+        if not isinstance(name, str):
+            raise ValueError(f"layers[{i}].name must be a string, got {name!r}")
+        if name in labels:
+            raise ValueError(f"layer {name!r} appears twice")
+        values = layer["labels"]
+        if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values
+        ):
+            raise ValueError(f"layers[{i}].labels ({name!r}) must be a list of integers")
+        labels[name] = check_labels(
+            np.asarray(values, dtype=np.int64), name=f"labels of layer {name!r}"
+        )
+    return labels
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_optional_fields(document: Mapping[str, Any]) -> None:
+    """Refuse optional fields of the wrong JSON type (``ValueError`` naming the field).
+
+    Checked: the optional top-level fields and the nested values the reader uses
+    (``metrics.ncut``, ``metrics.modularity``, ``graph.adjacency_sha256``).
+    """
+
+    def check(
+        where: Mapping[str, Any], key: str, ok: Callable[[Any], bool], what: str, path: str
+    ) -> None:
+        value = where.get(key)
+        if value is not None and not ok(value):
+            raise ValueError(
+                f"'{path}' must be {what} or null, got {type(value).__name__} {value!r}"
+            )
+
+    check(document, "method", lambda v: isinstance(v, str), "a string", "method")
+    check(document, "params", lambda v: isinstance(v, Mapping), "an object", "params")
+    check(
+        document,
+        "random_state",
+        lambda v: isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)),
+        "an integer or a string",
+        "random_state",
+    )
+    for key in ("metrics", "graph"):
+        check(document, key, lambda v: isinstance(v, Mapping), "an object", key)
+    metrics = document.get("metrics") or {}
+    for key in ("ncut", "modularity"):
+        check(metrics, key, _is_number, "a number", f"metrics.{key}")
+    graph = document.get("graph") or {}
+    check(
+        graph,
+        "adjacency_sha256",
+        lambda v: isinstance(v, str),
+        "a string",
+        "graph.adjacency_sha256",
+    )
