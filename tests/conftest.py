@@ -26,13 +26,19 @@ def _cache_outside_home(session_cache_dir, monkeypatch):
 
 @pytest.fixture(scope="session")
 def community_kernels():
-    """Compile (or load from numba's cache) the Louvain and label propagation kernels once."""
+    """Compile (or load from numba's cache) the community detectors' kernels once.
+
+    Louvain's and label propagation's, and the prepared graph's (components, used by
+    ``n_clusters``).
+    """
+    from nngraph.partition import _prepared_kernels
     from nngraph.partition._label_propagation import LabelPropagation
     from nngraph.partition._louvain import Louvain
 
     blocks = np.kron(np.eye(2), np.ones((3, 3))) + 0.01
     Louvain(random_state=0).fit(blocks)
     LabelPropagation(random_state=0).fit(blocks)
+    _prepared_kernels.warm_up()
 
 
 def _reference_modularity(adjacency, labels, resolution=1.0) -> float:
@@ -61,6 +67,8 @@ def reference_modularity():
 @pytest.fixture(scope="session")
 def spectral_kernels():
     """Compile (or load from numba's cache) every spectral/metrics kernel once.
+
+    (:func:`nngraph.partition._spectral_kernels.warm_up`, the prepared graph's included.)
 
     Used by the spectral, metrics and partition tests, so compile time is not spread
     over (and mistaken for) the first test that happens to call a kernel.

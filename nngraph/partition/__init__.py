@@ -21,14 +21,14 @@ from ._louvain import Louvain
 from ._metrics import cluster_sizes, compare_partitions, conductance, modularity, ncut
 from ._partition import GraphMismatchWarning, Partition, Subcluster
 from ._resolution import ResolutionResult, ResolutionWarning, resolution_for_k
-from ._spectral import (
+from ._spectral_clustering import SpectralClustering
+from ._spectral_embedding import (
     DisconnectedGraphWarning,
     EigengapResult,
-    SpectralClustering,
-    SpectralConvergenceWarning,
     eigengap,
     spectral_embedding,
 )
+from ._spectral_solvers import SpectralConvergenceWarning
 
 __all__ = [
     "DisconnectedGraphWarning",

@@ -17,15 +17,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from ..graphs._canonical import check_adjacency
-from ..graphs._neuron_graph import NeuronGraph
 from ..utils._validation import canonical_labels, seed_from
 from ._metrics import modularity
+from ._prepared import PreparedGraph
 
-__all__ = ["CommunityDetector", "Prepared", "igraph_seeded", "relabel"]
+__all__ = ["CommunityDetector", "igraph_seeded", "n_clusters_of", "relabel"]
 
 _IGRAPH_RNG_LOCK = threading.Lock()
 
@@ -68,54 +67,6 @@ def igraph_seeded(seed: int) -> Iterator[None]:
             igraph.set_random_number_generator(random)
 
 
-class Prepared:
-    """A canonical graph and what detectors derive from it, computed at most once.
-
-    Parameters
-    ----------
-    adjacency : scipy.sparse.csr_array
-        Output of :func:`~nngraph.graphs._canonical.check_adjacency`.
-    """
-
-    def __init__(self, adjacency: sp.csr_array) -> None:
-        self.adjacency = adjacency
-        self.graph = NeuronGraph(
-            adjacency,
-            ["nodes"],
-            np.zeros(adjacency.shape[0], dtype=np.int64),
-            np.arange(adjacency.shape[0]),
-            kind="custom",
-            validate=False,
-        )
-        self.isolated = np.diff(adjacency.indptr) == 0
-        self._csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._igraph = None
-
-    @property
-    def n_nodes(self) -> int:
-        return int(self.adjacency.shape[0])
-
-    def n_components(self) -> int:
-        """Connected components of the non-isolated units."""
-        from scipy.sparse.csgraph import connected_components
-
-        n, _ = connected_components(self.adjacency, directed=False)
-        return int(n) - int(np.count_nonzero(self.isolated))
-
-    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(indptr int64, indices int32, data float64)``, contiguous and writeable."""
-        if self._csr is None:
-            arrays = self.graph.csr_arrays()
-            self._csr = tuple(x if x.flags.writeable else x.copy() for x in arrays)
-        return self._csr
-
-    def igraph(self):
-        """The graph as a weighted ``igraph.Graph`` (fast conversion, built once)."""
-        if self._igraph is None:
-            self._igraph = self.graph.to_igraph()
-        return self._igraph
-
-
 # --------------------------------------------------------------------------- estimator
 
 
@@ -131,7 +82,7 @@ class CommunityDetector(ClusterMixin, BaseEstimator):
     def _check_params(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _fit_prepared(self, prep: Prepared, seed: int) -> np.ndarray:  # pragma: no cover
+    def _fit_prepared(self, prep: PreparedGraph, seed: int) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
     def _quality_resolution(self) -> float:
@@ -159,7 +110,9 @@ class CommunityDetector(ClusterMixin, BaseEstimator):
             without edges.
         """
         self._check_params()
-        prep = Prepared(check_adjacency(graph))
+        # check_adjacency is called here, not by PreparedGraph.from_graph, so that its
+        # NonSymmetricWarning names the caller of fit.
+        prep = PreparedGraph(check_adjacency(graph))
         if prep.isolated.all():
             raise ValueError("the graph has no edges: every unit is isolated, nothing to cluster")
         seed = seed_from(self.random_state)

@@ -31,7 +31,7 @@ from ._label_propagation import LabelPropagation
 from ._leiden import Leiden
 from ._louvain import Louvain
 from ._metrics import cluster_sizes, compare_partitions, modularity, ncut
-from ._spectral import SpectralClustering
+from ._spectral_clustering import SpectralClustering
 
 __all__ = [
     "PartitionerComparison",

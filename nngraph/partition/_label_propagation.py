@@ -10,8 +10,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..utils._kernels import rng_state
 from ..utils._validation import check_int
-from ._base import CommunityDetector, Prepared, relabel
+from ._base import CommunityDetector, relabel
 from ._label_propagation_kernels import label_propagation as _lpa_kernel
+from ._prepared import PreparedGraph
 
 __all__ = ["LabelPropagation"]
 
@@ -67,8 +68,8 @@ class LabelPropagation(CommunityDetector):
     def _check_params(self) -> None:
         check_int("max_iter", self.max_iter, 1)
 
-    def _fit_prepared(self, prep: Prepared, seed: int) -> np.ndarray:
-        indptr, indices, data = prep.csr()
+    def _fit_prepared(self, prep: PreparedGraph, seed: int) -> np.ndarray:
+        indptr, indices, data = prep.csr
         raw, n_iter, converged = _lpa_kernel(
             indptr, indices, data, int(self.max_iter), rng_state(seed)
         )

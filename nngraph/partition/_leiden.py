@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..utils._validation import check_choice, check_int, check_real
-from ._base import CommunityDetector, Prepared, igraph_seeded, relabel
+from ._base import CommunityDetector, igraph_seeded, relabel
+from ._prepared import PreparedGraph
 from ._resolution import ResolutionSearchMixin
 
 __all__ = ["Leiden"]
@@ -97,8 +98,10 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
         check_real("beta", self.beta, positive=True)
         check_choice("objective", self.objective, tuple(_OBJECTIVES))
 
-    def _partition(self, prep: Prepared, resolution: float, seed: int) -> tuple[np.ndarray, float]:
-        graph = prep.igraph()
+    def _partition(
+        self, prep: PreparedGraph, resolution: float, seed: int
+    ) -> tuple[np.ndarray, float]:
+        graph = prep.igraph
         with igraph_seeded(seed):
             result = graph.community_leiden(
                 objective_function=_OBJECTIVES[self.objective],

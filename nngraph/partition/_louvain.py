@@ -8,15 +8,16 @@ import numpy as np
 
 from ..utils._kernels import rng_state
 from ..utils._validation import check_choice, check_int, check_real
-from ._base import CommunityDetector, Prepared, igraph_seeded, relabel
+from ._base import CommunityDetector, igraph_seeded, relabel
 from ._louvain_kernels import louvain as _louvain_kernel
+from ._prepared import PreparedGraph
 from ._resolution import ResolutionSearchMixin
 
 __all__ = ["Louvain"]
 
 
 def louvain_levels(
-    prep: Prepared,
+    prep: PreparedGraph,
     resolution: float,
     seed: int,
     *,
@@ -28,7 +29,7 @@ def louvain_levels(
 
     Parameters
     ----------
-    prep : Prepared
+    prep : PreparedGraph
         The canonical graph (with at least one edge).
     resolution : float
         Modularity resolution ``gamma``.
@@ -42,11 +43,11 @@ def louvain_levels(
         Our kernels on the CSR arrays, or igraph's ``community_multilevel``.
     """
     if backend == "numba":
-        indptr, indices, data = prep.csr()
+        indptr, indices, data = prep.csr
         state = rng_state(seed)
         rows = _louvain_kernel(indptr, indices, data, resolution, tol, max_levels or 0, state)
         return [relabel(row, prep.isolated) for row in rows]
-    graph = prep.igraph()
+    graph = prep.igraph
     with igraph_seeded(seed):
         result = graph.community_multilevel(
             weights="weight", resolution=resolution, return_levels=True
@@ -150,7 +151,7 @@ class Louvain(ResolutionSearchMixin, CommunityDetector):
             raise TypeError(f"return_levels must be a bool, got {self.return_levels!r}")
 
     def _partition(
-        self, prep: Prepared, resolution: float, seed: int
+        self, prep: PreparedGraph, resolution: float, seed: int
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         levels = louvain_levels(
             prep,

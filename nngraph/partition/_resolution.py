@@ -18,9 +18,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
+from sklearn.base import clone
 
 from ..utils._validation import check_int, check_real
-from ._base import CommunityDetector, Prepared, n_clusters_of
+from ._base import n_clusters_of
+from ._prepared import PreparedGraph
 
 __all__ = ["ResolutionResult", "ResolutionWarning", "resolution_for_k", "search_resolution"]
 
@@ -154,14 +156,14 @@ class ResolutionSearchMixin:
         check_real("resolution", self.resolution, positive=True)
         check_int("n_clusters", self.n_clusters, 1, allow_none=True)
 
-    def _fit_prepared(self, prep: Prepared, seed: int) -> np.ndarray:
+    def _fit_prepared(self, prep: PreparedGraph, seed: int) -> np.ndarray:
         if self.n_clusters is None:
             resolution = float(self.resolution)
             labels, extra = self._partition(prep, resolution, seed)
             self.resolution_history_ = [(resolution, n_clusters_of(labels))]
         else:
             k = int(self.n_clusters)
-            k_range = (prep.n_components(), int(np.count_nonzero(~prep.isolated)))
+            k_range = (prep.n_components, int(prep.kept.size))
             if not k_range[0] <= k <= k_range[1]:
                 warnings.warn(
                     f"n_clusters={k} is outside the reachable range: {k_range[0]} connected "
@@ -198,19 +200,19 @@ class ResolutionSearchMixin:
 def resolution_for_k(
     graph: Any,
     k: int,
+    estimator: ResolutionSearchMixin,
     *,
-    method: str = "louvain",
     random_state: Any = None,
-    **params: Any,
 ) -> ResolutionResult:
-    """The modularity resolution at which Louvain or Leiden finds ``k`` clusters.
+    """The modularity resolution at which a Louvain or Leiden estimator finds ``k`` clusters.
 
-    Brackets ``k`` by multiplying or dividing the resolution by 4 from ``params``'
-    ``resolution`` (default 1), then bisects on a log scale; every run uses the same
-    seed. The number of clusters is only roughly monotone in the resolution, so the
-    run that came closest is kept; if none has exactly ``k`` clusters (``k`` beyond the
-    non-isolated units, or a jump over ``k``), a :class:`ResolutionWarning` names the
-    closest ``k`` found and the resolutions tried.
+    Fits a clone of ``estimator`` with ``n_clusters=k``: it brackets ``k`` by
+    multiplying or dividing the resolution by 4 from the estimator's ``resolution``,
+    then bisects on a log scale, every run with the same seed. The number of clusters
+    is only roughly monotone in the resolution, so the run that came closest is kept;
+    if none has exactly ``k`` clusters (``k`` beyond the non-isolated units, or a jump
+    over ``k``), a :class:`ResolutionWarning` names the closest ``k`` found and the
+    resolutions tried.
 
     Parameters
     ----------
@@ -218,40 +220,43 @@ def resolution_for_k(
         Symmetric, non-negative weights.
     k : int
         Target number of clusters (isolated units, labelled ``-1``, do not count).
-    method : {"louvain", "leiden"}, default="louvain"
-        Which detector.
+    estimator : Louvain or Leiden
+        The detector, with its parameters (``resolution`` is the starting point). It is
+        cloned, not fitted; its ``n_clusters`` is replaced by ``k``.
     random_state : None, int, numpy Generator or RandomState
-        Seed; one seed is drawn from it and used for every run.
-    **params
-        Other parameters of :class:`~nngraph.Louvain` or :class:`~nngraph.Leiden`
-        (``resolution`` is the starting point).
+        If not None, replaces the estimator's ``random_state``. One seed is drawn from
+        it and used for every run.
 
     Returns
     -------
     ResolutionResult
         ``(resolution, n_clusters, labels)``.
 
+    Raises
+    ------
+    TypeError
+        ``estimator`` does not search a resolution (not a Louvain or Leiden instance).
+
     Examples
     --------
-    >>> import numpy as np
-    >>> from nngraph.partition._resolution import resolution_for_k
-    >>> pairs = np.kron(np.eye(2), np.ones((10, 10)))  # 4 blocks of 5, in 2 pairs
-    >>> a = np.kron(np.eye(4), np.ones((5, 5))) + 0.2 * pairs + 0.01
-    >>> res = resolution_for_k(a, 2, random_state=0)
-    >>> res.n_clusters, res.resolution
+    >>> from nngraph.datasets import planted_partition
+    >>> from nngraph.partition import Louvain, resolution_for_k
+    >>> a, truth = planted_partition([8, 8, 8, 8], 0.9, 0.05, random_state=0)
+    >>> res = resolution_for_k(a, 2, Louvain(random_state=0))
+    >>> res.n_clusters, round(res.resolution, 4)
     (2, 0.25)
     >>> res.labels
-    array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1,
+           1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
     """
-    from ._leiden import Leiden
-    from ._louvain import Louvain
-
-    classes = {"louvain": Louvain, "leiden": Leiden}
-    if method not in classes:
-        raise ValueError(f"method must be 'louvain' or 'leiden', got {method!r}")
+    if not isinstance(estimator, ResolutionSearchMixin):
+        raise TypeError(
+            "estimator must be a Louvain or Leiden instance (an estimator with a "
+            f"resolution to search), got {type(estimator).__name__}"
+        )
     check_int("k", k, 1)
-    if "n_clusters" in params:
-        raise TypeError("pass the target number of clusters as k, not n_clusters")
-    est: CommunityDetector = classes[method](n_clusters=k, random_state=random_state, **params)
+    est = clone(estimator).set_params(n_clusters=k)
+    if random_state is not None:
+        est.set_params(random_state=random_state)
     est.fit(graph)
     return ResolutionResult(float(est.resolution_), int(est.n_clusters_), est.labels_)

@@ -1,4 +1,4 @@
-"""Numba kernels for :mod:`nngraph.partition._spectral`.
+"""Numba kernels for :mod:`nngraph.partition._spectral_operators`.
 
 Flag policy: every kernel takes only arrays and scalars, CSR enters as
 ``(indptr int64, indices int32, data float64)``; ``cache=True`` everywhere; no
@@ -8,7 +8,8 @@ hot loops, :func:`scaled_spmv` and :func:`scaled_spmm` (the normalised operator
 with identical per-row arithmetic, so both give bit-identical results (each output row
 is computed by one thread in a fixed order). The parallel twins are compiled (or
 loaded from the cache) on first use, once per process. Which twin runs is decided by
-the thread policy of :mod:`nngraph.partition._spectral` (``n_threads``).
+the thread policy of the fit (:func:`nngraph.utils._threads.thread_policy`,
+``n_threads``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,7 @@ import numba
 import numpy as np
 
 from ..utils._kernels import label_cut_volume, weighted_degree
-
-
-@numba.njit(cache=True)
-def inverse_sqrt(deg):
-    """``1 / sqrt(deg)`` with 0 where ``deg == 0`` (the pseudo-inverse; never a division by 0)."""
-    out = np.zeros(deg.shape[0], dtype=np.float64)
-    for i in range(deg.shape[0]):
-        if deg[i] > 0.0:
-            out[i] = 1.0 / np.sqrt(deg[i])
-    return out
+from . import _prepared_kernels
 
 
 @numba.njit(cache=True)
@@ -101,60 +93,6 @@ def scaled_spmm_parallel(indptr, indices, data, rows, row_scale, xs, out):
 
 
 @numba.njit(cache=True)
-def components_and_colouring(indptr, indices, active):
-    """Connected components and a 2-colouring attempt, by breadth-first search.
-
-    Parameters
-    ----------
-    indptr, indices : int64, int32 arrays
-        CSR structure of a symmetric matrix.
-    active : bool array, shape (n,)
-        Nodes to consider (inactive nodes get component -1 and colour -1).
-
-    Returns
-    -------
-    component : int64 array, shape (n,)
-        Component of each node, numbered in order of their smallest node.
-    colour : int8 array, shape (n,)
-        0 or 1; a proper 2-colouring of every bipartite component.
-    bipartite : bool array, shape (n_components,)
-        Whether each component is bipartite. Self-loops make a component
-        non-bipartite.
-    """
-    n = indptr.shape[0] - 1
-    component = np.full(n, -1, dtype=np.int64)
-    colour = np.full(n, -1, dtype=np.int8)
-    queue = np.empty(n, dtype=np.int64)
-    bip = np.ones(n, dtype=np.bool_)
-    n_comp = 0
-    for start in range(n):
-        if not active[start] or component[start] >= 0:
-            continue
-        component[start] = n_comp
-        colour[start] = 0
-        head = 0
-        tail = 1
-        queue[0] = start
-        ok = True
-        while head < tail:
-            u = queue[head]
-            head += 1
-            cu = colour[u]
-            for p in range(indptr[u], indptr[u + 1]):
-                v = indices[p]
-                if component[v] < 0:
-                    component[v] = n_comp
-                    colour[v] = 1 - cu
-                    queue[tail] = v
-                    tail += 1
-                elif colour[v] == cu:
-                    ok = False
-        bip[n_comp] = ok
-        n_comp += 1
-    return component, colour, bip[:n_comp].copy()
-
-
-@numba.njit(cache=True)
 def block_nnz(indptr, indices, group, n_groups):
     """Number of stored entries in each ``(group[i], group[j])`` block of a CSR matrix."""
     counts = np.zeros((n_groups, n_groups), dtype=np.int64)
@@ -184,8 +122,10 @@ def fill_normalized_block(indptr, indices, data, scale, rows, col_pos, out):
 
 
 def warm_up(*, parallel: bool = False) -> None:
-    """Compile (or load from numba's cache) every kernel here on a 2-node graph.
+    """Compile (or load from numba's cache) every kernel spectral clustering runs.
 
+    The kernels here, those of :mod:`._prepared_kernels` (components, ``D^-1/2``) and
+    the metrics' :func:`~nngraph.utils._kernels.label_cut_volume`, on a 2-node graph.
     Tests and benchmarks call it so compile time is not mistaken for run time. The
     ``parallel=True`` twins are included only on request: running them makes a later
     fork-based process pool unsafe (see :func:`nngraph.SpectralClustering`).
@@ -194,14 +134,14 @@ def warm_up(*, parallel: bool = False) -> None:
     indices = np.array([1, 0], dtype=np.int32)
     data = np.ones(2)
     rows = np.arange(2, dtype=np.int64)
-    scale = inverse_sqrt(weighted_degree(indptr, data))
+    scale = _prepared_kernels.inverse_sqrt(weighted_degree(indptr, data))
     spmvs = (scaled_spmv, scaled_spmv_parallel) if parallel else (scaled_spmv,)
     spmms = (scaled_spmm, scaled_spmm_parallel) if parallel else (scaled_spmm,)
     for spmv in spmvs:
         spmv(indptr, indices, data, rows, scale, np.ones(2), np.empty(2))
     for spmm in spmms:
         spmm(indptr, indices, data, rows, scale, np.ones((2, 2)), np.empty((2, 2)))
-    components_and_colouring(indptr, indices, np.ones(2, dtype=bool))
+    _prepared_kernels.warm_up()
     block_nnz(indptr, indices, np.zeros(2, dtype=np.int64), 1)
     fill_normalized_block(indptr, indices, data, scale, rows, rows, np.zeros((2, 2)))
     label_cut_volume(indptr, indices, data, np.zeros(2, dtype=np.int64), 1)

@@ -20,7 +20,7 @@ from nngraph.partition._label_propagation import LabelPropagation
 from nngraph.partition._leiden import Leiden
 from nngraph.partition._louvain import Louvain
 from nngraph.partition._metrics import compare_partitions, modularity, ncut
-from nngraph.partition._spectral import SpectralClustering
+from nngraph.partition._spectral_clustering import SpectralClustering
 
 
 def compare_main(argv):

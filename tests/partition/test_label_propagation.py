@@ -86,13 +86,3 @@ def test_max_iter_warns(rng):
     assert not est.converged_ and est.n_iter_ == 1
     with pytest.raises(ValueError, match="max_iter"):
         LabelPropagation(max_iter=0).fit(a)
-
-
-def test_isolated_units_are_minus_one(rng):
-    a, _ = sbm((20, 20), 0.3, 0.02, rng)
-    keep = np.ones(40, dtype=bool)
-    keep[[0, 39]] = False
-    a = sp.csr_array(a.multiply(keep[:, None]).multiply(keep[None, :]))
-    labels = LabelPropagation(random_state=0).fit_predict(a)
-    assert np.array_equal(np.flatnonzero(labels == -1), [0, 39])
-    assert set(labels[keep]) == {0, 1}

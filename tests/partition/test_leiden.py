@@ -7,7 +7,6 @@ import random
 import igraph
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from sklearn.base import clone
 
 import nngraph as ng
@@ -101,14 +100,3 @@ def test_contract_and_bad_params():
     ]:
         with pytest.raises(err):
             Leiden(**bad).fit(blocks)
-
-
-def test_isolated_units_are_minus_one(rng, reference_modularity):
-    a, _ = sbm((20, 20, 20), 0.3, 0.02, rng)
-    keep = np.ones(a.shape[0], dtype=bool)
-    keep[[3, 40]] = False
-    a = sp.csr_array(a.multiply(keep[:, None]).multiply(keep[None, :]))
-    est = Leiden(random_state=0).fit(a)
-    assert np.array_equal(np.flatnonzero(est.labels_ == -1), [3, 40])
-    assert est.n_clusters_ == 3
-    np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_))

@@ -298,19 +298,6 @@ def test_estimator_contract():
             unfitted.fit(blocks)
 
 
-@pytest.mark.parametrize("backend", ["numba", "igraph"])
-def test_isolated_units_are_minus_one(rng, reference_modularity, backend):
-    a, truth = sbm((20, 20, 20), 0.3, 0.02, rng)
-    keep = np.ones(a.shape[0], dtype=bool)
-    keep[[0, 25, 59]] = False
-    a = sp.csr_array(a.multiply(keep[:, None]).multiply(keep[None, :]))
-    est = Louvain(random_state=0, backend=backend).fit(a)
-    assert np.array_equal(np.flatnonzero(est.labels_ == -1), [0, 25, 59])
-    assert est.n_clusters_ == 3
-    assert set(est.labels_[keep]) == {0, 1, 2}
-    np.testing.assert_allclose(est.modularity_, reference_modularity(a, est.labels_))
-
-
 # --------------------------------------------------------------------------- resolution
 
 
@@ -331,36 +318,71 @@ def hierarchical(rng):
     return sp.csr_array(upper + upper.T), truth
 
 
-@pytest.mark.parametrize("method", ["louvain", "leiden"])
+@pytest.mark.parametrize("cls", [Louvain, Leiden])
 @pytest.mark.parametrize("k", [2, 4, 8, 20])
-def test_resolution_for_k(rng, method, k):
+def test_resolution_for_k(rng, cls, k):
     a, truth = hierarchical(rng)
-    res = resolution_for_k(a, k, method=method, random_state=0)
+    res = resolution_for_k(a, k, cls(random_state=0))
     assert res.n_clusters == k == res.labels.max() + 1
     if k <= 8:
         coarse = truth // (8 // k)
         assert compare_partitions(coarse, res.labels, method="ari") >= 0.95
-    cls = Louvain if method == "louvain" else Leiden
     est = cls(resolution=res.resolution, random_state=0).fit(a)
     np.testing.assert_array_equal(est.labels_, res.labels)
     via = cls(n_clusters=k, random_state=0).fit(a)
     np.testing.assert_array_equal(via.labels_, res.labels)
     assert via.resolution_ == res.resolution
-    assert len(via.resolution_history_) > 1 or k == 4
+    # The search starts at the estimator's resolution and stops at the first run that
+    # gives k clusters: a single run exactly when the start already gives k.
+    history = via.resolution_history_
+    at_start = cls(random_state=0).fit(a).n_clusters_
+    assert history[0] == (1.0, at_start)
+    assert history[-1] == (res.resolution, k)
+    assert [c for _, c in history].count(k) == 1
+    assert (len(history) == 1) == (at_start == k)
+
+
+@pytest.mark.parametrize("cls", [Louvain, Leiden])
+@pytest.mark.parametrize("start", [1e-3, 1e3])
+def test_resolution_search_moves_from_a_far_start(rng, cls, start):
+    # From a resolution that gives one cluster (or one per unit), the search must
+    # bracket and bisect to reach k = 4.
+    a, truth = hierarchical(rng)
+    est = cls(resolution=start, random_state=0)
+    res = resolution_for_k(a, 4, est)
+    assert res.n_clusters == 4
+    assert compare_partitions(truth // 2, res.labels, method="ari") >= 0.95
+    history = cls(resolution=start, n_clusters=4, random_state=0).fit(a).resolution_history_
+    assert len(history) > 2
+    assert history[0][0] == start and history[0][1] != 4
+    assert history[-1] == (res.resolution, 4)
+    assert not hasattr(est, "labels_") and est.n_clusters is None  # cloned, not fitted
+
+
+def test_resolution_for_k_random_state():
+    blocks = np.kron(np.eye(3), np.ones((4, 4))) + 0.01 * (1 - np.eye(12))
+    seeded = resolution_for_k(blocks, 3, Louvain(random_state=7))
+    again = resolution_for_k(blocks, 3, Louvain(), random_state=7)
+    np.testing.assert_array_equal(seeded.labels, again.labels)
+    assert seeded.resolution == again.resolution
 
 
 def test_resolution_for_k_unreachable():
     blocks = np.kron(np.eye(3), np.ones((4, 4))) + 0.01 * (1 - np.eye(12))
     with pytest.warns(ResolutionWarning, match="no resolution gave 2 clusters"):
-        res = resolution_for_k(blocks, 2, random_state=0)
+        res = resolution_for_k(blocks, 2, Louvain(random_state=0))
     assert res.n_clusters in (1, 3)
     with pytest.warns(ResolutionWarning) as record:
-        res = resolution_for_k(blocks, 13, random_state=0)
+        res = resolution_for_k(blocks, 13, Louvain(random_state=0))
     messages = " ".join(str(w.message) for w in record)
     assert "outside the reachable range" in messages and "closest, 12 clusters" in messages
     assert res.n_clusters == 12
-    with pytest.raises(ValueError, match="method"):
-        resolution_for_k(blocks, 2, method="spectral")
+    with pytest.raises(TypeError, match="Louvain or Leiden"):
+        resolution_for_k(blocks, 2, ng.SpectralClustering(2))
+    with pytest.raises(TypeError, match="Louvain or Leiden"):
+        resolution_for_k(blocks, 2, ng.LabelPropagation())
+    with pytest.raises(ValueError, match="k"):
+        resolution_for_k(blocks, 0, Louvain())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert resolution_for_k(blocks, 3, random_state=0).n_clusters == 3
+        assert resolution_for_k(blocks, 3, Leiden(random_state=0)).n_clusters == 3

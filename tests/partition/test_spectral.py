@@ -1,4 +1,4 @@
-"""Tests of normalised-cut spectral clustering (nngraph.partition._spectral).
+"""Tests of normalised-cut spectral clustering (nngraph.partition._spectral_*).
 
 Oracles, strongest first: a dense ``scipy.linalg.eigh`` of ``D^-1/2 A D^-1/2``;
 invariants of the embedding; planted partitions; scikit-learn's SpectralClustering.
@@ -33,8 +33,12 @@ from nngraph.datasets import (
 )
 from nngraph.datasets import layered_graph as mlp_like_graph
 from nngraph.datasets import planted_partition as sbm
+from nngraph.partition import _prepared_kernels as prepared_kernels
 from nngraph.partition import _spectral_kernels as kernels
+from nngraph.partition import _spectral_operators as operators
 from nngraph.utils import _kernels as shared_kernels
+from nngraph.utils import _threads
+from nngraph.utils._threads import thread_policy
 from tests.helpers import same_partition
 
 pytestmark = pytest.mark.usefixtures("spectral_kernels")
@@ -56,14 +60,21 @@ def dense_reference(a, k):
     return w, v / np.sqrt(d)[:, None]
 
 
-def assert_columns_match(emb, ref, eigenvalues, atol=VEC_ATOL):
-    """Compare columns up to sign, only where the eigenvalue is well separated."""
+def assert_columns_match(emb, ref, eigenvalues, atol=VEC_ATOL, min_columns=1):
+    """Compare columns up to sign where the eigenvalue is well separated (others are not
+    determined); fail if fewer than ``min_columns`` columns could be compared."""
     gaps = np.abs(np.subtract.outer(eigenvalues, eigenvalues)) + np.eye(eigenvalues.size)
+    compared = 0
     for j in range(ref.shape[1]):
         if gaps[j].min() < 1e-3:
             continue
         sign = np.sign(ref[:, j] @ emb[:, j])
         np.testing.assert_allclose(emb[:, j], sign * ref[:, j], atol=atol)
+        compared += 1
+    assert compared >= min_columns, (
+        f"only {compared} of {ref.shape[1]} columns have a well-separated eigenvalue "
+        f"(eigenvalues {eigenvalues}); nothing to compare"
+    )
 
 
 def assert_same_subspace(emb, ref, degree, atol=1e-6):
@@ -72,6 +83,15 @@ def assert_same_subspace(emb, ref, degree, atol=1e-6):
     v = ref * np.sqrt(degree)[:, None]
     u, v = np.linalg.qr(u)[0], np.linalg.qr(v)[0]
     assert np.linalg.norm(u @ u.T - v @ v.T, 2) < atol
+
+
+def test_assert_columns_match_fails_when_it_compares_nothing():
+    e = np.eye(3)
+    with pytest.raises(AssertionError, match="nothing to compare"):
+        assert_columns_match(e, e, np.ones(3))  # one triple eigenvalue: nothing separated
+    with pytest.raises(AssertionError, match="nothing to compare"):
+        assert_columns_match(e, e, np.array([1.0, 0.5, 0.5]), min_columns=2)
+    assert_columns_match(e, -e, np.array([1.0, 0.5, 0.0]), min_columns=3)  # signs ignored
 
 
 @pytest.fixture
@@ -92,7 +112,7 @@ def test_embedding_matches_dense_eigh(sbm4, dtype, container, solver):
         graph, 4, eigen_solver=solver, dense_threshold=0, return_eigenvalues=True, random_state=0
     )
     np.testing.assert_allclose(w, ref_w, atol=EIG_ATOL)
-    assert_columns_match(emb, ref_e, ref_w)
+    assert_columns_match(emb, ref_e, ref_w, min_columns=4)
 
 
 @pytest.mark.parametrize("operator", ["blocks", "csr"])
@@ -110,7 +130,7 @@ def test_layered_graph_bipartite_reduction_matches_dense(rng, operator, solver):
         random_state=1,
     )
     np.testing.assert_allclose(w, ref_w, atol=EIG_ATOL)
-    assert_columns_match(emb, ref_e, ref_w)
+    assert_columns_match(emb, ref_e, ref_w, min_columns=6)
     assert_same_subspace(emb, ref_e, graph.degree)
 
 
@@ -166,7 +186,7 @@ def test_parallel_kernels_equal_serial(rng):
     indices = a.indices.astype(np.int32)
     data = a.data
     rows = np.arange(a.shape[0], dtype=np.int64)
-    scale = kernels.inverse_sqrt(shared_kernels.weighted_degree(indptr, data))
+    scale = prepared_kernels.inverse_sqrt(shared_kernels.weighted_degree(indptr, data))
     x = rng.standard_normal((a.shape[0], 3))
     outs = []
     for spmm in (kernels.scaled_spmm, kernels.scaled_spmm_parallel):
@@ -184,7 +204,7 @@ def test_parallel_kernels_equal_serial(rng):
 
 
 def test_zero_degree_scale_is_zero():
-    scale = kernels.inverse_sqrt(np.array([4.0, 0.0, 1.0]))
+    scale = prepared_kernels.inverse_sqrt(np.array([4.0, 0.0, 1.0]))
     np.testing.assert_array_equal(scale, [0.5, 0.0, 1.0])
 
 
@@ -246,8 +266,8 @@ def test_reproducible(rng, solver):
 def test_thread_count_does_not_change_results(rng, monkeypatch, operator):
     # Split every block product among worker threads, and use numba's parallel twins,
     # even on this small graph.
-    monkeypatch.setattr("nngraph.partition._spectral._THREADED_BLOCK_MIN_ENTRIES", 0)
-    monkeypatch.setattr("nngraph.partition._spectral._PARALLEL_MIN_NNZ", 0)
+    monkeypatch.setattr(operators, "_THREADED_BLOCK_MIN_ENTRIES", 0)
+    monkeypatch.setattr(operators, "_PARALLEL_MIN_NNZ", 0)
     graph, _ = mlp_like_graph((40, 60, 60, 30), 3, rng)
     kw = dict(random_state=0, eigen_solver="arpack", dense_threshold=0, operator=operator)
     one = ng.SpectralClustering(3, n_threads=1, **kw).fit(graph)
@@ -261,12 +281,10 @@ def test_thread_count_does_not_change_results(rng, monkeypatch, operator):
 def test_numba_parallel_twins_only_on_request():
     # They make later fork-based process pools unsafe (numba's OpenMP layer), so they
     # run only with an explicit n_threads > 1, whatever the graph's size.
-    from nngraph.partition._spectral import _thread_policy
-
-    assert not _thread_policy(None, 10).numba_parallel
-    assert not _thread_policy(None, 50_000).numba_parallel
-    assert not _thread_policy(1, 50_000).numba_parallel
-    assert _thread_policy(2, 10).numba_parallel
+    assert not thread_policy(None, 10).numba_parallel
+    assert not thread_policy(None, 50_000).numba_parallel
+    assert not thread_policy(1, 50_000).numba_parallel
+    assert thread_policy(2, 10).numba_parallel
 
 
 def _fit_labels(graph) -> np.ndarray:
@@ -278,13 +296,11 @@ def test_fit_in_forked_child_after_threaded_fit(rng, monkeypatch):
     # The parent's block-operator thread pool (and threadpoolctl controller) must not be
     # reused by a forked child: the child has none of the pool's threads, so a product
     # submitted there would never run.
-    from nngraph.partition import _spectral
-
-    monkeypatch.setattr(_spectral, "_THREADED_BLOCK_MIN_ENTRIES", 0)
-    monkeypatch.setattr(_spectral, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(operators, "_THREADED_BLOCK_MIN_ENTRIES", 0)
+    monkeypatch.setattr(_threads, "cpu_count", lambda: 2)
     graph, _ = mlp_like_graph((40, 60, 60, 30), 3, rng)
     parent = _fit_labels(graph)
-    assert _spectral._EXECUTORS  # the pool was started in the parent
+    assert _threads._EXECUTORS  # the pool was started in the parent
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
     try:
         child = pool.submit(_fit_labels, graph).result(timeout=60)
@@ -305,18 +321,17 @@ def test_random_state_stored_raw():
 
 
 # ----------------------------------------------------------------------------- structure
-def test_isolated_units_get_minus_one():
+def test_isolated_units_are_left_out_of_the_embedding():
+    # Labels -1 for isolated units: the contract test (test_contract.py). Here: their
+    # rows are 0 and the other rows are the embedding of the graph without them.
     base, truth = two_cliques(6)
     a, expected = with_isolated(base, truth, where=[0, 6, 12])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # isolated units alone are no disconnection
-        model = ng.SpectralClustering(2, random_state=0).fit(a)
-    assert same_partition(model.labels_, expected)
+    model = ng.SpectralClustering(2, random_state=0).fit(a)
     iso = expected < 0
     assert np.all(model.embedding_[iso] == 0)
     ref = ng.SpectralClustering(2, random_state=0).fit(base)
     np.testing.assert_allclose(model.embedding_[~iso], ref.embedding_, atol=1e-12)
-    assert np.all(np.isfinite(model.embedding_))
+    np.testing.assert_allclose(model.eigenvalues_, ref.eigenvalues_, atol=1e-12)
 
 
 def test_disconnected_components_become_clusters():
@@ -369,23 +384,79 @@ def test_rank_deficient_bipartite_falls_back_to_full_problem():
 
 
 @pytest.mark.parametrize("name", sorted(tiny_graphs()))
-def test_tiny_graphs(name):
-    a, expected = tiny_graphs()[name]
+def test_tiny_graphs_match_dense(name):
+    # Shapes, labels -1 and canonical numbering: test_contract.py. Here: the values.
+    a, _ = tiny_graphs()[name]
+    keep = a.sum(axis=1) > 0
+    k = min(3, int(keep.sum()))
+    ref_w, _ = dense_reference(a[keep][:, keep], k)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ng.DisconnectedGraphWarning)
-        model = ng.SpectralClustering(2, random_state=0).fit(a)
-    assert model.labels_.shape == (a.shape[0],)
-    assert np.all(np.isfinite(model.embedding_))
-    assert np.all(np.isfinite(model.eigenvalues_))
-    if expected is not None and np.unique(expected[expected >= 0]).size == 2:
-        assert same_partition(model.labels_, expected)
+        for solver in ("dense", "arpack"):
+            model = ng.SpectralClustering(
+                k, random_state=0, eigen_solver=solver, dense_threshold=0
+            ).fit(a)
+            np.testing.assert_allclose(model.eigenvalues_[:k], ref_w, atol=EIG_ATOL)
+            assert np.all(model.eigen_residuals_ < 1e-8)
+            assert np.all(model.embedding_[~keep] == 0)
 
 
-def test_path_and_star_embeddings_match_dense():
-    for a in (path(12), star(9)):
-        ref_w, _ = dense_reference(a, 3)
-        _, w = ng.spectral_embedding(a, 3, return_eigenvalues=True, random_state=0)
-        np.testing.assert_allclose(w, ref_w, atol=EIG_ATOL)
+@pytest.mark.parametrize("n", [2, 3, 8, 12])
+@pytest.mark.parametrize("solver", ["dense", "arpack", "lobpcg"])
+def test_path_closed_form(n, solver):
+    # The path 0 - 1 - ... - n-1: N has the eigenvalues cos(pi j / (n - 1)), and the
+    # embedding's columns (eigenvectors of D^-1 A) are cos(pi j i / (n - 1)), D-normalised.
+    k = min(n, 4)
+    emb, w = ng.spectral_embedding(
+        path(n), k, eigen_solver=solver, dense_threshold=0, return_eigenvalues=True, random_state=0
+    )
+    j, i = np.arange(k), np.arange(n)
+    np.testing.assert_allclose(w, np.cos(np.pi * j / (n - 1)), atol=EIG_ATOL)
+    ref = np.cos(np.pi * np.outer(i, j) / (n - 1))
+    degree = np.asarray(path(n).sum(axis=1)).ravel()
+    ref /= np.sqrt(degree @ ref**2)
+    assert_columns_match(emb, ref, w, min_columns=k)
+
+
+def test_path_labels_are_its_halves():
+    # The Fiedler vector cos(pi i / (n - 1)) is antisymmetric: k = 2 cuts the middle edge.
+    for solver in ("dense", "arpack"):
+        model = ng.SpectralClustering(2, random_state=0, eigen_solver=solver, dense_threshold=0)
+        np.testing.assert_array_equal(model.fit(path(8)).labels_, np.repeat([0, 1], 4))
+        assert ng.ncut(path(8), model.labels_) == pytest.approx(2 * 1 / 7)
+
+
+@pytest.mark.parametrize("solver", ["dense", "arpack"])
+def test_star_closed_form(solver):
+    # Star with m leaves: N = (e_0 1^T + 1 e_0^T) / sqrt(m) off the centre, of rank 2:
+    # eigenvalues 1, 0 (m - 1 times), -1. The eigenvalue-0 eigenvectors are 0 at the
+    # centre and sum to 0 over the leaves (any such vector: the columns are not unique).
+    m = 9
+    a = star(m)
+    emb, w = ng.spectral_embedding(
+        a, m + 1, eigen_solver=solver, dense_threshold=0, return_eigenvalues=True, random_state=0
+    )
+    np.testing.assert_allclose(w, [1.0] + [0.0] * (m - 1) + [-1.0], atol=EIG_ATOL)
+    degree = np.array([m] + [1] * m, dtype=float)
+    volume = degree.sum()
+    np.testing.assert_allclose(emb[:, 0], 1 / np.sqrt(volume))
+    # Eigenvalue -1: +-1 on the two sides, divided by sqrt(deg) (all entries tie in
+    # magnitude, so the sign is not determined).
+    last = emb[:, -1] * np.sign(emb[0, -1])
+    np.testing.assert_allclose(last, np.r_[1.0, [-1.0] * m] / np.sqrt(volume))
+    np.testing.assert_allclose(emb[0, 1:-1], 0.0, atol=1e-12)
+    np.testing.assert_allclose(emb[1:, 1:-1].sum(axis=0), 0.0, atol=1e-10)
+    v = emb * np.sqrt(degree)[:, None]
+    np.testing.assert_allclose(v.T @ v, np.eye(m + 1), atol=1e-10)
+
+
+def test_clique_closed_form():
+    # K_n: eigenvalues 1 and -1 / (n - 1) (n - 1 times).
+    n = 6
+    emb, w = ng.spectral_embedding(clique(n), n, return_eigenvalues=True, random_state=0)
+    np.testing.assert_allclose(w, [1.0] + [-1 / (n - 1)] * (n - 1), atol=EIG_ATOL)
+    np.testing.assert_allclose(emb[:, 0], 1 / np.sqrt(n * (n - 1)))
+    np.testing.assert_allclose(emb[:, 1:].sum(axis=0), 0.0, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- fallback

@@ -1,0 +1,201 @@
+"""Leading eigenpairs of a deflated symmetric problem: dense ``eigh``, ARPACK or LOBPCG.
+
+Solvers: ``"dense"`` (``scipy.linalg.eigh`` on the deflated problem, the default up to
+``dense_threshold`` unknowns), ``"arpack"`` (``scipy.sparse.linalg.eigsh``, largest
+algebraic, start vector drawn from the seed) and ``"lobpcg"``. The known eigenvectors
+(eigenvalue 1) are deflated: the solver sees ``H - 3 Q Q^T``, which moves them to
+eigenvalue -2, out of the way.
+
+Fallback: when ARPACK does not converge (or fails), a
+:class:`SpectralConvergenceWarning` is issued and the problem is solved densely if it
+has at most 8,000 unknowns, otherwise by LOBPCG started from ARPACK's partial result;
+if LOBPCG does not reach the tolerance either, the same rule applies (dense if small,
+else its best estimate, with a warning).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg as sla
+
+__all__ = ["EigenProblem", "SolveInfo", "SpectralConvergenceWarning", "solve"]
+
+#: After a convergence failure, problems up to this size are solved densely.
+_DENSE_FALLBACK_MAX = 8000
+#: Deflation shift: known eigenvectors move from eigenvalue 1 to 1 - 3 = -2.
+_DEFLATE = 3.0
+
+
+class SpectralConvergenceWarning(UserWarning):
+    """The iterative eigensolver did not converge; a fallback solver was used."""
+
+
+class EigenProblem(Protocol):
+    """What :func:`solve` needs of a problem (see :mod:`._spectral_problems`)."""
+
+    dim: int
+    known: np.ndarray  # (dim, c) orthonormal eigenvectors of eigenvalue 1
+    kind: str
+    n_matvec: int
+
+    def matmat(self, x: np.ndarray) -> np.ndarray: ...
+
+    def dense(self) -> np.ndarray: ...
+
+
+@dataclass
+class SolveInfo:
+    """How the eigenpairs were obtained."""
+
+    solver: str  # the solver that produced them, after any fallback
+    problem: str  # the problem's ``kind``
+    n_matvec: int  # operator-vector products
+    fallback: str | None = None  # the solver fallen back to, if any
+
+
+def solve(
+    problem: EigenProblem,
+    n_wanted: int,
+    solver: str,
+    tol: float,
+    maxiter: int | None,
+    rng: np.random.Generator,
+    dense_threshold: int,
+    *,
+    stacklevel: int = 2,
+) -> tuple[np.ndarray, np.ndarray, SolveInfo]:
+    """Top ``n_wanted`` eigenpairs of ``problem`` orthogonal to its known vectors.
+
+    Parameters
+    ----------
+    problem : EigenProblem
+        The problem (:class:`~._spectral_problems.FullProblem` or
+        :class:`~._spectral_problems.BipartiteProblem`).
+    n_wanted : int
+        Number of eigenpairs, besides the known ones.
+    solver : {"auto", "dense", "arpack", "lobpcg"}
+        ``"auto"``: dense up to ``dense_threshold`` unknowns, else ARPACK.
+    tol : float
+        Relative residual tolerance of the iterative solvers.
+    maxiter : int or None
+        Iteration limit of the iterative solvers.
+    rng : numpy.random.Generator
+        Draws ARPACK's start vector and LOBPCG's start block (both always drawn, so
+        the generator advances the same way whichever solver runs).
+    dense_threshold : int
+        See ``solver``.
+    stacklevel : int, default=2
+        Of the :class:`SpectralConvergenceWarning`, as seen from this function.
+
+    Returns
+    -------
+    eigenvalues : ndarray, shape (n_wanted,)
+        Descending.
+    eigenvectors : ndarray, shape (dim, n_wanted)
+    info : SolveInfo
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nngraph.datasets import two_cliques
+    >>> from nngraph.partition._prepared import PreparedGraph
+    >>> from nngraph.partition._spectral_problems import FullProblem, known_vectors
+    >>> prep = PreparedGraph.from_graph(two_cliques(4)[0])
+    >>> problem = FullProblem(prep, known_vectors(prep, 1))
+    >>> w, u, info = solve(problem, 1, "dense", 1e-8, None, np.random.default_rng(0), 500)
+    >>> w.round(4), info.solver
+    (array([0.9841]), 'dense')
+    """
+    dim = problem.dim
+    known = problem.known
+    v0 = rng.uniform(-1.0, 1.0, dim)
+    x0 = rng.standard_normal((dim, n_wanted))
+
+    def deflated(x: np.ndarray) -> np.ndarray:
+        y = problem.matmat(x)
+        if known.shape[1]:
+            y -= _DEFLATE * (known @ (known.T @ x))
+        return y
+
+    def info(solver: str, fallback: str | None = None) -> SolveInfo:
+        return SolveInfo(solver, problem.kind, problem.n_matvec, fallback)
+
+    if solver == "auto":
+        solver = "dense" if dim <= dense_threshold else "arpack"
+    if solver != "dense" and n_wanted >= dim - 1:
+        solver = "dense"  # ARPACK needs k < n - 1; tiny problems are dense anyway
+    if solver == "lobpcg" and dim < 5 * (n_wanted + 1):
+        solver = "dense"
+    fallback = None
+    if solver == "arpack":
+        try:
+            w, u = _arpack(deflated, dim, n_wanted, tol, maxiter, v0)
+            return w, u, info("arpack")
+        except (sla.ArpackNoConvergence, sla.ArpackError) as exc:
+            fallback = "dense" if dim <= _DENSE_FALLBACK_MAX else "lobpcg"
+            warnings.warn(
+                f"ARPACK did not converge ({exc}); falling back to the {fallback} solver",
+                SpectralConvergenceWarning,
+                stacklevel=stacklevel,
+            )
+            # LOBPCG starts from what ARPACK had found.
+            partial = getattr(exc, "eigenvectors", None)
+            if partial is not None and partial.size:
+                x0[:, : partial.shape[1]] = partial[:, :n_wanted]
+            solver = fallback
+    if solver == "lobpcg":
+        w, u, converged = _lobpcg(deflated, dim, x0, tol, maxiter)
+        if converged:
+            return w, u, info("lobpcg", fallback)
+        if dim > _DENSE_FALLBACK_MAX:
+            warnings.warn(
+                "LOBPCG did not reach the tolerance; using its best estimate",
+                SpectralConvergenceWarning,
+                stacklevel=stacklevel,
+            )
+            return w, u, info("lobpcg", fallback)
+        warnings.warn(
+            "LOBPCG did not reach the tolerance; falling back to the dense solver",
+            SpectralConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+        fallback = "dense"
+    h = problem.dense()
+    if known.shape[1]:
+        h -= _DEFLATE * (known @ known.T)
+    subset = [dim - n_wanted, dim - 1]
+    w, u = scipy.linalg.eigh(h, subset_by_index=subset, check_finite=False)
+    return w[::-1], u[:, ::-1], info("dense", fallback)
+
+
+def _linear_operator(matmat: Callable[[np.ndarray], np.ndarray], dim: int) -> Any:
+    def matvec(x: np.ndarray) -> np.ndarray:
+        return matmat(np.reshape(x, (dim, -1))).reshape(np.shape(x))
+
+    return sla.LinearOperator((dim, dim), matvec=matvec, matmat=matmat, dtype=np.float64)
+
+
+def _arpack(matmat, dim, n_wanted, tol, maxiter, v0):
+    op = _linear_operator(matmat, dim)
+    ncv = min(dim, max(3 * n_wanted + 1, 40))
+    w, u = sla.eigsh(op, k=n_wanted, which="LA", tol=tol, maxiter=maxiter, v0=v0, ncv=ncv)
+    order = np.argsort(-w, kind="stable")
+    return w[order], u[:, order]
+
+
+def _lobpcg(matmat, dim, x0, tol, maxiter):
+    op = _linear_operator(matmat, dim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        w, u = sla.lobpcg(op, x0, largest=True, tol=tol, maxiter=maxiter or 500)
+    order = np.argsort(-w, kind="stable")
+    w, u = w[order], u[:, order]
+    # LOBPCG's own convergence flag is a warning; check the residuals instead.
+    res = np.linalg.norm(matmat(u) - u * w, axis=0)
+    return w, u, bool(np.all(res <= 10 * tol * np.maximum(1.0, np.abs(w))))

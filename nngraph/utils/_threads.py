@@ -1,0 +1,129 @@
+"""How many threads BLAS, OpenMP, numba and nngraph's own worker pools may use.
+
+One policy per fit (:func:`thread_policy`), and the process-wide objects it relies on:
+the threadpoolctl controller and the pools of worker threads, each created once and
+forgotten in a forked child (which inherits the objects but none of their threads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ThreadPolicy", "blas_single_thread", "cpu_count", "executor", "thread_policy"]
+
+#: With ``n_threads=None``, graphs up to this many clusterable units run BLAS and OpenMP
+#: on one thread (see :func:`thread_policy`).
+SINGLE_THREAD_MAX_UNITS = 20_000
+
+_CONTROLLER: Any = None
+_EXECUTORS: dict[int, ThreadPoolExecutor] = {}
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: forget the thread pools and the threadpoolctl controller.
+
+    A child inherits the pool objects but none of their threads (and a lock another
+    thread may have held at the fork), so a task submitted to an inherited pool would
+    never run; the child builds its own on first use.
+    """
+    global _CONTROLLER, _EXECUTORS, _EXECUTOR_LOCK
+    _CONTROLLER = None
+    _EXECUTORS = {}
+    _EXECUTOR_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - not on Windows
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _controller() -> Any:
+    """The process's threadpoolctl controller (created on first use)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
+def blas_single_thread() -> Any:
+    """A context that limits BLAS to one thread (inside nngraph's own worker threads)."""
+    return _controller().limit(limits=1, user_api="blas")
+
+
+def executor(workers: int) -> ThreadPoolExecutor:
+    """A shared pool of ``workers`` threads (created once per process and size)."""
+    with _EXECUTOR_LOCK:
+        if workers not in _EXECUTORS:
+            _EXECUTORS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="nngraph")
+        return _EXECUTORS[workers]
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class ThreadPolicy:
+    """The thread policy of one fit (see :func:`thread_policy`)."""
+
+    context: Any  # limits BLAS and OpenMP for the whole fit (or does nothing)
+    blas_single: bool  # BLAS runs on one thread inside ``context``
+    numba_parallel: bool  # the numba kernels may use their parallel twins
+    workers: int  # worker threads of nngraph's own pools
+
+
+def thread_policy(n_threads: int | None, n_units: int) -> ThreadPolicy:
+    """How many threads each part of a fit may use.
+
+    ``n_threads=None``: BLAS and OpenMP (scikit-learn's k-means) on one thread for
+    graphs of at most 20,000 clusterable units, the libraries' defaults above; the numba
+    kernels always serial; nngraph's own pools (the dense-block operator of spectral
+    clustering) use one worker per available core. On problems of this size BLAS and
+    OpenMP threads gain little (``eigh`` of a few hundred unknowns, k-means on
+    ``n x k`` points) and their spinning workers, on a busy or oversubscribed machine,
+    were measured to make ``eigh``, k-means and BLAS products 5-50x slower than one
+    thread. nngraph's workers are Python threads that block while they wait, so they
+    keep their gain on an idle machine (1.6x on 2 cores) without that failure mode.
+    ``n_threads=t``: every part uses ``t`` threads; the numba kernels' ``parallel=True``
+    twins only run then (``t > 1``), as with numba's OpenMP threading layer a process
+    that ran them can no longer safely fork (a forked child that uses them aborts).
+
+    Parameters
+    ----------
+    n_threads : int or None
+        The user's setting (checked: None or >= 1).
+    n_units : int
+        Size of the problem (clusterable units).
+
+    Returns
+    -------
+    ThreadPolicy
+
+    Examples
+    --------
+    >>> policy = thread_policy(None, 100)
+    >>> policy.blas_single, policy.numba_parallel
+    (True, False)
+    >>> thread_policy(2, 100).numba_parallel
+    True
+    """
+    if n_threads is None:
+        workers = cpu_count()
+        if n_units > SINGLE_THREAD_MAX_UNITS:
+            return ThreadPolicy(contextlib.nullcontext(), False, False, workers)
+        n_threads_blas = 1
+    else:
+        workers = n_threads_blas = n_threads
+    context = _controller().limit(limits=n_threads_blas)
+    return ThreadPolicy(context, n_threads_blas == 1, n_threads_blas > 1, workers)

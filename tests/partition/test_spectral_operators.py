@@ -1,0 +1,210 @@
+"""The pieces of the spectral eigen-solve, each alone, against dense references.
+
+Operators (``S A S`` from CSR arrays or from blocks), the eigenproblems built from them
+(``N`` on the kept units, ``B B^T`` over one side of a bipartite graph), the known
+eigenvectors, and the solvers on a problem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.sparse as sp
+
+from nngraph.datasets import disconnected_cliques, layered_graph, path, with_isolated
+from nngraph.datasets import planted_partition as sbm
+from nngraph.partition import _spectral_operators as operators
+from nngraph.partition._prepared import PreparedGraph
+from nngraph.partition._spectral_operators import BlockOperator, CSROperator, as_index
+from nngraph.partition._spectral_problems import (
+    BipartiteProblem,
+    FullProblem,
+    ReductionFailed,
+    known_vectors,
+)
+from nngraph.partition._spectral_solvers import solve
+from nngraph.utils._threads import ThreadPolicy
+
+pytestmark = pytest.mark.usefixtures("spectral_kernels")
+
+
+def normalised(a) -> np.ndarray:
+    """Dense ``S A S`` with ``S = D^+1/2`` (0 for isolated units)."""
+    a = a.toarray() if sp.issparse(a) else np.asarray(a, dtype=np.float64)
+    d = a.sum(axis=1)
+    s = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0)
+    return s[:, None] * a * s[None, :]
+
+
+@pytest.fixture
+def isolated_sbm(rng):
+    base, truth = sbm((15, 20), 0.4, 0.05, rng)
+    return with_isolated(base, truth, where=[3, 30])[0]
+
+
+@pytest.fixture
+def layered(rng):
+    return layered_graph((20, 30, 30, 10), 3, rng, noise=0.2)[0]
+
+
+def threaded(workers: int) -> ThreadPolicy:
+    return ThreadPolicy(context=None, blas_single=True, numba_parallel=True, workers=workers)
+
+
+# ----------------------------------------------------------------------------- operators
+@pytest.mark.parametrize("b", [1, 3])
+def test_csr_operator_on_sub_blocks(isolated_sbm, rng, b):
+    prep = PreparedGraph.from_graph(isolated_sbm)
+    ref = normalised(isolated_sbm)
+    op = CSROperator(prep)
+    rows = np.sort(rng.choice(prep.n_nodes, 12, replace=False))
+    sources = np.sort(rng.choice(prep.n_nodes, 20, replace=False))
+    x = rng.standard_normal((sources.size, b))
+    np.testing.assert_allclose(op.apply(rows, sources, x), ref[rows][:, sources] @ x, atol=1e-14)
+    np.testing.assert_allclose(op.dense(rows, sources), ref[rows][:, sources], atol=1e-15)
+
+
+def test_csr_operator_parallel_twin_is_identical(isolated_sbm, rng, monkeypatch):
+    prep = PreparedGraph.from_graph(isolated_sbm)
+    monkeypatch.setattr(operators, "_PARALLEL_MIN_NNZ", 0)
+    x = rng.standard_normal((prep.kept.size, 4))
+    serial = CSROperator(prep).apply(prep.kept, prep.kept, x)
+    parallel = CSROperator(prep, threaded(2)).apply(prep.kept, prep.kept, x)
+    np.testing.assert_array_equal(serial, parallel)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("dense", [True, False])
+def test_block_operator_matches_dense(rng, monkeypatch, workers, dense):
+    # Dense blocks (BLAS), or sparse ones: 6 modules without noise fill 1/6 of a block.
+    if dense:
+        graph, _ = layered_graph((20, 30, 30, 10), 3, rng, noise=0.2)
+    else:
+        graph, _ = layered_graph((24, 30, 30, 12), 6, rng, noise=0.0)
+    monkeypatch.setattr(operators, "_THREADED_BLOCK_MIN_ENTRIES", 0)
+    prep = PreparedGraph.from_graph(graph)
+    ref = normalised(graph.adjacency)
+    pairs = [(0, 1, True), (1, 2, True), (2, 3, True)]
+    op = BlockOperator(prep, prep.layer, 4, pairs, threaded(workers))
+    assert op.workers == workers
+    assert op.worthwhile() == dense
+    local = [as_index(m, np.arange(prep.n_nodes)) for m in op.members]
+    assert all(isinstance(i, slice) for i in local)  # layers are contiguous
+    x = rng.standard_normal((prep.n_nodes, 2))
+    out = op.apply("forward", x, np.zeros_like(x), local)
+    np.testing.assert_allclose(out, ref @ x, atol=1e-14)
+    assert op.products["backward"] == []  # mirrored pairs: everything is "forward"
+
+
+def test_block_operator_backward_is_the_transpose(layered, rng):
+    # Unmirrored pairs: "forward" applies the blocks, "backward" their transposes.
+    prep = PreparedGraph.from_graph(layered)
+    ref = normalised(layered.adjacency)
+    even, odd = prep.layer % 2 == 0, prep.layer % 2 == 1
+    op = BlockOperator(prep, prep.layer, 4, [(0, 1, False), (2, 1, False), (2, 3, False)])
+    local = [as_index(m, np.arange(prep.n_nodes)) for m in op.members]
+    x = rng.standard_normal((prep.n_nodes, 1))
+    fwd = op.apply("forward", x * odd[:, None], np.zeros_like(x), local)
+    bwd = op.apply("backward", x * even[:, None], np.zeros_like(x), local)
+    np.testing.assert_allclose(fwd + bwd, ref @ x, atol=1e-14)
+    np.testing.assert_allclose(fwd[odd], 0.0)
+    np.testing.assert_allclose(bwd[even], 0.0)
+
+
+def test_as_index():
+    local = np.array([-1, 0, 1, 2, -1, 3])
+    assert as_index(np.array([1, 2, 3]), local) == slice(0, 3)
+    np.testing.assert_array_equal(as_index(np.array([1, 5]), local), [0, 3])
+
+
+# ----------------------------------------------------------------------------- problems
+def test_known_vectors_are_eigenvectors():
+    a, _ = with_isolated(*disconnected_cliques((3, 5, 4)), where=[2])
+    prep = PreparedGraph.from_graph(a)
+    n_kept = normalised(a)[np.ix_(prep.kept, prep.kept)]
+    q = known_vectors(prep, 5)
+    assert q.shape == (prep.kept.size, 3)  # one per component, however many are asked
+    np.testing.assert_allclose(n_kept @ q, q, atol=1e-14)
+    np.testing.assert_allclose(q.T @ q, np.eye(3), atol=1e-14)
+    np.testing.assert_array_equal(np.count_nonzero(q, axis=0), [5, 4, 3])  # by volume
+    assert known_vectors(prep, 2).shape == (prep.kept.size, 2)
+
+
+@pytest.mark.parametrize("operator", ["csr", "blocks", "auto"])
+def test_full_problem(isolated_sbm, layered, rng, operator):
+    for graph in (isolated_sbm, layered):
+        prep = PreparedGraph.from_graph(graph)
+        adjacency = graph.adjacency if hasattr(graph, "adjacency") else graph
+        ref = normalised(adjacency)[np.ix_(prep.kept, prep.kept)]
+        problem = FullProblem(prep, known_vectors(prep, 1), operator)
+        assert problem.dim == prep.kept.size
+        if operator != "auto":
+            assert problem.kind == f"N ({operator})"
+        x = rng.standard_normal((problem.dim, 3))
+        np.testing.assert_allclose(problem.matmat(x), ref @ x, atol=1e-14)
+        np.testing.assert_allclose(problem.matmat(x[:, :1]), ref @ x[:, :1], atol=1e-14)
+        assert problem.n_matvec == 4
+        np.testing.assert_allclose(problem.dense(), ref, atol=1e-15)
+        u, w = rng.standard_normal((problem.dim, 2)), np.array([0.5, 0.2])
+        assert all(x is y for x, y in zip(problem.to_kept(u, w), (u, w), strict=True))
+
+
+@pytest.mark.parametrize("operator", ["csr", "blocks"])
+def test_bipartite_problem(layered, rng, operator):
+    prep = PreparedGraph.from_graph(layered)
+    ref = normalised(layered.adjacency)
+    side_p = np.flatnonzero(prep.colour == 0)
+    side_q = np.flatnonzero(prep.colour == 1)
+    b = ref[np.ix_(side_p, side_q)]
+    np.testing.assert_allclose(ref[np.ix_(side_p, side_p)], 0.0)  # no edge inside a side
+    problem = BipartiteProblem(prep, known_vectors(prep, 1), operator)
+    assert problem.kind == f"B B^T ({operator})" and problem.dim == side_p.size
+    x = rng.standard_normal((side_p.size, 2))
+    y = rng.standard_normal((side_q.size, 2))
+    np.testing.assert_allclose(problem.bt_mat(x), b.T @ x, atol=1e-14)
+    np.testing.assert_allclose(problem.b_mat(y), b @ y, atol=1e-14)
+    np.testing.assert_allclose(problem.matmat(x), b @ b.T @ x, atol=1e-14)
+    assert problem.n_matvec == 2
+    np.testing.assert_allclose(problem.matmat(problem.known), problem.known, atol=1e-13)
+    # Eigenpairs of B B^T -> eigenpairs of N, checked against N itself.
+    w, u = scipy.linalg.eigh(problem.dense(), subset_by_index=[side_p.size - 4, side_p.size - 1])
+    np.testing.assert_allclose(problem.dense(), b @ b.T, atol=1e-14)
+    v, sigma = problem.to_kept(u, w)
+    np.testing.assert_allclose(sigma, np.sqrt(w))
+    np.testing.assert_allclose(ref @ v, v * sigma, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=0), 1.0)
+    top = np.linalg.eigvalsh(ref)[::-1][:4]
+    np.testing.assert_allclose(sigma[::-1], top, atol=1e-12)
+
+
+def test_bipartite_reduction_fails_on_zero_singular_value():
+    # K_{4,6} has rank 1: B B^T over the side of 4 has eigenvalues 1, 0, 0, 0, and an
+    # eigenvector of sigma = 0 cannot be carried to the other side.
+    a = np.zeros((10, 10))
+    a[:4, 4:] = 1.0
+    prep = PreparedGraph.from_graph(a + a.T)
+    problem = BipartiteProblem(prep, known_vectors(prep, 1))
+    assert problem.dim == 4
+    w, u = np.linalg.eigh(problem.dense())
+    np.testing.assert_allclose(w, [0.0, 0.0, 0.0, 1.0], atol=1e-15)
+    v, sigma = problem.to_kept(u[:, 3:], w[3:])
+    np.testing.assert_allclose(sigma, [1.0])
+    with pytest.raises(ReductionFailed):
+        problem.to_kept(u[:, 2:], w[2:])
+
+
+# ----------------------------------------------------------------------------- solvers
+@pytest.mark.parametrize("solver", ["dense", "arpack", "lobpcg"])
+@pytest.mark.parametrize("graph", ["path", "sbm"])
+def test_solve_deflates_the_known_vectors(solver, graph, rng):
+    a = path(60) if graph == "path" else sbm((30, 40), 0.3, 0.05, rng)[0]
+    prep = PreparedGraph.from_graph(a)
+    problem = FullProblem(prep, known_vectors(prep, 4))
+    w, u, info = solve(problem, 3, solver, 1e-10, None, np.random.default_rng(0), 0)
+    assert info.solver == solver and info.problem == "N (csr)" and info.fallback is None
+    assert info.n_matvec == problem.n_matvec
+    ref = np.linalg.eigvalsh(normalised(a))[::-1]
+    np.testing.assert_allclose(w, ref[1:4], atol=1e-8)  # the top eigenvalue 1 is deflated
+    np.testing.assert_allclose(normalised(a) @ u, u * w, atol=1e-6)
+    np.testing.assert_allclose(problem.known.T @ u, 0.0, atol=1e-6)
