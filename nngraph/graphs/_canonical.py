@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..utils._sparse import SYMMETRY_RTOL, is_symmetric
 from ._neuron_graph import NeuronGraph
 
 __all__ = ["NonSymmetricWarning", "as_neuron_graph", "check_adjacency"]
@@ -25,13 +26,36 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
     graph : NeuronGraph, scipy sparse matrix or array, or array-like
         The graph. A dense array is converted to sparse.
     symmetrize : bool, default=True
-        A non-symmetric matrix is replaced by ``(A + A.T) / 2`` with a
-        :class:`NonSymmetricWarning`; with ``False`` it raises ``ValueError``.
+        A non-symmetric matrix (beyond :data:`nngraph.utils._sparse.SYMMETRY_RTOL`, the
+        tolerance :class:`NeuronGraph` uses too) is replaced by ``(A + A.T) / 2`` with a
+        :class:`NonSymmetricWarning`; with ``False`` it raises ``ValueError``. A
+        NeuronGraph is symmetric by construction and is not checked again.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+        May share its arrays with the caller's matrix: never write to them.
 
     Raises
     ------
     ValueError
         Empty, non-square, NaN/infinite or negative weights.
+    TypeError
+        Not a matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nngraph.datasets import two_cliques
+    >>> a, _ = two_cliques(3)
+    >>> check_adjacency(a.toarray()).nnz == a.nnz
+    True
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", NonSymmetricWarning)
+    ...     check_adjacency(np.array([[0, 1.0], [3.0, 0]])).toarray()
+    array([[0., 2.],
+           [2., 0.]])
     """
     if isinstance(graph, NeuronGraph):
         a = graph.adjacency
@@ -68,11 +92,12 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
         a.sum_duplicates()
         a.eliminate_zeros()
     if not isinstance(graph, NeuronGraph):
-        diff = a - a.T
-        scale = float(a.data.max()) if a.nnz else 1.0
-        if diff.nnz and float(np.abs(diff.data).max()) > 1e-10 * scale:
+        if not is_symmetric(a):
             if not symmetrize:
-                raise ValueError("adjacency is not symmetric")
+                raise ValueError(
+                    "adjacency is not symmetric (beyond a relative tolerance of "
+                    f"{SYMMETRY_RTOL:g}); pass symmetrize=True to use (A + A.T) / 2"
+                )
             warnings.warn(
                 "adjacency is not symmetric; using (A + A.T) / 2",
                 NonSymmetricWarning,
@@ -85,7 +110,29 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
 
 
 def as_neuron_graph(graph: Any, *, symmetrize: bool = True) -> NeuronGraph:
-    """Wrap any accepted graph input as a :class:`NeuronGraph` (one ``"custom"`` layer)."""
+    """Wrap any accepted graph input as a :class:`NeuronGraph`.
+
+    Parameters
+    ----------
+    graph : NeuronGraph, scipy sparse matrix or array, or array-like
+        Returned as is when already a NeuronGraph; otherwise checked by
+        :func:`check_adjacency`.
+    symmetrize : bool, default=True
+        See :func:`check_adjacency`.
+
+    Returns
+    -------
+    NeuronGraph
+        A matrix becomes one layer named ``"nodes"`` of kind ``"custom"``.
+
+    Examples
+    --------
+    >>> from nngraph.datasets import two_cliques
+    >>> a, _ = two_cliques(3)
+    >>> g = as_neuron_graph(a)
+    >>> g.layer_names, g.kind, g.n_nodes
+    (['nodes'], 'custom', 6)
+    """
     if isinstance(graph, NeuronGraph):
         return graph
     a = check_adjacency(graph, symmetrize=symmetrize)

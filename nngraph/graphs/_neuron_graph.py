@@ -7,12 +7,17 @@ import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..utils._io import atomic_write
+from ..utils._sparse import SYMMETRY_RTOL, is_symmetric, kernel_csr_arrays
+
+if TYPE_CHECKING:  # pragma: no cover - optional dependencies, for annotations only
+    import igraph
+    import networkx
 
 __all__ = ["NeuronGraph"]
 
@@ -117,7 +122,30 @@ class NeuronGraph:
         return np.asarray(self.adjacency.sum(axis=1)).ravel()
 
     def layer_nodes(self, layer: int | str) -> np.ndarray:
-        """Indices of the nodes of one layer (given by index or name)."""
+        """Indices of the nodes of one layer.
+
+        Parameters
+        ----------
+        layer : int or str
+            The layer's index in ``layer_names``, or its name.
+
+        Returns
+        -------
+        ndarray of int64
+            Node indices, increasing.
+
+        Raises
+        ------
+        KeyError
+            No layer has that name.
+
+        Examples
+        --------
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> g.layer_nodes("fc2")
+        array([ 9, 10, 11])
+        """
         if isinstance(layer, str):
             if layer not in self.layer_names:
                 raise KeyError(f"no layer named {layer!r}; layers are {self.layer_names}")
@@ -154,27 +182,48 @@ class NeuronGraph:
         keys = self.node_layer * (int(self.node_unit.max(initial=0)) + 1) + self.node_unit
         if np.unique(keys).size != n:
             raise ValueError("two nodes share the same (layer, unit)")
-        diff = a - a.T
-        if diff.nnz and np.abs(diff.data).max() > 1e-12 * max(1.0, float(np.abs(a.data).max())):
-            raise ValueError("adjacency is not symmetric")
+        if not is_symmetric(a):
+            raise ValueError(
+                f"adjacency is not symmetric (beyond a relative tolerance of {SYMMETRY_RTOL:g})"
+            )
 
     # ------------------------------------------------------------------ arrays
     def csr_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return ``(indptr, indices, data)`` as ``int64``, ``int32`` and ``float64`` arrays.
+        """The adjacency's CSR arrays in the dtypes every numba kernel of nngraph takes.
 
-        These are the fixed dtypes every numba kernel of nngraph takes.
+        Returns
+        -------
+        indptr : ndarray of int64
+        indices : ndarray of int32
+        data : ndarray of float64
+            Contiguous; views of the adjacency's own arrays when they already have these
+            dtypes, so never write to them (:func:`nngraph.utils._sparse.kernel_csr_arrays`).
+
+        Examples
+        --------
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> [a.dtype.name for a in g.csr_arrays()]
+        ['int64', 'int32', 'float64']
         """
-        a = self.adjacency
-        return (
-            np.ascontiguousarray(a.indptr, dtype=np.int64),
-            np.ascontiguousarray(a.indices, dtype=np.int32),
-            np.ascontiguousarray(a.data, dtype=np.float64),
-        )
+        return kernel_csr_arrays(self.adjacency)
 
     def upper_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each undirected edge once: ``(source, target, weight)`` with ``source <= target``.
 
-        Edges come in CSR order (by source, then by target).
+        Returns
+        -------
+        source, target : ndarray of int64
+        weight : ndarray of float64
+            In CSR order (by source, then by target); a self-loop appears once.
+
+        Examples
+        --------
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> source, target, weight = g.upper_edges()
+        >>> source.size == g.n_edges, bool((source <= target).all())
+        (True, True)
         """
         a = self.adjacency
         rows = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(a.indptr))
@@ -182,7 +231,7 @@ class NeuronGraph:
         return rows[keep], a.indices[keep].astype(np.int64), a.data[keep]
 
     # ------------------------------------------------------------------ conversion
-    def to_igraph(self):
+    def to_igraph(self) -> igraph.Graph:
         """Convert to a weighted, undirected ``igraph.Graph``.
 
         The edge attribute ``weight`` holds the weights; vertex attributes ``layer``
@@ -211,11 +260,23 @@ class NeuronGraph:
         graph.vs["unit"] = self.node_unit.tolist()
         return graph
 
-    def to_networkx(self):
+    def to_networkx(self) -> networkx.Graph:
         """Convert to a ``networkx.Graph`` with edge attribute ``weight``.
 
         Node attributes ``layer`` and ``unit`` name each unit. Requires networkx
         (``pip install networkx``).
+
+        Returns
+        -------
+        networkx.Graph
+
+        Examples
+        --------
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> nxg = g.to_networkx()
+        >>> nxg.number_of_edges(), nxg.nodes[4]
+        (35, {'layer': 'fc1', 'unit': 0})
         """
         try:
             import networkx as nx
@@ -231,14 +292,51 @@ class NeuronGraph:
         return graph
 
     def write_graphml(self, path: str | os.PathLike) -> None:
-        """Write the graph as GraphML (edge attribute ``weight``; nodes ``layer``, ``unit``)."""
+        """Write the graph as GraphML (edge attribute ``weight``; nodes ``layer``, ``unit``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (through igraph).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     g.write_graphml(pathlib.Path(tmp) / "g.graphml")
+        ...     "<graphml" in (pathlib.Path(tmp) / "g.graphml").read_text()
+        True
+        """
         self.to_igraph().write_graphml(os.fspath(path))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
-        """Save losslessly to a ``.npz`` file (written atomically).
+        """Save losslessly to a ``.npz`` file, written atomically.
 
-        Returns the path written (``.npz`` is appended when missing).
+        The format is documented in ``docs/graph-format.md`` in the repository.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file; ``.npz`` is appended when missing.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = g.save(pathlib.Path(tmp) / "graph")
+        ...     h = NeuronGraph.load(path)
+        >>> path.name, (h.adjacency != g.adjacency).nnz, h.layer_names == g.layer_names
+        ('graph.npz', 0, True)
         """
         path = Path(path)
         if path.suffix != ".npz":
@@ -266,7 +364,23 @@ class NeuronGraph:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NeuronGraph:
-        """Load a graph written by :meth:`save`."""
+        """Load a graph written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The ``.npz`` file.
+
+        Returns
+        -------
+        NeuronGraph
+            Validated as on construction.
+
+        Raises
+        ------
+        ValueError
+            Not a readable NeuronGraph file, another version, or missing arrays.
+        """
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -303,7 +417,27 @@ class NeuronGraph:
 
     # ------------------------------------------------------------------ derived graphs
     def subgraph(self, nodes: Any) -> NeuronGraph:
-        """The graph induced on ``nodes`` (indices or a boolean mask), in the given order."""
+        """The graph induced on ``nodes``, in the given order.
+
+        Parameters
+        ----------
+        nodes : array-like of int or bool
+            Node indices, or a boolean mask over the nodes.
+
+        Returns
+        -------
+        NeuronGraph
+            Same layers, kind, layer pairs and ``meta``; each node keeps its (layer,
+            unit) identity.
+
+        Examples
+        --------
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> h = g.subgraph(g.node_layer > 0)
+        >>> h.n_nodes, h.layer_sizes.tolist()
+        (8, [0, 5, 3])
+        """
         nodes = np.asarray(nodes)
         if nodes.dtype == bool:
             nodes = np.flatnonzero(nodes)
@@ -320,7 +454,25 @@ class NeuronGraph:
         )
 
     def with_adjacency(self, adjacency: Any) -> NeuronGraph:
-        """A graph with the same units and new edge weights (e.g. a shuffled copy)."""
+        """A graph with the same units and new edge weights (e.g. a shuffled copy).
+
+        Parameters
+        ----------
+        adjacency : scipy sparse matrix or array, shape (n_nodes, n_nodes)
+            The new weights (not validated).
+
+        Returns
+        -------
+        NeuronGraph
+
+        Examples
+        --------
+        >>> from nngraph.datasets import layered_graph
+        >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> h = g.with_adjacency(g.adjacency * 2)
+        >>> bool(abs(h.degree.sum() - 2 * g.degree.sum()) < 1e-9), h.layer_names == g.layer_names
+        (True, True)
+        """
         return NeuronGraph(
             adjacency,
             self.layer_names,

@@ -1,4 +1,4 @@
-"""The weight graph of a network (method.md §1.1)."""
+"""The weight graph of a network: edges from the absolute weights between units."""
 
 from __future__ import annotations
 
@@ -102,8 +102,8 @@ def weight_graph(
     blocks = _blocks(trace, reduction)
     scale = _batchnorm_scales(trace) if fold_batchnorm else {}
     for key in blocks:
-        if key[0] in scale:
-            _writable(blocks, key)[...] *= scale[key[0]][:, None]
+        if key[1] in scale:
+            _writable(blocks, key)[...] *= scale[key[1]][:, None]
     if normalize:
         _normalize(trace, blocks)
 
@@ -142,7 +142,7 @@ def _raw_weight(w: torch.Tensor) -> np.ndarray:
 
 
 def _blocks(trace: Trace, reduction: str) -> dict[tuple[int, int], np.ndarray]:
-    """Edge-weight blocks ``(n_consumer, n_producer)`` keyed by (consumer, producer).
+    """Edge-weight blocks ``(n_consumer, n_producer)`` keyed by (producer, consumer).
 
     A block may hold signed weights (a read-only view of a ``Linear`` weight): every
     consumer of the blocks takes ``|.|``, which leaves the other blocks unchanged.
@@ -170,7 +170,7 @@ def _blocks(trace: Trace, reduction: str) -> dict[tuple[int, int], np.ndarray]:
         if not np.isfinite(r).all():  # NaN and inf survive |.|, sums and norms
             raise ValueError(f"layer {layer.name!r} has NaN or infinite weights")
         for s in p.segments:
-            key = (c.layer, s.layer)
+            key = (s.layer, c.layer)
             part = r[:, s.start : s.stop]
             n_producer = layers[s.layer].n_units
             if key not in blocks and s.unit_start == 0 and part.shape[1] == n_producer:
@@ -242,8 +242,8 @@ def _batchnorm_scales(trace: Trace) -> dict[int, np.ndarray]:
 def _normalize(trace: Trace, blocks: dict[tuple[int, int], np.ndarray]) -> None:
     """Balance each hidden unit's entering and leaving edges (ReLU rescaling symmetry)."""
     for idx, layer in enumerate(trace.layers):
-        entering = [k for k in blocks if k[0] == idx]
-        leaving = [k for k in blocks if k[1] == idx]
+        entering = [k for k in blocks if k[1] == idx]
+        leaving = [k for k in blocks if k[0] == idx]
         if layer.kind == "input" or not entering or not leaving:
             continue  # not a hidden unit: its blocks stay as they are (views, uncopied)
         entering = [_writable(blocks, k) for k in entering]
@@ -268,7 +268,7 @@ def _assemble(
     n = int(sizes.sum())
     kept = {
         (new_index[p], new_index[c]): block
-        for (c, p), block in blocks.items()
+        for (p, c), block in blocks.items()
         if c in new_index and p in new_index
     }
     pairs = sorted(kept)

@@ -22,8 +22,18 @@ float32 weights widened to float64 stays far below it)."""
 def kernel_csr_arrays(a: sp.csr_array | sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(indptr, indices, data)`` of a CSR matrix as contiguous int64, int32, float64.
 
-    Views of ``a``'s own arrays when they already have those dtypes (so never write to
-    them), copies otherwise.
+    Parameters
+    ----------
+    a : scipy.sparse.csr_array or csr_matrix
+        The matrix.
+
+    Returns
+    -------
+    indptr : ndarray of int64
+    indices : ndarray of int32
+    data : ndarray of float64
+        Views of ``a``'s own arrays when they already have those dtypes (so never write
+        to them), copies otherwise.
 
     Examples
     --------
@@ -41,6 +51,17 @@ def kernel_csr_arrays(a: sp.csr_array | sp.csr_matrix) -> tuple[np.ndarray, np.n
 
 def is_symmetric(a: sp.csr_array | sp.csr_matrix, rtol: float = SYMMETRY_RTOL) -> bool:
     """Whether ``max |A - A.T| <= rtol * max(1, max |A|)``.
+
+    Parameters
+    ----------
+    a : scipy.sparse.csr_array or csr_matrix
+        A square matrix.
+    rtol : float, default=SYMMETRY_RTOL
+        The relative tolerance.
+
+    Returns
+    -------
+    bool
 
     Examples
     --------

@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 import nngraph as ng
+from nngraph.graphs import NonSymmetricWarning, check_adjacency
 from nngraph.graphs._igraph_convert import csr_to_igraph
 
 
@@ -239,3 +240,36 @@ def test_explicit_zeros_are_not_edges(rng):
     assert h.n_edges == np.count_nonzero(np.triu(a.toarray()))
     assert h.to_igraph().ecount() == h.n_edges
     assert not a.data.all()  # the caller's matrix is left as it was
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e6])
+def test_one_symmetry_tolerance_for_graphs_and_user_matrices(scale):
+    # NeuronGraph and check_adjacency accept and refuse the same matrices: asymmetry up
+    # to SYMMETRY_RTOL times max(1, largest weight) is rounding, beyond it is refused.
+    from nngraph.utils._sparse import SYMMETRY_RTOL
+
+    base = scale * np.array([[0, 2.0, 1.0], [2.0, 0, 3.0], [1.0, 3.0, 0]])
+    tol = SYMMETRY_RTOL * max(1.0, base.max())
+    for off, symmetric in ((0.1 * tol, True), (10 * tol, False)):
+        a = base.copy()
+        a[0, 1] += off
+        if symmetric:
+            ng.NeuronGraph(a, ["input"], [0, 0, 0], [0, 1, 2])
+            assert check_adjacency(a, symmetrize=False).nnz == 6
+            continue
+        with pytest.raises(ValueError, match="not symmetric"):
+            ng.NeuronGraph(a, ["input"], [0, 0, 0], [0, 1, 2])
+        with pytest.raises(ValueError, match="not symmetric"):
+            check_adjacency(a, symmetrize=False)
+        with pytest.warns(NonSymmetricWarning):
+            fixed = check_adjacency(a)
+        np.testing.assert_allclose(fixed.toarray(), (a + a.T) / 2)
+
+
+def test_csr_arrays_are_the_kernel_arrays(rng):
+    from nngraph.utils._sparse import kernel_csr_arrays
+
+    g = _random_graph(rng)
+    for mine, pinned in zip(g.csr_arrays(), kernel_csr_arrays(g.adjacency), strict=True):
+        assert mine.dtype == pinned.dtype and mine.flags.c_contiguous
+        np.testing.assert_array_equal(mine, pinned)
