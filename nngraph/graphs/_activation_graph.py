@@ -1,10 +1,17 @@
-"""The activation (correlation) graph of a network (method.md §1.2)."""
+"""The activation (correlation) graph of a network.
+
+:func:`activation_graph` reads top to bottom as its steps: check the options, trace the
+model on the first batch, choose the layers, plan where each layer is recorded, check
+the dense graph fits the memory budget, stream every batch's activations into a sink,
+build the adjacency from the sink, and assemble the :class:`NeuronGraph`. The recording
+itself lives in :mod:`._recording`, the statistics in :mod:`._activation_sink`.
+"""
 
 from __future__ import annotations
 
 import itertools
-import numbers
-import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -12,21 +19,25 @@ import scipy.sparse as sp
 import torch
 import torch.nn as nn
 
-from ..utils._validation import seed_from
-from ._correlation import DEAD_RTOL, CorrelationAccumulator, rank_columns
-from ._correlation_graph import (
-    KNN_METHODS,
-    TRANSFORMS,
-    dense_adjacency,
-    knn_adjacency,
-    standardize_rows,
+from ..utils._validation import (
+    InvalidParameterError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    seed_from,
 )
+from ._activation_sink import ActivationSink
+from ._byte_sizes import human_bytes, parse_bytes
+from ._correlation_graph import KNN_METHODS, TRANSFORMS
 from ._neuron_graph import NeuronGraph
-from ._recording import SPATIAL, Recorder, iter_batches, plan_recording
+from ._recording import SPATIAL, Recorder, RecordPoint, iter_batches, plan_recording
 from ._tracing import Trace, UnsupportedModelError, trace_model
 
 __all__ = ["activation_graph"]
 
+METHODS = ("pearson", "spearman")
+ACTIVATIONS = ("pre", "post")
 _DEFAULT_MAX_MEMORY = 2 * 2**30
 # Dense mode: the float64 correlation matrix (8 bytes per pair) plus a CSR graph with
 # all pairs (8 bytes of weight and 4 of column index per pair).
@@ -164,82 +175,218 @@ def activation_graph(
     >>> bool(sparse.n_edges < g.n_edges)
     True
     """
-    options = _check_options(
-        method, transform, activation, spatial, n_neighbors, threshold, knn_method, batch_size
+    opts = _check_options(
+        method=method,
+        transform=transform,
+        activation=activation,
+        spatial=spatial,
+        n_neighbors=n_neighbors,
+        threshold=threshold,
+        knn_method=knn_method,
+        batch_size=batch_size,
+        include_input=include_input,
+        include_output=include_output,
+        fold_batchnorm=fold_batchnorm,
+        random_state=random_state,
     )
-    budget = _parse_bytes(max_memory)
+    budget = parse_bytes("max_memory", max_memory)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
-    batches = (b for b in iter_batches(inputs, int(batch_size)) if b.shape[0] > 0)
+    # The first batch fixes the layers, their units and where each is recorded.
+    batches = _nonempty_batches(inputs, opts.batch_size)
     first = next(batches, None)
     if first is None:
         raise ValueError("inputs is empty: it holds no examples")
-    trace = _trace(model, first)
-    keep = [
-        i
-        for i, layer in enumerate(trace.layers)
-        if (include_input or layer.kind != "input")
-        and (include_output or not layer.is_output or layer.kind == "input")
-    ]
-    if not keep:
-        raise ValueError("no units to record: the options exclude every layer")
+    trace = _trace_first_batch(model, first)
     points = plan_recording(
         model,
         trace.layers,
-        keep,
+        _chosen_layers(trace, opts),
         graph_module=trace.graph_module,
-        activation=activation,
-        fold_batchnorm=fold_batchnorm,
+        activation=opts.activation,
+        fold_batchnorm=opts.fold_batchnorm,
     )
-    n = sum(p.n_units for p in points)
-    knn = n_neighbors is not None
-    if not knn:
-        pair_bytes = 8 if threshold else _DENSE_BYTES_PER_PAIR
-        if pair_bytes * n * n > budget:
-            raise ValueError(
-                f"the dense correlation graph of {n} units needs about "
-                f"{human_bytes(pair_bytes * n * n)}, more than max_memory "
-                f"({human_bytes(budget)}); pass n_neighbors=k (e.g. 15) for a "
-                "k-nearest-neighbour graph, or raise max_memory"
+    # A dense graph over budget is refused before the pass over the data, not after it.
+    graph_bytes = 0 if opts.knn else _dense_graph_bytes(points, opts.threshold, budget)
+    sink = _stream_statistics(
+        model, points, itertools.chain([first], batches), opts, budget, graph_bytes
+    )
+    adjacency, dead, knn_used = _build_adjacency(sink, opts, random_state)
+    return _assemble(points, adjacency, opts, sink.n_samples, dead, knn_used)
+
+
+# ---------------------------------------------------------------------- the steps
+@dataclass(frozen=True)
+class _Options:
+    """The checked options, in the order ``meta["options"]`` records them."""
+
+    method: str
+    transform: str
+    activation: str
+    spatial: str
+    n_neighbors: int | None
+    threshold: float | None
+    knn_method: str
+    batch_size: int
+    include_input: bool
+    include_output: bool
+    fold_batchnorm: bool
+    random_state: int | None  # recorded only when it replays the run (an int)
+
+    @property
+    def knn(self) -> bool:
+        """Whether the graph is a k-nearest-neighbour graph (else dense)."""
+        return self.n_neighbors is not None
+
+
+def _check_options(
+    *,
+    method: Any,
+    transform: Any,
+    activation: Any,
+    spatial: Any,
+    n_neighbors: Any,
+    threshold: Any,
+    knn_method: Any,
+    batch_size: Any,
+    include_input: Any,
+    include_output: Any,
+    fold_batchnorm: Any,
+    random_state: Any,
+) -> _Options:
+    """Every option checked by the validators of :mod:`nngraph.utils._validation`."""
+    method = check_choice("method", method, METHODS)
+    transform = check_choice("transform", transform, TRANSFORMS)
+    activation = check_choice("activation", activation, ACTIVATIONS)
+    spatial = check_choice("spatial", spatial, SPATIAL)
+    knn_method = check_choice("knn_method", knn_method, KNN_METHODS)
+    n_neighbors = check_int("n_neighbors", n_neighbors, 1, allow_none=True)
+    if threshold is not None:
+        if n_neighbors is not None:
+            raise InvalidParameterError(
+                "pass n_neighbors or threshold, not both: threshold keeps the strong "
+                "edges of the dense graph, n_neighbors builds a sparse one"
             )
+        threshold = check_real("threshold", threshold, maximum=1.0)
+    return _Options(
+        method=method,
+        transform=transform,
+        activation=activation,
+        spatial=spatial,
+        n_neighbors=n_neighbors,
+        threshold=threshold,
+        knn_method=knn_method,
+        batch_size=check_int("batch_size", batch_size, 1),
+        include_input=check_bool("include_input", include_input),
+        include_output=check_bool("include_output", include_output),
+        fold_batchnorm=check_bool("fold_batchnorm", fold_batchnorm),
+        random_state=random_state if isinstance(random_state, int) else None,
+    )
 
-    dense_bytes = 0 if knn else pair_bytes * n * n
-    with Recorder(model, points, spatial) as recorder:
-        sink = _Sink(
-            n,
-            method=method,
-            knn=knn,
-            budget=budget,
-            fixed_bytes=dense_bytes,
-            layer_sizes=[p.n_units for p in points],
-            dead_rtol=_dead_rtol(recorder.dtype),
+
+def _nonempty_batches(inputs: Any, batch_size: int) -> Iterator[torch.Tensor]:
+    """The batches of ``inputs`` as tensors, skipping empty ones."""
+    return (b for b in iter_batches(inputs, batch_size) if b.shape[0] > 0)
+
+
+def _trace_first_batch(model: nn.Module, first: torch.Tensor) -> Trace:
+    """Trace the model on the first batch; a batch the model cannot run is a ValueError."""
+    try:
+        return trace_model(model, first)
+    except UnsupportedModelError:
+        raise
+    except Exception as exc:
+        raise ValueError(
+            f"the first batch of inputs (shape {tuple(first.shape)}) could not be run "
+            f"through the model: {exc}"
+        ) from exc
+
+
+def _chosen_layers(trace: Trace, opts: _Options) -> list[int]:
+    """Indices of the traced layers to record (those :func:`nngraph.weight_graph` keeps)."""
+    keep = [
+        i
+        for i, layer in enumerate(trace.layers)
+        if (opts.include_input or layer.kind != "input")
+        and (opts.include_output or not layer.is_output or layer.kind == "input")
+    ]
+    if not keep:
+        raise ValueError("no units to record: the options exclude every layer")
+    return keep
+
+
+def _dense_graph_bytes(points: list[RecordPoint], threshold: float | None, budget: float) -> int:
+    """Bytes the dense graph needs; a ValueError suggesting k-NN when over ``budget``."""
+    n = sum(p.n_units for p in points)
+    # With a threshold most pairs are dropped: only the correlation matrix is certain.
+    pair_bytes = 8 if threshold else _DENSE_BYTES_PER_PAIR
+    needed = pair_bytes * n * n
+    if needed > budget:
+        raise ValueError(
+            f"the dense correlation graph of {n} units needs about "
+            f"{human_bytes(needed)}, more than max_memory "
+            f"({human_bytes(budget)}); pass n_neighbors=k (e.g. 15) for a "
+            "k-nearest-neighbour graph, or raise max_memory"
         )
-        for index, x in enumerate(itertools.chain([first], batches)):
+    return needed
+
+
+def _stream_statistics(
+    model: nn.Module,
+    points: list[RecordPoint],
+    batches: Iterator[torch.Tensor],
+    opts: _Options,
+    budget: float,
+    graph_bytes: float,
+) -> ActivationSink:
+    """One pass over the data, every batch's activations into the sink.
+
+    The recorder removes its hooks and restores the modules' modes however the pass
+    ends.
+    """
+    with Recorder(model, points, opts.spatial) as recorder:
+        sink = ActivationSink(
+            [p.n_units for p in points],
+            method=opts.method,
+            knn=opts.knn,
+            budget=budget,
+            graph_bytes=graph_bytes,
+            model_dtype=recorder.dtype,
+        )
+        for index, x in enumerate(batches):
             sink.update(recorder.run(x, index))
-    m = sink.n_samples
-    if m < 2:
-        raise ValueError(f"correlations need at least 2 examples; inputs held {m}")
+    if sink.n_samples < 2:
+        raise ValueError(f"correlations need at least 2 examples; inputs held {sink.n_samples}")
+    return sink
 
-    seed = seed_from(random_state) if knn else 0
-    if knn:
-        adjacency, dead, used = sink.knn(n_neighbors, transform, knn_method, seed)
-    else:
-        adjacency, dead = sink.dense(transform, threshold)
-        used = None
 
+def _build_adjacency(
+    sink: ActivationSink, opts: _Options, random_state: Any
+) -> tuple[sp.csr_array, np.ndarray, str | None]:
+    """The adjacency, the dead-unit mask and the k-NN search used (None when dense)."""
+    if opts.knn:
+        seed = seed_from(random_state)
+        return sink.knn(opts.n_neighbors, opts.transform, opts.knn_method, seed)
+    adjacency, dead = sink.dense(opts.transform, opts.threshold)
+    return adjacency, dead, None
+
+
+def _assemble(
+    points: list[RecordPoint],
+    adjacency: sp.csr_array,
+    opts: _Options,
+    n_examples: int,
+    dead: np.ndarray,
+    knn_used: str | None,
+) -> NeuronGraph:
+    """The NeuronGraph: nodes layer by layer, and ``meta`` recording how it was built."""
     meta = {
         "builder": "activation_graph",
-        "options": {
-            **options,
-            "include_input": include_input,
-            "include_output": include_output,
-            "fold_batchnorm": fold_batchnorm,
-            "random_state": random_state if isinstance(random_state, int) else None,
-        },
-        "n_examples": int(m),
+        "options": asdict(opts),
+        "n_examples": int(n_examples),
         "dead_units": np.flatnonzero(dead).tolist(),
-        "knn_method": used,
+        "knn_method": knn_used,
         "layers": [
             {
                 "name": p.name,
@@ -262,242 +409,4 @@ def activation_graph(
         kind="activation",
         meta=meta,
         validate=False,
-    )
-
-
-def _dead_rtol(dtype: torch.dtype) -> float:
-    """Relative spread below which a unit is constant: the rounding noise of ``dtype``.
-
-    A float32 matrix product may round the same input differently in different rows of
-    a batch (about one unit in the last place); such a unit must count as dead, not as
-    a unit whose correlations are those of rounding noise.
-    """
-    eps = torch.finfo(dtype).eps if dtype.is_floating_point else 0.0
-    return max(DEAD_RTOL, 2.0 * eps)
-
-
-def _trace(model: nn.Module, first: torch.Tensor) -> Trace:
-    try:
-        return trace_model(model, first)
-    except UnsupportedModelError:
-        raise
-    except Exception as exc:
-        raise ValueError(
-            f"the first batch of inputs (shape {tuple(first.shape)}) could not be run "
-            f"through the model: {exc}"
-        ) from exc
-
-
-class _Sink:
-    """Takes each batch's ``(n_examples, n_units)`` activations; builds the adjacency.
-
-    Dense Pearson streams into a :class:`CorrelationAccumulator`. Spearman and k-NN
-    keep the activations (float64 for Spearman's ranks; float32 shifted by the first
-    batch's mean for Pearson k-NN, beside an O(n_units) accumulator that finds the dead
-    units exactly).
-    """
-
-    def __init__(
-        self,
-        n: int,
-        *,
-        method: str,
-        knn: bool,
-        budget: float,
-        fixed_bytes: float,
-        layer_sizes: list[int],
-        dead_rtol: float,
-    ) -> None:
-        self.layer_sizes, self.dead_rtol = layer_sizes, dead_rtol
-        self.n, self.method, self.budget = n, method, budget
-        self.fixed_bytes = fixed_bytes  # the dense graph's share of the budget
-        self.n_samples = 0
-        self.hold = knn or method == "spearman"
-        # Dense Pearson: the full statistics. Otherwise per-unit moments of the values,
-        # which decide which units are dead (Spearman and k-NN alike).
-        dense_pearson = method == "pearson" and not knn
-        self.acc = CorrelationAccumulator(n, cross=dense_pearson)
-        self.chunks: list[np.ndarray] = []
-        self.shift: np.ndarray | None = None
-        self.dtype = np.float64 if method == "spearman" else np.float32
-        # Bytes per held value at the peak: the held values, then (k-NN) the standardised
-        # points and their negations in float32.
-        itemsize = np.dtype(self.dtype).itemsize
-        self.peak_per_value = itemsize + (8 if knn and method == "spearman" else 0)
-        if knn and method == "pearson":
-            self.peak_per_value = 8
-
-    def update(self, values: np.ndarray) -> None:
-        self.n_samples += values.shape[0]
-        self.acc.update(values)
-        if not self.hold:
-            return
-        needed = self.n_samples * self.n * self.peak_per_value + self.fixed_bytes
-        if needed > self.budget:
-            what = "Spearman correlation" if self.method == "spearman" else "n_neighbors"
-            raise ValueError(
-                f"{what} holds the activations in memory: {self.n_samples} examples x "
-                f"{self.n} units need about {human_bytes(needed)} so far (with the graph), "
-                f"more than max_memory ({human_bytes(self.budget)}); use fewer examples, "
-                + ("method='pearson', " if self.method == "spearman" else "")
-                + "or raise max_memory"
-            )
-        if self.dtype == np.float32:
-            if self.shift is None:
-                self.shift = values.mean(axis=0)
-            values = values - self.shift
-        self.chunks.append(values.astype(self.dtype, copy=False))
-
-    def dead_units(self) -> np.ndarray:
-        """Units whose spread is zero or below the rounding noise of their layer.
-
-        The noise of a unit's value is relative to the magnitude of the terms summed
-        into it, not to its mean (a mean near 0 may come from cancelling terms), so the
-        reference magnitude is the larger of the unit's ``|mean|`` and the median RMS
-        value of its layer's units.
-        """
-        mean, var = self.acc.mean, self.acc.variance()
-        std = np.sqrt(var)
-        rms = np.sqrt(mean * mean + var)
-        sizes = np.asarray(self.layer_sizes)
-        starts = np.cumsum(sizes) - sizes
-        layer_scale = [np.median(rms[a : a + n]) for a, n in zip(starts, sizes, strict=True)]
-        scale = np.repeat(layer_scale, sizes)
-        return (std == 0) | (std <= self.dead_rtol * np.maximum(np.abs(mean), scale))
-
-    def _held_columns(self) -> np.ndarray:
-        """The held activations as one ``(n_examples, n)`` array, freeing the chunks."""
-        out = np.empty((self.n_samples, self.n), dtype=self.dtype)
-        row = 0
-        while self.chunks:
-            c = self.chunks.pop(0)
-            out[row : row + c.shape[0]] = c
-            row += c.shape[0]
-        return out
-
-    def dense(self, how: str, threshold: float | None) -> tuple[sp.csr_array, np.ndarray]:
-        dead = self.dead_units()
-        if self.method == "spearman":
-            ranks = rank_columns(self._held_columns())
-            ranks[:, dead] = 0.0  # dead by their values (ranks of rounding noise vary)
-            self.acc = CorrelationAccumulator(self.n)
-            step = max(1, 2**25 // (8 * self.n))
-            for r0 in range(0, ranks.shape[0], step):
-                self.acc.update(ranks[r0 : r0 + step])
-            del ranks
-        corr = self.acc.correlation(overwrite=True, dead=dead)
-        self.acc = None
-        return dense_adjacency(corr, how, threshold, self.budget), dead
-
-    def knn(self, k: int, how: str, method: str, seed: int) -> tuple[sp.csr_array, np.ndarray, str]:
-        dead = self.dead_units()
-        held = rank_columns(self._held_columns()) if self.method == "spearman" else None
-        live = np.flatnonzero(~dead)
-        n_live = live.size
-        z = np.empty((2 * n_live, self.n_samples), dtype=np.float32)
-        if held is not None:
-            z[:n_live] = held[:, live].T
-            del held
-        else:
-            row = 0
-            while self.chunks:
-                c = self.chunks.pop(0)
-                z[:n_live, row : row + c.shape[0]] = c[:, live].T
-                row += c.shape[0]
-        zero = standardize_rows(z[:n_live])
-        if zero.any():  # constant after float32 storage: treat as dead
-            dead[live[zero]] = True
-            keep = ~zero
-            live = live[keep]
-            z = np.ascontiguousarray(np.concatenate([z[:n_live][keep]] * 2))
-            n_live = live.size
-        sub, used = knn_adjacency(z, n_live, k, how, method, seed)
-        del z
-        sub = sub.tocoo()
-        adjacency = sp.csr_array((sub.data, (live[sub.row], live[sub.col])), shape=(self.n, self.n))
-        adjacency.sort_indices()
-        return adjacency, dead, used
-
-
-def _check_options(
-    method: str,
-    transform: str,
-    activation: str,
-    spatial: str,
-    n_neighbors: Any,
-    threshold: Any,
-    knn_method: str,
-    batch_size: Any,
-) -> dict:
-    for name, value, allowed in (
-        ("method", method, ("pearson", "spearman")),
-        ("transform", transform, TRANSFORMS),
-        ("activation", activation, ("pre", "post")),
-        ("spatial", spatial, SPATIAL),
-        ("knn_method", knn_method, KNN_METHODS),
-    ):
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    if n_neighbors is not None and (
-        not isinstance(n_neighbors, numbers.Integral)
-        or isinstance(n_neighbors, bool)
-        or n_neighbors < 1
-    ):
-        raise ValueError(f"n_neighbors must be a positive int or None, got {n_neighbors!r}")
-    if threshold is not None:
-        if n_neighbors is not None:
-            raise ValueError("pass n_neighbors or threshold, not both")
-        if not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
-            raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return {
-        "method": method,
-        "transform": transform,
-        "activation": activation,
-        "spatial": spatial,
-        "n_neighbors": None if n_neighbors is None else int(n_neighbors),
-        "threshold": None if threshold is None else float(threshold),
-        "knn_method": knn_method,
-        "batch_size": int(batch_size),
-    }
-
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-
-
-def human_bytes(n: float) -> str:
-    """``1536`` -> ``"1.5 KiB"``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.3g} TiB"  # pragma: no cover
-
-
-def _parse_bytes(value: Any) -> float:
-    """Bytes from a number or a string such as ``"2GiB"`` or ``"500 MB"``."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(f"max_memory must be positive, got {value!r}")
-        return float(value)
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", value)
-        if match and match.group(2).lower() in _UNITS:
-            result = float(match.group(1)) * _UNITS[match.group(2).lower()]
-            if result > 0:
-                return result
-    raise ValueError(
-        f"max_memory must be a positive number of bytes or a string like '2GiB', got {value!r}"
     )

@@ -1,4 +1,4 @@
-"""From correlations between units to a sparse, symmetric adjacency (method.md §1.2).
+"""From correlations between units to a sparse, symmetric adjacency.
 
 Two routes:
 
@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._byte_sizes import human_bytes
+
 __all__ = [
     "TRANSFORMS",
     "KNN_METHODS",
@@ -41,7 +43,27 @@ _BLOCK_BYTES = 64 * 2**20
 
 
 def transform(r: np.ndarray, how: str, out: np.ndarray | None = None) -> np.ndarray:
-    """Edge weight from a correlation: ``r**2`` (``"square"``) or ``|r|`` (``"abs"``)."""
+    """Edge weight from a correlation: ``r**2`` (``"square"``) or ``|r|`` (``"abs"``).
+
+    Parameters
+    ----------
+    r : ndarray
+        Correlations.
+    how : {"square", "abs"}
+        The transform.
+    out : ndarray, optional
+        Where to write (may be ``r`` itself).
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> transform(np.array([-0.5, 0.2]), "square"), transform(np.array([-0.5, 0.2]), "abs")
+    (array([0.25, 0.04]), array([0.5, 0.2]))
+    """
     if how == "square":
         return np.square(r, out=out)
     return np.abs(r, out=out)
@@ -55,10 +77,35 @@ def dense_adjacency(
 ) -> sp.csr_array:
     """Turn the C-ordered correlation matrix ``corr`` (overwritten) into CSR weights.
 
+    Parameters
+    ----------
+    corr : ndarray of float64, shape (n, n)
+        Symmetric correlations; overwritten by the transformed weights.
+    how : {"square", "abs"}
+        See :func:`transform`.
+    threshold : float, optional
+        Weights below it are dropped.
+    max_bytes : float
+        Memory budget for the matrix and the CSR graph together.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+        The weights, diagonal 0, sorted indices.
+
     Raises
     ------
     ValueError
         The CSR graph would take more than ``max_bytes`` (with the matrix itself).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> corr = np.array([[1.0, -0.5, 0.1], [-0.5, 1.0, 0.0], [0.1, 0.0, 1.0]])
+    >>> dense_adjacency(corr, "square", 0.05, 2**20).toarray()
+    array([[0.  , 0.25, 0.  ],
+           [0.25, 0.  , 0.  ],
+           [0.  , 0.  , 0.  ]])
     """
     n = corr.shape[0]
     # np.nonzero on a block makes two int64 arrays as large as the block: keep it small.
@@ -77,10 +124,10 @@ def dense_adjacency(
     needed = corr.nbytes + nnz * (8 + np.dtype(index_dtype).itemsize) + 8 * (n + 1)
     if needed > max_bytes:
         raise ValueError(
-            f"the graph has {nnz} directed edges and needs about {needed / 2**30:.3g} GiB "
-            f"with the correlation matrix, more than max_memory ({max_bytes / 2**30:.3g} "
-            "GiB); raise the threshold, pass n_neighbors=k for a k-nearest-neighbour "
-            "graph, or raise max_memory"
+            f"the graph has {nnz} directed edges and needs about {human_bytes(needed)} "
+            f"with the correlation matrix, more than max_memory ({human_bytes(max_bytes)}); "
+            "raise the threshold, pass n_neighbors=k for a k-nearest-neighbour graph, or "
+            "raise max_memory"
         )
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
@@ -101,8 +148,25 @@ def dense_adjacency(
 def standardize_rows(x: np.ndarray) -> np.ndarray:
     """Centre every row of the float32 array ``x`` and scale it to unit norm, in place.
 
-    Arithmetic runs in float64 on blocks of rows. Returns the mask of rows whose norm
-    was zero (left as zeros).
+    Arithmetic runs in float64 on blocks of rows. Afterwards the dot product of two
+    rows is their Pearson correlation.
+
+    Parameters
+    ----------
+    x : ndarray of float32, shape (n, m)
+        One row per unit, one column per example; overwritten.
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        The rows whose norm was zero (constant rows, left as zeros).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[1, 2, 3], [4, 4, 4]], dtype=np.float32)
+    >>> standardize_rows(x).tolist(), bool(np.isclose(x[0] @ x[0], 1.0))
+    ([False, True], True)
     """
     n, m = x.shape
     zero = np.zeros(n, dtype=bool)
@@ -129,9 +193,39 @@ def knn_adjacency(
 ) -> tuple[sp.csr_array, str]:
     """k-NN graph by ``|r|`` among the first ``n_live`` rows of ``z``.
 
-    ``z`` has shape ``(2 * n_live, m)`` (float32, C-ordered): rows ``:n_live`` are the
-    standardised units, rows ``n_live:`` are free space used for their negations by
-    ``"nndescent"``. Returns the adjacency over the ``n_live`` units and the method used.
+    Parameters
+    ----------
+    z : ndarray of float32, shape (2 * n_live, m), C-ordered
+        Rows ``:n_live`` are the standardised units (:func:`standardize_rows`), rows
+        ``n_live:`` free space that ``"nndescent"`` fills with their negations.
+    n_live : int
+        Number of units.
+    k : int
+        Neighbours kept per unit (at most ``n_live - 1``).
+    how : {"square", "abs"}
+        See :func:`transform`.
+    method : {"auto", "nndescent", "exact"}
+        The search (``"auto"``: exact while ``n_live**2 * m`` is at most 2e12).
+    seed : int
+        NN-descent's seed.
+
+    Returns
+    -------
+    adjacency : scipy.sparse.csr_array, shape (n_live, n_live)
+        Symmetrised by union.
+    method : str
+        The search used (``"none"`` when ``k`` is below 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = np.zeros((2 * 4, 50), dtype=np.float32)
+    >>> z[:4] = rng.normal(size=(4, 50))
+    >>> _ = standardize_rows(z[:4])
+    >>> adjacency, used = knn_adjacency(z, 4, 1, "square", "auto", seed=0)
+    >>> used, bool(adjacency.nnz >= 4)
+    ('exact', True)
     """
     k = min(k, n_live - 1)
     if k < 1:

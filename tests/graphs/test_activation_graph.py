@@ -400,3 +400,28 @@ def test_save_load_roundtrip(rng, tmp_path):
     h = ng.NeuronGraph.load(g.save(tmp_path / "act"))
     assert h.meta == g.meta and h.kind == "activation"
     assert (h.adjacency != g.adjacency).nnz == 0
+
+
+def test_max_memory_units_and_option_types(rng):
+    from nngraph.graphs._byte_sizes import parse_bytes
+
+    assert parse_bytes("max_memory", "1.5 KiB") == 1536
+    assert parse_bytes("max_memory", "2GB") == 2e9
+    assert parse_bytes("max_memory", " 3 mib ") == 3 * 2**20
+    assert parse_bytes("max_memory", 10) == 10.0
+    for bad in (0, -1, float("nan"), True, "2 GiBs", "-1GB", None):
+        with pytest.raises(ValueError, match="max_memory must be"):
+            parse_bytes("max_memory", bad)
+    model = _mlp(rng)
+    x = _tensor(rng, 30, 6)
+    # Option errors are InvalidParameterError: a ValueError and a TypeError alike.
+    for kwargs, match in (
+        ({"include_input": "yes"}, "include_input must be True or False"),
+        ({"n_neighbors": 2.5}, "n_neighbors must be an integer >= 1"),
+        ({"threshold": "high"}, "threshold must be a number"),
+        ({"batch_size": True}, "batch_size must be an integer >= 1"),
+    ):
+        with pytest.raises(TypeError, match=match):
+            activation_graph(model, x, **kwargs)
+    g = activation_graph(model, x, n_neighbors=np.int64(3), include_input=np.bool_(True))
+    assert g.meta["options"]["n_neighbors"] == 3 and g.meta["options"]["include_input"] is True
