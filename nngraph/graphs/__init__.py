@@ -1,9 +1,9 @@
 """Stage 1: graphs of a network's units.
 
 * :class:`NeuronGraph` -- a weighted, undirected graph whose nodes are units.
-* :func:`weight_graph` -- edges from the weights (method.md section 1.1).
-* :func:`activation_graph` -- edges from correlations of activations over data
-  (section 1.2).
+* :func:`weight_graph` -- edges from the absolute weights between units.
+* :func:`activation_graph` -- edges from correlations of the units' activations over
+  data.
 * :func:`check_adjacency` -- the one canonicaliser every later stage applies to its
   graph input (a NeuronGraph, a scipy sparse matrix or a dense array).
 """

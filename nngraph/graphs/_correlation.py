@@ -1,4 +1,4 @@
-"""Streaming correlation statistics over batches of examples (method.md §1.2).
+"""Streaming correlation statistics over batches of examples (for the activation graph).
 
 :class:`CorrelationAccumulator` keeps, in float64, the running mean of every feature
 and the matrix of co-moments ``M = sum_t (x_t - mean)(x_t - mean)^T`` (or only its
@@ -258,6 +258,26 @@ def rank_columns(x: np.ndarray, block_bytes: int = 64 * 2**20) -> np.ndarray:
 
     Ties get their average rank (as :func:`scipy.stats.spearmanr`). Columns are ranked
     in blocks, so the extra memory is bounded by ``block_bytes``.
+
+    Parameters
+    ----------
+    x : ndarray of float64, shape (n_rows, n_cols)
+        Overwritten with the ranks (1 to ``n_rows``).
+    block_bytes : int, default=64 MiB
+        Memory for one block of ranked columns.
+
+    Returns
+    -------
+    ndarray
+        ``x`` itself.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rank_columns(np.array([[3.0, 1.0], [1.0, 1.0], [2.0, 5.0]]))
+    array([[3. , 1.5],
+           [1. , 1.5],
+           [2. , 3. ]])
     """
     n_rows, n_cols = x.shape
     step = max(1, block_bytes // max(1, 16 * n_rows))

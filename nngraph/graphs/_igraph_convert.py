@@ -56,7 +56,7 @@ def _graphdb_bytes(n: int, targets: np.ndarray, counts: np.ndarray) -> np.ndarra
     return buf
 
 
-def csr_to_igraph(adjacency) -> igraph.Graph:
+def csr_to_igraph(adjacency: sp.sparray | sp.spmatrix) -> igraph.Graph:
     """Convert a symmetric, non-negative sparse matrix to a weighted undirected graph.
 
     Parameters
@@ -69,6 +69,14 @@ def csr_to_igraph(adjacency) -> igraph.Graph:
     igraph.Graph
         Undirected, one edge per stored upper-triangle entry, in CSR order, with the
         edge attribute ``weight``.
+
+    Examples
+    --------
+    >>> from nngraph.datasets import two_cliques
+    >>> a, _ = two_cliques(3, bridge=0.5)
+    >>> g = csr_to_igraph(a)
+    >>> g.vcount(), g.ecount(), sorted(set(g.es["weight"]))
+    (6, 7, [0.5, 1.0])
     """
     import igraph
 

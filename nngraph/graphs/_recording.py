@@ -1,4 +1,4 @@
-"""Recording the activations of a network's units over a data set (method.md §1.2).
+"""Recording the activations of a network's units over a data set (the activation graph).
 
 The units are those of :func:`nngraph.graphs._tracing.trace_model` (the same layers, names and
 order as :func:`nngraph.weight_graph`). Each weighted module gets a forward hook that
@@ -56,7 +56,7 @@ SPATIAL = ("mean", "mean_abs")
 
 @dataclass
 class RecordPoint:
-    """Where and how one layer's units are recorded."""
+    """Where and how one layer's units are recorded (made by :func:`plan_recording`)."""
 
     layer: int  # index into Trace.layers
     name: str
@@ -74,9 +74,32 @@ class RecordPoint:
 def iter_batches(inputs: Any, batch_size: int) -> Iterator[torch.Tensor]:
     """Yield the input batches of ``inputs`` as tensors.
 
-    ``inputs`` is a tensor or array (cut into batches of ``batch_size`` rows) or an
-    iterable of batches; a batch that is a tuple or list (e.g. ``(x, y)`` from a
-    ``DataLoader``) contributes its first element.
+    Parameters
+    ----------
+    inputs : torch.Tensor, numpy.ndarray or iterable of batches
+        A tensor or array is cut into batches of ``batch_size`` rows; an iterable (e.g.
+        a ``DataLoader``) yields batches, and a batch that is a tuple or list (e.g.
+        ``(x, y)``) contributes its first element.
+    batch_size : int
+        Rows per batch of a tensor or array.
+
+    Yields
+    ------
+    torch.Tensor
+        Each batch, with a batch dimension and at least one feature dimension.
+
+    Raises
+    ------
+    TypeError
+        ``inputs`` or a batch of the wrong type.
+    ValueError
+        A batch without a feature dimension, or an empty tuple.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [tuple(b.shape) for b in iter_batches(np.zeros((5, 3)), 2)]
+    [(2, 3), (2, 3), (1, 3)]
     """
     if isinstance(inputs, (torch.Tensor, np.ndarray)):
         x = _as_tensor(inputs, "inputs")
@@ -128,7 +151,46 @@ def plan_recording(
     activation: str,
     fold_batchnorm: bool,
 ) -> list[RecordPoint]:
-    """Decide, for each kept layer, which module output is hooked and what is applied."""
+    """Decide, for each kept layer, which module output is hooked and what is applied.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The traced model.
+    layers : list of Layer
+        ``trace.layers`` of :func:`nngraph.graphs._tracing.trace_model`.
+    keep : list of int
+        Indices of the layers to record, in order.
+    graph_module : torch.fx.GraphModule
+        ``trace.graph_module``: who reads each module's output.
+    activation : {"pre", "post"}
+        Record the unit's value before its nonlinearity, or after the element-wise
+        activation that reads it.
+    fold_batchnorm : bool
+        Hook the batch norm that directly follows a weighted module instead of it.
+
+    Returns
+    -------
+    list of RecordPoint
+        One per kept layer, in order.
+
+    Raises
+    ------
+    UnsupportedModelError
+        ``activation="post"`` on a unit read by anything but one element-wise
+        activation (naming the layer and its readers).
+
+    Examples
+    --------
+    >>> import torch, torch.nn as nn
+    >>> from nngraph.graphs._tracing import trace_model
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    >>> trace = trace_model(model, torch.zeros(2, 3))
+    >>> points = plan_recording(model, trace.layers, [1, 2], graph_module=trace.graph_module,
+    ...                         activation="post", fold_batchnorm=True)
+    >>> [(p.name, p.recorded_at, p.activation_name) for p in points]
+    [('0', '1', 'ReLU'), ('3', '3', 'identity')]
+    """
     points: list[RecordPoint] = []
     modules = dict(model.named_modules())
     calls: dict[str, list[fx.Node]] = {}
@@ -244,7 +306,26 @@ def _identity(t: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------- recording
 def summarize(t: torch.Tensor, spatial: str) -> torch.Tensor:
-    """One float64 value per (example, unit): ``(N, C, *S)`` -> ``(N, C)``, on the CPU."""
+    """One float64 value per (example, unit): ``(N, C, *S)`` -> ``(N, C)``, on the CPU.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        A layer's output; 2-D values are only copied to float64.
+    spatial : {"mean", "mean_abs"}
+        The summary over spatial positions.
+
+    Returns
+    -------
+    torch.Tensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> t = torch.tensor([[[1.0, -3.0]], [[2.0, 2.0]]])  # 2 examples, 1 channel, 2 positions
+    >>> summarize(t, "mean").tolist(), summarize(t, "mean_abs").tolist()
+    ([[-1.0], [2.0]], [[2.0], [2.0]])
+    """
     if spatial == "mean_abs" and t.dim() > 2:
         t = t.abs()
     if t.dim() > 2:
@@ -263,8 +344,34 @@ def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
 class Recorder:
     """Context manager: eval mode and forward hooks on entry, both undone on exit.
 
-    ``run(x, batch_index)`` returns the ``(n_examples, n_units)`` float64 activations of
-    the batch, units in the order of ``points``.
+    Inside the ``with`` block, :meth:`run` returns a batch's activations. On exit,
+    however the block ends (an error included), every hook is removed and every module
+    gets back its own training mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model.
+    points : list of RecordPoint
+        From :func:`plan_recording`.
+    spatial : {"mean", "mean_abs"}
+        The summary of convolution channels (see :func:`summarize`).
+
+    Examples
+    --------
+    >>> import torch, torch.nn as nn
+    >>> from nngraph.graphs._tracing import trace_model
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> trace = trace_model(model, torch.zeros(1, 3))
+    >>> points = plan_recording(model, trace.layers, [1, 2], graph_module=trace.graph_module,
+    ...                         activation="pre", fold_batchnorm=True)
+    >>> x = torch.randn(5, 3)
+    >>> with Recorder(model, points, "mean") as recorder:
+    ...     values = recorder.run(x, 0)
+    >>> values.shape, bool(torch.allclose(torch.from_numpy(values[:, :4]).float(), model[0](x)))
+    ((5, 6), True)
+    >>> any(m._forward_hooks for m in model.modules())
+    False
     """
 
     def __init__(self, model: nn.Module, points: list[RecordPoint], spatial: str) -> None:
@@ -320,6 +427,27 @@ class Recorder:
         return summarize(x, self.spatial)
 
     def run(self, x: torch.Tensor, batch_index: int) -> np.ndarray:
+        """The activations of one batch, units in the order of ``points``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The batch (moved to the model's device and floating dtype).
+        batch_index : int
+            Its position in the data set, for messages.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_examples, n_units)
+
+        Raises
+        ------
+        ValueError
+            The model cannot run the batch, or NaN or infinite activations (naming the
+            layer and the batch).
+        RuntimeError
+            A recorded layer did not run, or gave values of another shape.
+        """
         x = x.detach().to(device=self.device)
         if x.is_floating_point():
             x = x.to(self.dtype)

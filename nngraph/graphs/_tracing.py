@@ -412,11 +412,40 @@ def _merge(provs: list[Provenance], node: fx.Node) -> Provenance:
 def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
     """Trace ``model`` into layers of units and the provenance each weighted layer reads.
 
+    The model is traced with ``torch.fx`` and run once on ``example_input`` in eval
+    mode, without gradients; every module's mode is restored afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    example_input : torch.Tensor
+        One batch of valid input.
+
+    Returns
+    -------
+    Trace
+        ``layers`` (the input, then each weighted module in call order),
+        ``consumptions`` (the provenance each weighted module reads), ``batchnorms``
+        (the channels each batch norm scales) and the ``graph_module`` traced.
+
     Raises
     ------
     UnsupportedModelError
         A module, parameter use or operation that cannot be read as units, named by
         its module path and op.
+    TypeError
+        ``model`` is not a module, or ``example_input`` not a tensor.
+
+    Examples
+    --------
+    >>> import torch, torch.nn as nn
+    >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> trace = trace_model(model, torch.zeros(1, 4))
+    >>> [(layer.name, layer.kind, layer.n_units) for layer in trace.layers]
+    [('input', 'input', 4), ('0', 'linear', 3), ('2', 'linear', 2)]
+    >>> trace.consumptions[1].provenance.segments  # layer "2" reads all units of "0"
+    (Segment(start=0, stop=3, layer=1, unit_start=0),)
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

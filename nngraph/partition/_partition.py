@@ -246,6 +246,15 @@ class Partition:
         ------
         ValueError
             A layer is missing on either side or has a different number of units.
+
+        Examples
+        --------
+        >>> from nngraph.datasets import layered_graph
+        >>> g, truth = layered_graph((4, 5, 3), 2, random_state=0)
+        >>> p = Partition(truth, g)
+        >>> reversed_order = g.subgraph(np.arange(g.n_nodes)[::-1])
+        >>> bool((p.labels_for(reversed_order) == truth[::-1]).all())
+        True
         """
         g = as_neuron_graph(graph)
         self._check_layout(g)
