@@ -290,7 +290,7 @@ def main() -> None:
     repeat = args.repeat or (1 if args.quick else 3)
     sizes = [784, width, width, width, width, 10]
     try:
-        import nngraph.partition._spectral  # noqa: F401
+        import nngraph.partition._spectral_clustering  # noqa: F401
 
         has_spectral = True
     except ImportError:

@@ -117,7 +117,7 @@ def _load_graph(path: str):
 
 def _warm_up() -> None:
     """Load every kernel (from numba's cache) and touch both solvers on a tiny graph."""
-    from nngraph.partition._spectral import SpectralClustering
+    from nngraph.partition._spectral_clustering import SpectralClustering
 
     rng = np.random.default_rng(0)
     a = np.abs(rng.normal(size=(60, 60)))
@@ -154,7 +154,7 @@ def _measure(fn):
 # ----------------------------------------------------------------------------- children
 def child_ours(path: str, params: dict, repeat: int) -> dict:
     from nngraph.partition._metrics import ncut
-    from nngraph.partition._spectral import SpectralClustering
+    from nngraph.partition._spectral_clustering import SpectralClustering
 
     graph = _load_graph(path)
     _warm_up()
@@ -167,7 +167,7 @@ def child_ours(path: str, params: dict, repeat: int) -> dict:
         best["peak_mib"] = max(best["peak_mib"], m["peak_mib"])
         best["slack_mib"] = max(best["slack_mib"], m["slack_mib"])
     # Embedding alone (same solver path), to split the time into eigen-solve and k-means.
-    from nngraph.partition._spectral import spectral_embedding
+    from nngraph.partition._spectral_embedding import spectral_embedding
 
     kw = {k: v for k, v in params.items() if k in ("n_threads", "operator", "eigen_solver")}
     t0 = time.perf_counter()
@@ -188,7 +188,7 @@ def child_ours(path: str, params: dict, repeat: int) -> dict:
 def child_check(path: str) -> dict:
     """Our embedding and full-pipeline labels (k-means n_init 10), untimed."""
     from nngraph.partition._metrics import ncut
-    from nngraph.partition._spectral import SpectralClustering
+    from nngraph.partition._spectral_clustering import SpectralClustering
 
     graph = _load_graph(path)
     model = SpectralClustering(K, random_state=0, n_init=N_INIT).fit(graph)
@@ -244,7 +244,7 @@ def child_sklearn(path: str, check_fit: bool) -> dict:
 def child_compile(path: str) -> dict:
     """First fit in this process (numba cache as configured by the parent), then warm."""
     t0 = time.perf_counter()
-    from nngraph.partition._spectral import SpectralClustering
+    from nngraph.partition._spectral_clustering import SpectralClustering
 
     import_seconds = time.perf_counter() - t0
     graph = _load_graph(path)
@@ -269,34 +269,31 @@ def child_compile_all() -> dict:
 
 def child_solve_analysis(path: str, quick: bool) -> dict:
     """Eigen-solve time against (operator applications x cost of one application)."""
-    from nngraph.partition._spectral import (
-        _bipartite_problem,
-        _full_problem,
-        _known_vectors,
-        _prepare,
-        _solve,
-        _thread_policy,
-    )
+    from nngraph.partition._prepared import PreparedGraph
+    from nngraph.partition._spectral_problems import BipartiteProblem, FullProblem, known_vectors
+    from nngraph.partition._spectral_solvers import solve
+    from nngraph.utils._threads import thread_policy
 
     graph = _load_graph(path)
     _warm_up()
     t0 = time.perf_counter()
-    prep = _prepare(graph)
+    prep = PreparedGraph.from_graph(graph)
+    _ = prep.scale, prep.component  # what the spectral path computes up front
     prepare_seconds = time.perf_counter() - t0
-    prep.threads = _thread_policy(None, prep.kept.size)
-    out = {"prepare_seconds": prepare_seconds, "workers": prep.threads.workers}
-    with prep.threads.context:
-        known = _known_vectors(prep, K + 1)
+    threads = thread_policy(None, prep.kept.size)
+    out = {"prepare_seconds": prepare_seconds, "workers": threads.workers}
+    with threads.context:
+        known = known_vectors(prep, K + 1)
         n_wanted = K + 1 - known.shape[1]
         cases = (
-            ("bipartite", _bipartite_problem, "auto"),
-            ("bipartite_csr", _bipartite_problem, "csr"),
-            ("full", _full_problem, "auto"),
+            ("bipartite", BipartiteProblem, "auto"),
+            ("bipartite_csr", BipartiteProblem, "csr"),
+            ("full", FullProblem, "auto"),
         )
         for name, build, operator in cases[:1] if quick else cases:
             if name.startswith("bipartite") and not prep.bipartite:
                 continue
-            problem = build(prep, known, operator)
+            problem = build(prep, known, operator, threads)
             x = np.random.default_rng(0).standard_normal((problem.dim, 1))
             t0 = time.perf_counter()
             problem.matmat(x)  # builds the dense blocks
@@ -307,11 +304,11 @@ def child_solve_analysis(path: str, quick: bool) -> dict:
                 problem.matmat(x)
                 reps.append(time.perf_counter() - t0)
             apply_seconds = float(np.median(reps))
-            problem.n_matvec[0] = 0
+            problem.n_matvec = 0
             t0 = time.perf_counter()
-            _solve(problem, n_wanted, "arpack", 1e-8, None, np.random.default_rng(0), 0)
+            solve(problem, n_wanted, "arpack", 1e-8, None, np.random.default_rng(0), 0)
             solve_seconds = time.perf_counter() - t0
-            n_matvec = problem.n_matvec[0]
+            n_matvec = problem.n_matvec
             out[name] = {
                 "problem": problem.kind,
                 "dim": problem.dim,
