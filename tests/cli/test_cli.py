@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
+
+import pytest
 
 import nngraph as ng
 from nngraph.cli import main
@@ -20,11 +24,45 @@ def test_graph_subcommand_writes_a_loadable_graph(tmp_path, capsys):
     assert "1098 units" in capsys.readouterr().out
 
 
-def test_run_writes_results(tmp_path):
-    assert main(["run", "--output", str(tmp_path / "out")]) == 0
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["graphs"]["weight"]["n_nodes"] == 1098
-    assert ng.NeuronGraph.load(tmp_path / "out" / "graph-weight.npz").n_nodes == 1098
+def test_run_writes_results_that_agree(tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", "--shuffles", "3", "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "clusterability-weight.json",
+        "comparison-weight.csv",
+        "graph-weight.npz",
+        "partition-weight.json",
+        "summary.json",
+    ]
+    graph = ng.NeuronGraph.load(out / "graph-weight.npz")
+    assert graph.n_nodes == 1098 and graph.layer_sizes.tolist() == [64, 256, 256, 256, 256, 10]
+
+    part = ng.Partition.load(out / "partition-weight.json", graph)
+    labels = part.labels_for(graph)
+    assert part.n_clusters == 12 and part.method == "SpectralClustering"
+    assert part.metrics["ncut"] == pytest.approx(ng.ncut(graph, labels), rel=1e-12)
+    assert part.metrics["modularity"] == pytest.approx(ng.modularity(graph, labels), rel=1e-12)
+
+    rows = {
+        r["method"]: r
+        for r in csv.DictReader(io.StringIO((out / "comparison-weight.csv").read_text()))
+    }
+    assert list(rows) == ["spectral", "louvain", "leiden"]
+    assert float(rows["spectral"]["ncut"]) == pytest.approx(part.metrics["ncut"], rel=1e-12)
+    assert int(rows["spectral"]["n_clusters"]) == 12
+
+    clus = json.loads((out / "clusterability-weight.json").read_text())
+    assert clus["ncut"] == pytest.approx(part.metrics["ncut"], rel=1e-12)
+    assert len(clus["null"]) == clus["n_shuffles"] == 3
+    assert clus["method"] == "layer"
+
+    summary = json.loads((out / "summary.json").read_text())
+    weight = summary["graphs"]["weight"]
+    assert weight["n_nodes"] == graph.n_nodes and weight["n_edges"] == graph.n_edges
+    assert weight["spectral"]["ncut"] == pytest.approx(part.metrics["ncut"], rel=1e-12)
+    assert weight["spectral"]["n_subclusters"] == len(part.subclusters())
+    assert weight["clusterability"]["z"] == pytest.approx(clus["z"])
+    assert summary["config"]["k"] == 12 and summary["config"]["n_shuffles"] == 3
 
 
 def test_bad_arguments_exit_nonzero(tmp_path, capsys):

@@ -130,16 +130,67 @@ def test_random_network_is_not(random_graph, spectral):
     assert res.p > 1 / 21
 
 
-def test_statistics_are_the_papers(modular_graph, spectral):
+def _dense_ncut(a: np.ndarray, labels: np.ndarray) -> float:
+    """sum over clusters of cut / volume, on a dense matrix (units labelled -1 dropped)."""
+    keep = labels >= 0
+    a, labels = a[np.ix_(keep, keep)], labels[keep]
+    total = 0.0
+    for c in np.unique(labels):
+        inside = labels == c
+        volume = a[inside].sum()
+        total += a[np.ix_(inside, ~inside)].sum() / volume
+    return float(total)
+
+
+def _reference_null(graph: ng.NeuronGraph, k: int, n_shuffles: int, seed: int):
+    """The true n-cut and the null, recomputed independently on dense matrices.
+
+    Follows only the documented seeding (shuffle ``i`` draws from child ``i + 1`` of
+    ``SeedSequence(random_state)``, split in two: the permutation, then the
+    partitioner's seed); the shuffle (a permutation of each dense layer block, zeros
+    included), the removal of isolated units and the n-cut are written here from the
+    method's definition.
+    """
+    a = graph.adjacency.toarray()
+    offsets = np.concatenate([[0], np.cumsum(graph.layer_sizes)])
+    true_seq, *shuffle_seqs = np.random.SeedSequence(seed).spawn(n_shuffles + 1)
+
+    def partition_ncut(matrix: np.ndarray, seq: np.random.SeedSequence) -> float:
+        keep = matrix.sum(axis=1) > 0
+        sub = matrix[np.ix_(keep, keep)]
+        part_seed = int(seq.generate_state(1, dtype=np.uint32)[0] >> 1)
+        labels = ng.SpectralClustering(k, random_state=part_seed).fit(sub).labels_
+        return _dense_ncut(sub, labels)
+
+    true = partition_ncut(a, true_seq)
+    null = []
+    for seq in shuffle_seqs:
+        shuffle_seq, partition_seq = seq.spawn(2)
+        rng = np.random.default_rng(shuffle_seq)
+        b = np.zeros_like(a)
+        for p, c in graph.layer_pairs:
+            rows = slice(offsets[c], offsets[c + 1])
+            cols = slice(offsets[p], offsets[p + 1])
+            block = a[rows, cols]
+            flat = block.ravel()[rng.permutation(block.size)].reshape(block.shape)
+            b[rows, cols] = flat
+            b[cols, rows] = flat.T
+        null.append(partition_ncut(b, partition_seq))
+    return true, np.array(null)
+
+
+def test_statistics_are_the_papers(modular_graph):
+    spectral = ng.SpectralClustering(3)  # random_state None: each clone gets its seed
     res = ng.clusterability(modular_graph, spectral, n_shuffles=8, random_state=1)
-    null = res.null
-    assert res.mean == pytest.approx(null.mean())
-    assert res.std == pytest.approx(null.std())
-    assert res.z == pytest.approx((res.ncut - null.mean()) / null.std())
-    assert res.p == pytest.approx((np.sum(null <= res.ncut) + 1) / (null.size + 1))
-    assert res.ncut == pytest.approx(ng.ncut(modular_graph, spectral.fit(modular_graph).labels_))
+    true, null = _reference_null(modular_graph, 3, 8, seed=1)
+    assert res.ncut == pytest.approx(true, rel=1e-9)
+    np.testing.assert_allclose(res.null, null, rtol=1e-9)
+    mean, std = null.mean(), np.sqrt(np.mean((null - null.mean()) ** 2))
+    assert res.mean == pytest.approx(mean) and res.std == pytest.approx(std)
+    assert res.z == pytest.approx((true - mean) / std)
+    assert res.p == pytest.approx((np.count_nonzero(null <= true) + 1) / 9)
     d = json.loads(res.to_json())
-    assert d["z"] == pytest.approx(res.z) and d["null"] == null.tolist()
+    assert d["z"] == pytest.approx(res.z) and d["null"] == pytest.approx(null.tolist())
     assert d["params"]["n_clusters"] == 3
     assert "z =" in str(res)
 
