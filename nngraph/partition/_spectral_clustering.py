@@ -65,15 +65,14 @@ def assign_clusters(
     --------
     >>> import numpy as np
     >>> from nngraph.datasets import two_cliques
-    >>> from nngraph.partition._spectral_embedding import (
-    ...     SolverOptions, check_and_prepare, leading_eigenpairs)
-    >>> prep, _, rng, options = check_and_prepare(
-    ...     two_cliques(4)[0], 2, "k", eigen_solver="dense", eigen_tol="auto",
-    ...     eigen_maxiter=None, dense_threshold=500, operator="auto", n_threads=None,
-    ...     random_state=0, stacklevel=2)
+    >>> from nngraph.partition._prepared import PreparedGraph
+    >>> from nngraph.partition._spectral_embedding import SolverOptions, leading_eigenpairs
+    >>> prep = PreparedGraph.from_graph(two_cliques(4)[0])
+    >>> options = SolverOptions("dense", 1e-8, None, 500, "auto")
+    >>> rng = np.random.default_rng(0)
     >>> spec = leading_eigenpairs(prep, 2, options, rng)
     >>> assign_clusters(spec, 2, n_init=5, max_iter=100, rng=rng)[0]
-    array([1, 1, 1, 1, 0, 0, 0, 0])
+    array([0, 0, 0, 0, 1, 1, 1, 1])
     """
     from sklearn.cluster import KMeans
 

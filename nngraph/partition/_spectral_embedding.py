@@ -17,14 +17,9 @@ degree 0 are left out (label -1, embedding 0). The path, read top to bottom in
 4. **Sign flip**: divide by ``sqrt(deg)`` and make each column's largest-magnitude
    entry positive, so the result does not depend on the solver's signs.
 
-Threads: see :func:`nngraph.utils._threads.thread_policy` (``n_threads``).
-
-References
-----------
-.. [1] J. Shi and J. Malik, "Normalized cuts and image segmentation", IEEE TPAMI 22(8),
-   2000.
-.. [2] U. von Luxburg, "A tutorial on spectral clustering", Statistics and Computing
-   17(4), 2007.
+Threads: see :func:`nngraph.utils._threads.thread_policy` (``n_threads``). References:
+Shi and Malik, "Normalized cuts and image segmentation" (IEEE TPAMI, 2000); von
+Luxburg, "A tutorial on spectral clustering" (Statistics and Computing, 2007).
 """
 
 from __future__ import annotations
