@@ -90,7 +90,7 @@ def empirical_pvalues(
     --------
     >>> res = empirical_pvalues([3.0, 1.0], [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
     >>> res.p.tolist(), res.n_ties.tolist()
-    [[0.5, 1.0], [1, 1]]
+    ([0.5, 1.0], [1, 1])
     """
     check_choice("alternative", alternative, ("greater", "less"))
     t = np.asarray(true, dtype=np.float64).reshape(-1)
