@@ -36,16 +36,15 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from ._tracing import (
+from ._operations import (
     ACTIVATION_FUNCTIONS,
     ACTIVATION_METHODS,
     ACTIVATION_MODULES,
     IDENTITY_FUNCTIONS,
     IDENTITY_METHODS,
     IDENTITY_MODULES,
-    Layer,
-    UnsupportedModelError,
 )
+from ._tracing import Layer, UnsupportedModelError
 
 __all__ = ["RecordPoint", "iter_batches", "plan_recording", "Recorder"]
 

@@ -12,7 +12,6 @@ consumer) and :func:`nngraph.activation_graph` (which records the same units).
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,25 @@ from typing import Any
 import torch
 import torch.fx as fx
 import torch.nn as nn
-import torch.nn.functional as F
+
+from ._operations import (
+    ADD_FUNCTIONS,
+    ADD_METHODS,
+    BATCHNORM_MODULES,
+    CAT_FUNCTIONS,
+    KNOWN_MODULES,
+    PASS_FUNCTIONS,
+    PASS_METHODS,
+    PASS_MODULES,
+    REDUCE_FUNCTIONS,
+    REDUCE_METHODS,
+    RESHAPE_FUNCTIONS,
+    RESHAPE_METHODS,
+    RESHAPE_MODULES,
+    SCALE_FUNCTIONS,
+    SCALE_METHODS,
+    WEIGHTED_MODULES,
+)
 
 __all__ = [
     "UnsupportedModelError",
@@ -115,192 +132,6 @@ def _input_as_features(node: fx.Node, p: Provenance) -> Provenance:
         )
     n = p.n_channels * p.group
     return Provenance(n, (Segment(0, n, 0, 0),))
-
-
-_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-# Element-wise activations (shared with the activation recorder, which applies the one
-# following a unit for activation="post").
-ACTIVATION_MODULES: tuple[type[nn.Module], ...] = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Softplus,
-    nn.Softsign,
-    nn.Hardtanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Tanhshrink,
-)
-ACTIVATION_FUNCTIONS: frozenset[Any] = frozenset(
-    {
-        F.relu,
-        F.relu6,
-        F.leaky_relu,
-        F.elu,
-        F.selu,
-        F.celu,
-        F.gelu,
-        F.silu,
-        F.mish,
-        F.softplus,
-        F.softsign,
-        F.hardtanh,
-        F.hardswish,
-        F.hardsigmoid,
-        F.sigmoid,
-        F.tanh,
-        F.tanhshrink,
-        torch.relu,
-        torch.relu_,
-        torch.sigmoid,
-        torch.tanh,
-    }
-)
-ACTIVATION_METHODS = frozenset(
-    {
-        "relu",
-        "relu_",
-        "sigmoid",
-        "sigmoid_",
-        "tanh",
-        "tanh_",
-        "clamp",
-        "clamp_",
-        "clamp_min",
-        "clamp_min_",
-    }
-)
-# Operations that leave values unchanged in eval mode.
-IDENTITY_MODULES: tuple[type[nn.Module], ...] = (
-    nn.Identity,
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-    nn.AlphaDropout,
-)
-IDENTITY_FUNCTIONS: frozenset[Any] = frozenset(
-    {
-        F.dropout,
-        F.dropout1d,
-        F.dropout2d,
-        F.dropout3d,
-        F.alpha_dropout,
-        torch.dropout,
-        torch.clone,
-    }
-)
-IDENTITY_METHODS = frozenset({"contiguous", "clone", "detach"})
-
-# Parameter-free modules that act on each channel separately (or only on the batch /
-# spatial dimensions): they pass provenance through unchanged.
-_PASS_MODULES = (
-    ACTIVATION_MODULES
-    + IDENTITY_MODULES
-    + (
-        nn.Softmax,
-        nn.LogSoftmax,
-        nn.MaxPool1d,
-        nn.MaxPool2d,
-        nn.MaxPool3d,
-        nn.AvgPool1d,
-        nn.AvgPool2d,
-        nn.AvgPool3d,
-        nn.AdaptiveAvgPool1d,
-        nn.AdaptiveAvgPool2d,
-        nn.AdaptiveAvgPool3d,
-        nn.AdaptiveMaxPool1d,
-        nn.AdaptiveMaxPool2d,
-        nn.AdaptiveMaxPool3d,
-        nn.ZeroPad1d,
-        nn.ZeroPad2d,
-        nn.ConstantPad1d,
-        nn.ConstantPad2d,
-        nn.ConstantPad3d,
-        nn.ReflectionPad1d,
-        nn.ReflectionPad2d,
-        nn.ReplicationPad1d,
-        nn.ReplicationPad2d,
-    )
-)
-_RESHAPE_MODULES = (nn.Flatten,)
-_KNOWN_MODULES = _WEIGHTED + _BATCHNORM + _PASS_MODULES + _RESHAPE_MODULES
-
-_PASS_FUNCTIONS: frozenset[Any] = (
-    ACTIVATION_FUNCTIONS
-    | IDENTITY_FUNCTIONS
-    | {
-        F.softmax,
-        F.log_softmax,
-        F.max_pool1d,
-        F.max_pool2d,
-        F.max_pool3d,
-        F.avg_pool1d,
-        F.avg_pool2d,
-        F.avg_pool3d,
-        F.adaptive_avg_pool1d,
-        F.adaptive_avg_pool2d,
-        F.adaptive_avg_pool3d,
-        F.adaptive_max_pool1d,
-        F.adaptive_max_pool2d,
-        F.adaptive_max_pool3d,
-        F.pad,
-        torch.softmax,
-        torch.log_softmax,
-        torch.max_pool1d,
-        torch.max_pool2d,
-        torch.avg_pool1d,
-        torch.adaptive_avg_pool1d,
-        torch.abs,
-        torch.neg,
-        torch.exp,
-        torch.square,
-        operator.neg,
-        operator.pos,
-    }
-)
-_PASS_METHODS = (
-    ACTIVATION_METHODS
-    | IDENTITY_METHODS
-    | {
-        "softmax",
-        "log_softmax",
-        "float",
-        "double",
-        "half",
-        "to",
-        "type_as",
-        "abs",
-        "neg",
-        "exp",
-        "square",
-    }
-)
-_ADD_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
-_ADD_METHODS = {"add", "add_", "sub", "sub_"}
-_SCALE_FUNCTIONS = {
-    operator.mul,
-    operator.imul,
-    operator.truediv,
-    operator.itruediv,
-    torch.mul,
-    torch.div,
-}
-_SCALE_METHODS = {"mul", "mul_", "div", "div_"}
-_RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape}
-_RESHAPE_METHODS = {"flatten", "view", "reshape"}
-_REDUCE_FUNCTIONS = {torch.mean, torch.sum, torch.amax}
-_REDUCE_METHODS = {"mean", "sum", "amax"}
-_CAT_FUNCTIONS = {torch.cat, torch.concat}
 
 
 def _describe(node: fx.Node) -> str:
@@ -561,13 +392,13 @@ def _propagate(
                     )
                 called_with_params.add(path)
             p_in = in_provs[0]
-            if len(in_provs) > 1 and isinstance(mod, _KNOWN_MODULES):
+            if len(in_provs) > 1 and isinstance(mod, KNOWN_MODULES):
                 raise UnsupportedModelError(
                     f"module {path!r} ({type(mod).__name__}) takes several traced inputs"
                 )
-            if isinstance(mod, _WEIGHTED):
+            if isinstance(mod, WEIGHTED_MODULES):
                 prov[node] = _consume(path, mod, p_in, shape(arg_nodes[0]), layers, consumptions)
-            elif isinstance(mod, _BATCHNORM):
+            elif isinstance(mod, BATCHNORM_MODULES):
                 if p_in.group != 1:
                     raise UnsupportedModelError(
                         f"batch norm {path!r} follows a flatten of spatial positions; "
@@ -575,9 +406,9 @@ def _propagate(
                     )
                 batchnorms.append(BatchNormFold(path, mod, p_in))
                 prov[node] = p_in
-            elif isinstance(mod, _PASS_MODULES):
+            elif isinstance(mod, PASS_MODULES):
                 prov[node] = _same_channels(node, p_in, out_shape)
-            elif isinstance(mod, _RESHAPE_MODULES):
+            elif isinstance(mod, RESHAPE_MODULES):
                 prov[node] = reshape(node, p_in, shape(arg_nodes[0]))
             else:
                 kind = "with parameters" if _has_params(mod) else "without parameters"
@@ -591,11 +422,11 @@ def _propagate(
         # call_function / call_method
         target = node.target
         op_name = _fname(target) if callable(target) else str(target)
-        if _is_op(node, _PASS_METHODS, _PASS_FUNCTIONS):
+        if _is_op(node, PASS_METHODS, PASS_FUNCTIONS):
             prov[node] = _same_channels(node, _first_traced(node, prov), out_shape)
-        elif _is_op(node, _ADD_METHODS, _ADD_FUNCTIONS):
+        elif _is_op(node, ADD_METHODS, ADD_FUNCTIONS):
             prov[node] = _same_channels(node, _merge(in_provs, node), out_shape)
-        elif _is_op(node, _SCALE_METHODS, _SCALE_FUNCTIONS):
+        elif _is_op(node, SCALE_METHODS, SCALE_FUNCTIONS):
             if len(in_provs) > 1:
                 raise UnsupportedModelError(
                     f"{_describe(node)} multiplies two tensors computed from the input "
@@ -611,9 +442,9 @@ def _propagate(
                         "only: fold the factor into the next layer's weights"
                     )
             prov[node] = _same_channels(node, in_provs[0], out_shape)
-        elif _is_op(node, _RESHAPE_METHODS, _RESHAPE_FUNCTIONS):
+        elif _is_op(node, RESHAPE_METHODS, RESHAPE_FUNCTIONS):
             prov[node] = reshape(node, _first_traced(node, prov), shape(node.args[0]))
-        elif _is_op(node, _REDUCE_METHODS, _REDUCE_FUNCTIONS):
+        elif _is_op(node, REDUCE_METHODS, REDUCE_FUNCTIONS):
             src = _first_traced(node, prov)
             in_shape = shape(node.args[0])
             if src.group != 1 or len(out_shape) < 2 or out_shape[:2] != in_shape[:2]:
@@ -622,7 +453,7 @@ def _propagate(
                     "only reductions over spatial dimensions are supported"
                 )
             prov[node] = src
-        elif _is_op(node, frozenset(), _CAT_FUNCTIONS):
+        elif _is_op(node, frozenset(), CAT_FUNCTIONS):
             prov[node] = _cat(node, prov, values)
         else:
             raise UnsupportedModelError(
