@@ -50,7 +50,10 @@ def kernel_csr_arrays(a: sp.csr_array | sp.csr_matrix) -> tuple[np.ndarray, np.n
 
 
 def is_symmetric(a: sp.csr_array | sp.csr_matrix, rtol: float = SYMMETRY_RTOL) -> bool:
-    """Whether ``max |A - A.T| <= rtol * max(1, max |A|)``.
+    """Whether ``max |A - A.T| <= rtol * max |A|``.
+
+    Purely relative, so multiplying a matrix by a constant never changes the answer (an
+    absolute floor would let a matrix of tiny weights be arbitrarily asymmetric).
 
     Parameters
     ----------
@@ -68,9 +71,11 @@ def is_symmetric(a: sp.csr_array | sp.csr_matrix, rtol: float = SYMMETRY_RTOL) -
     >>> import scipy.sparse as sp
     >>> is_symmetric(sp.csr_array([[0, 1.0], [1.0 + 1e-14, 0]]))
     True
+    >>> is_symmetric(sp.csr_array([[0, 1e-12], [0, 0]]))
+    False
     """
     diff = a - a.T
     if not diff.nnz:
         return True
-    scale = max(1.0, float(np.abs(a.data).max())) if a.nnz else 1.0
+    scale = float(np.abs(a.data).max()) if a.nnz else 0.0
     return float(np.abs(diff.data).max()) <= rtol * scale

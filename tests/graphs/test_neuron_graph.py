@@ -242,14 +242,15 @@ def test_explicit_zeros_are_not_edges(rng):
     assert not a.data.all()  # the caller's matrix is left as it was
 
 
-@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e6])
+@pytest.mark.parametrize("scale", [1e-12, 1e-3, 1.0, 1e6])
 def test_one_symmetry_tolerance_for_graphs_and_user_matrices(scale):
     # NeuronGraph and check_adjacency accept and refuse the same matrices: asymmetry up
-    # to SYMMETRY_RTOL times max(1, largest weight) is rounding, beyond it is refused.
+    # to SYMMETRY_RTOL times the largest weight is rounding, beyond it is refused, at
+    # every scale (no absolute floor: tiny weights are no licence for asymmetry).
     from nngraph.utils._sparse import SYMMETRY_RTOL
 
     base = scale * np.array([[0, 2.0, 1.0], [2.0, 0, 3.0], [1.0, 3.0, 0]])
-    tol = SYMMETRY_RTOL * max(1.0, base.max())
+    tol = SYMMETRY_RTOL * base.max()
     for off, symmetric in ((0.1 * tol, True), (10 * tol, False)):
         a = base.copy()
         a[0, 1] += off
