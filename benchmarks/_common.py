@@ -72,7 +72,7 @@ def write_results(name: str, payload: dict) -> Path:
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
-    """A plain fixed-width table."""
+    """Format ``rows`` as a plain fixed-width table."""
     cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
@@ -88,7 +88,7 @@ def _fmt(v: Any) -> str:
 
 
 def random_mlp(sizes):
-    """An MLP of ``sizes`` with torch's default initialisation, seeded locally (seed 0)."""
+    """Build an MLP of ``sizes`` with torch's default initialisation, seeded locally (seed 0)."""
     import torch
     import torch.nn as nn
 

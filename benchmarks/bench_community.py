@@ -156,7 +156,7 @@ def _scores(g, labels):
 
 
 def case_nngraph(path, spec, repeat):
-    """An nngraph estimator, end to end from the loaded NeuronGraph."""
+    """Run an nngraph estimator, end to end from the loaded NeuronGraph."""
     import nngraph as ng
     from nngraph.partition._compare import make_partitioner
 
@@ -169,7 +169,7 @@ def case_nngraph(path, spec, repeat):
 
 
 def case_igraph(path, algorithm, conversion, repeat):
-    """igraph's own algorithm; the conversion is timed with it (and reported apart)."""
+    """Run igraph's own algorithm; the conversion is timed with it (and reported apart)."""
     import igraph
     import scipy.sparse as sp
 

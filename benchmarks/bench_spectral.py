@@ -63,7 +63,7 @@ N_INIT = 10
 
 # ----------------------------------------------------------------------------- helpers
 def _status_mib(field: str) -> float:
-    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MiB."""
+    """Read a ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MiB."""
     with open("/proc/self/status") as fh:
         for line in fh:
             if line.startswith(field + ":"):
@@ -96,7 +96,7 @@ def _save_graph(graph, path: Path) -> None:
 
 
 def _load_graph(path: str):
-    """The saved graph, without validation or copies (both sides load the same arrays)."""
+    """Load the saved graph, without validation or copies (both sides load the same arrays)."""
     import scipy.sparse as sp
 
     import nngraph as ng
@@ -331,7 +331,7 @@ def _subspace_distance(e1, e2, degree):
 
 
 def _check_equal(ours: dict, ref: dict, name: str) -> dict:
-    """The fast path equals the reference: same embedding span, same k-means labels."""
+    """Check that the fast path equals the reference: same embedding span, same k-means labels."""
     from sklearn.cluster._kmeans import k_means
     from sklearn.metrics import adjusted_rand_score
     from sklearn.utils import check_random_state

@@ -1,4 +1,4 @@
-"""nngraph: how modular is a trained neural network?
+"""nngraph measures how modular a trained neural network is.
 
 Turn a PyTorch network into a weighted graph of its units, partition it, and test the
 partition. The package is laid out as the pipeline, one subpackage per stage:

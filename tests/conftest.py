@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture
 def rng() -> np.random.Generator:
-    """A fresh, seeded generator for each test."""
+    """Give each test a fresh, seeded generator."""
     return np.random.default_rng(12345)
 
 
@@ -60,7 +60,7 @@ def _reference_modularity(adjacency, labels, resolution=1.0) -> float:
 
 @pytest.fixture
 def reference_modularity():
-    """The slow, dense modularity oracle (a function)."""
+    """Provide the slow, dense modularity oracle (a function)."""
     return _reference_modularity
 
 

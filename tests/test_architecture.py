@@ -55,7 +55,7 @@ def _is_type_checking(node: ast.If) -> bool:
 
 
 def _imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The nngraph modules ``name`` imports (a ``from pkg import mod`` counts as ``mod``)."""
+    """List the nngraph modules ``name`` imports (a ``from pkg import mod`` counts as ``mod``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()

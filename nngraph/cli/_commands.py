@@ -34,7 +34,7 @@ def _bundled(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _build_graph(args: argparse.Namespace) -> Any:
-    """The ``--graph`` graph of the bundled ``--model``."""
+    """Build the ``--graph`` graph of the bundled ``--model``."""
     from ..graphs import activation_graph, weight_graph
 
     model, data = _bundled(args)
@@ -44,7 +44,7 @@ def _build_graph(args: argparse.Namespace) -> Any:
 
 
 def _graph_from(args: argparse.Namespace) -> Any:
-    """A saved graph (``--graph-file``), or the graph of the bundled ``--model``."""
+    """Load a saved graph (``--graph-file``), or build the graph of the bundled ``--model``."""
     from ..graphs import NeuronGraph
 
     if getattr(args, "graph_file", None):

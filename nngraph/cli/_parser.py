@@ -45,7 +45,7 @@ def _add_graph_source(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of every subcommand."""
+    """Build the parser of every subcommand."""
     parser = argparse.ArgumentParser(
         prog="nngraph", description="How modular is a trained neural network?"
     )

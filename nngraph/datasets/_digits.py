@@ -108,7 +108,7 @@ class Dataset:
 
 @lru_cache(maxsize=1)
 def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The digits as read-only arrays: images (1797, 8, 8) float32 in [0, 1], labels int64."""
+    """Read the digits as read-only arrays: images (1797, 8, 8) float32 in [0, 1], labels int64."""
     from sklearn.datasets import load_digits as _sk_load_digits
 
     bunch = _sk_load_digits()
@@ -120,7 +120,7 @@ def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _split_indices(test_size: float, random_state: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the stratified train and test split of the raw digits."""
+    """Return the indices of the stratified train and test split of the raw digits."""
     from sklearn.model_selection import train_test_split
 
     _, labels = _raw_digits()
@@ -142,7 +142,7 @@ def _split_indices(test_size: float, random_state: int) -> tuple[np.ndarray, np.
 
 
 def load_digits(*, test_size: float = 0.25, random_state: int = 0, flatten: bool = True) -> Dataset:
-    """The 8x8 handwritten digits, split into a stratified train and test set.
+    """Load the 8x8 handwritten digits, split into a stratified train and test set.
 
     Uses :func:`sklearn.datasets.load_digits` (bundled with scikit-learn, nothing is
     downloaded): 1797 grey-level images with pixel values 0..16, here divided by 16 so

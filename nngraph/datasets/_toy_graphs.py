@@ -101,7 +101,7 @@ def planted_partition(
     *,
     weighted: bool = True,
 ) -> tuple[sp.csr_array, np.ndarray]:
-    """A symmetric stochastic block model: ``(adjacency, planted labels)``.
+    """Sample a symmetric stochastic block model: ``(adjacency, planted labels)``.
 
     Each pair of distinct nodes is joined with probability ``p_in`` inside a block and
     ``p_out`` across; weights are ``Uniform(0.5, 1.5)`` (or 1 with ``weighted=False``).
@@ -147,7 +147,7 @@ def layered_modules(
     *,
     noise: float = 0.05,
 ) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
-    """An MLP-like layered graph whose weight blocks are block-diagonal plus noise.
+    """Build an MLP-like layered graph whose weight blocks are block-diagonal plus noise.
 
     Consecutive layers are joined densely: within a module by ``|N(0, 1)|``, across
     modules by ``noise * |N(0, 1)|``. Units of each layer are split evenly among the
@@ -182,7 +182,7 @@ def layered_graph(
     *,
     noise: float = 0.05,
 ) -> tuple[NeuronGraph, np.ndarray]:
-    """A small MLP-like weight graph with planted modules: ``(graph, modules)``.
+    """Build a small MLP-like weight graph with planted modules: ``(graph, modules)``.
 
     :func:`layered_modules` as a :class:`~nngraph.NeuronGraph` with layers
     ``"input", "fc1", ...`` and their ``layer_pairs``, as :func:`nngraph.weight_graph`

@@ -1,5 +1,7 @@
-"""Builders of the bundled networks: MLPs and a small CNN for the digits, made only of
-standard ``torch.nn`` modules with readable module paths."""
+"""Builders of the bundled networks: MLPs and a small CNN for the digits.
+
+They are made only of standard ``torch.nn`` modules, with readable module paths.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ def mlp(
     *,
     dropout: float = 0.0,
 ) -> nn.Sequential:
-    """A multilayer perceptron of ``Linear``, ``ReLU`` and optional ``Dropout`` modules.
+    """Build a multilayer perceptron of ``Linear``, ``ReLU`` and optional ``Dropout`` modules.
 
     Each hidden layer is ``Linear -> ReLU [-> Dropout]``; a ``Linear`` head follows.
 
@@ -127,7 +129,7 @@ def small_cnn(
     *,
     dropout: float = 0.0,
 ) -> SmallCNN:
-    """A small CNN for the 8x8 digits (``load_digits(flatten=False)``).
+    """Build a small CNN for the 8x8 digits (``load_digits(flatten=False)``).
 
     One block per entry of ``channels``: ``Conv2d(kernel_size=3, padding=1, bias=False)
     -> BatchNorm2d -> ReLU``; a ``MaxPool2d(2)`` follows the middle block (the second of
@@ -171,7 +173,7 @@ def small_cnn(
 
 
 def two_digit_mlp(hidden: Sequence[int] = (64, 64), *, dropout: float = 0.0) -> nn.Sequential:
-    """A fully connected MLP for :func:`~nngraph.datasets.load_two_digits`.
+    """Build a fully connected MLP for :func:`~nngraph.datasets.load_two_digits`.
 
     128 inputs (the flattened 8x16 image) and 20 logits: ``[:, :10]`` for the left digit,
     ``[:, 10:]`` for the right one. Every layer is dense, so nothing forces a modular

@@ -1,5 +1,8 @@
-"""The checkpoint cache: :func:`pretrained` trains a bundled network once per
-configuration and keeps it on disk, keyed by a hash of the whole configuration."""
+"""The checkpoint cache of the bundled networks.
+
+:func:`pretrained` trains a bundled network once per configuration and keeps it on disk,
+keyed by a hash of the whole configuration.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +87,7 @@ def _lookup(name: object) -> tuple[Callable[..., nn.Module], Callable[..., Datas
 
 
 def pretrained_data(name: str = "mlp") -> Dataset:
-    """The data set a :func:`pretrained` model is trained and tested on.
+    """Load the data set a :func:`pretrained` model is trained and tested on.
 
     Parameters
     ----------
@@ -108,7 +111,7 @@ def pretrained_data(name: str = "mlp") -> Dataset:
 
 
 def _key_value(value: Any) -> Any:
-    """A configuration value as JSON for the cache key (refusing what JSON cannot hold)."""
+    """Convert a configuration value to JSON for the cache key (refusing what JSON cannot hold)."""
     try:
         return to_jsonable(value, what="pretrained() arguments", nonfinite="error")
     except TypeError as exc:
@@ -194,7 +197,7 @@ def pretrained(
     return_history: bool = False,
     **builder_kwargs: Any,
 ) -> nn.Module | tuple[nn.Module, dict[str, Any]]:
-    """A trained reference model, loaded from the checkpoint cache or trained and cached.
+    """Return a trained reference model, loaded from the checkpoint cache or trained and cached.
 
     Builds the model, and loads its weights from ``cache_dir`` if a checkpoint for exactly
     this configuration exists; otherwise trains it with :func:`train` on

@@ -302,7 +302,7 @@ def _fit(
     reinitialize: bool,
     progress: bool,
 ) -> None:
-    """The training loop of :func:`train` (arguments already validated)."""
+    """Run the training loop of :func:`train` (arguments already validated)."""
     device = x_train.device
     n = x_train.shape[0]
     heads = _n_heads(y_train)

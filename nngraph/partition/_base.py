@@ -1,5 +1,7 @@
-"""What :class:`~nngraph.Louvain`, :class:`~nngraph.Leiden` and
-:class:`~nngraph.LabelPropagation` share: input handling, isolated units, labels, seeds.
+"""What the community detectors share: input handling, isolated units, labels, seeds.
+
+:class:`~nngraph.Louvain`, :class:`~nngraph.Leiden` and :class:`~nngraph.LabelPropagation`
+derive from :class:`CommunityDetector`.
 
 Every detector canonicalises its input once (:func:`~nngraph.graphs._canonical.check_adjacency`:
 negative, NaN and empty inputs are refused with a clear error), leaves isolated units
@@ -86,7 +88,7 @@ class CommunityDetector(ClusterMixin, BaseEstimator):
         raise NotImplementedError
 
     def _quality_resolution(self) -> float:
-        """The resolution at which ``modularity_`` is reported."""
+        """Return the resolution at which ``modularity_`` is reported."""
         return 1.0
 
     def fit(self, graph: Any, y: None = None) -> CommunityDetector:
@@ -126,5 +128,5 @@ class CommunityDetector(ClusterMixin, BaseEstimator):
 
 
 def n_clusters_of(labels: np.ndarray) -> int:
-    """Number of clusters in labels numbered ``0..k-1`` (``-1`` ignored)."""
+    """Count the clusters in labels numbered ``0..k-1`` (``-1`` ignored)."""
     return int(labels.max()) + 1 if labels.size else 0

@@ -252,7 +252,7 @@ class PartitionerComparison:
         return "\n\n".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: ``graph``, ``methods`` (the rows), ``nmi`` and ``ari``.
+        """Return a JSON-ready dict: ``graph``, ``methods`` (the rows), ``nmi`` and ``ari``.
 
         The pairwise scores are nested dicts, ``nmi[a][b]``; NaN becomes None.
         """
@@ -273,7 +273,7 @@ class PartitionerComparison:
         }
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        """The comparison as JSON; written to ``path`` too if given. Returns the text."""
+        """Return the comparison as JSON text; also write it to ``path`` if given."""
         document = self.to_dict()
         if path is not None:
             write_json(path, document)

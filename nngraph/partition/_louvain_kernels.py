@@ -132,7 +132,7 @@ def renumber(community):
 
 @numba.njit(cache=True)
 def aggregate(indptr, indices, data, community, n_communities):
-    """The coarse graph ``B = P^T A P``: one node per community, as CSR arrays.
+    """Aggregate the graph into ``B = P^T A P``: one node per community, as CSR arrays.
 
     ``community`` must hold ``0..n_communities-1``. Internal weight (both directions of
     every internal edge, plus the members' self-loops) lands on the diagonal, so the

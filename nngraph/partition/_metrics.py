@@ -165,7 +165,7 @@ def conductance(graph: Any, labels: Any) -> np.ndarray:
 
 
 def cluster_sizes(labels: Any) -> np.ndarray:
-    """Number of units in every cluster (label -1 not counted).
+    """Count the units in every cluster (label -1 not counted).
 
     Parameters
     ----------

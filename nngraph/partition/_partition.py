@@ -266,7 +266,7 @@ class Partition:
 
     # ------------------------------------------------------------------ sub-clusters
     def subclusters(self, min_size: int = 2, max_fraction: float = 0.99) -> list[Subcluster]:
-        """Groups of units that share a cluster and a layer.
+        """Return the groups of units that share a cluster and a layer.
 
         See :func:`nngraph.partition._subclusters.subclusters`.
 
@@ -297,7 +297,7 @@ class Partition:
 
     # ------------------------------------------------------------------ file format
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of the partition file format, as plain Python objects.
+        """Return the JSON document of the partition file format, as plain Python objects.
 
         The format (``nngraph.partition``, version 1) is documented in
         ``docs/partition-format.md`` in the repository.
@@ -451,7 +451,7 @@ class Partition:
 
     @classmethod
     def from_estimator(cls, estimator: Any, graph: Any) -> Partition:
-        """A partition from a fitted clustering estimator (``labels_``, ``get_params``).
+        """Build a partition from a fitted clustering estimator (``labels_``, ``get_params``).
 
         Records the estimator's class name as ``method``, its JSON-serialisable
         parameters as ``params`` and its ``random_state``.

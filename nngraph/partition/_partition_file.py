@@ -42,7 +42,7 @@ VERSION = 1
 
 # ---------------------------------------------------------------------- fingerprints
 def structure_fingerprint(layer_sizes: Mapping[str, int]) -> str:
-    """``sha256`` over the layer names and sizes, in order (``"name:size\\n"`` lines).
+    r"""``sha256`` over the layer names and sizes, in order (``"name:size\n"`` lines).
 
     Identifies the units (the architecture), not the weights.
 
@@ -60,7 +60,7 @@ def structure_fingerprint(layer_sizes: Mapping[str, int]) -> str:
     --------
     >>> import hashlib
     >>> fp = structure_fingerprint({"input": 2, "fc": 3})
-    >>> fp == "sha256:" + hashlib.sha256(b"input:2\\nfc:3\\n").hexdigest()
+    >>> fp == "sha256:" + hashlib.sha256(b"input:2\nfc:3\n").hexdigest()
     True
     """
     text = "".join(f"{name}:{int(size)}\n" for name, size in layer_sizes.items())
@@ -113,7 +113,7 @@ def partition_document(
     metrics: Mapping[str, Any],
     graph_info: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The JSON document of a partition, as plain Python objects.
+    """Build the JSON document of a partition, as plain Python objects.
 
     Parameters
     ----------
@@ -160,7 +160,7 @@ def partition_document(
 
 
 def write_document(path: str | os.PathLike, document: Mapping[str, Any]) -> Path:
-    """Write ``document`` as JSON to ``path``, atomically.
+    r"""Write ``document`` as JSON to ``path``, atomically.
 
     The document is serialised in memory first, written to a temporary file in the
     same directory and moved over ``path`` with ``os.replace``: a failure never leaves
@@ -184,7 +184,7 @@ def write_document(path: str | os.PathLike, document: Mapping[str, Any]) -> Path
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = write_document(pathlib.Path(tmp) / "p.json", {"version": 1})
     ...     path.read_text()
-    '{\\n "version": 1\\n}\\n'
+    '{\n "version": 1\n}\n'
     """
     path = Path(path)
     text = json.dumps(document, indent=1, allow_nan=False)
@@ -219,7 +219,7 @@ class StoredPartition:
 
 
 def read_document(path: str | os.PathLike) -> Any:
-    """The decoded JSON of a partition file (not yet checked: see :func:`parse_document`).
+    """Read the JSON of a partition file (not yet checked: see :func:`parse_document`).
 
     Parameters
     ----------
@@ -311,7 +311,7 @@ def parse_document(document: Any) -> StoredPartition:
 
 
 def _layer_labels(layers: Any) -> dict[str, np.ndarray]:
-    """The ``layers`` field as ``{name: labels}``: unique names, integer labels >= -1."""
+    """Parse the ``layers`` field as ``{name: labels}``: unique names, integer labels >= -1."""
     if not isinstance(layers, list):
         raise ValueError("'layers' must be a list of {'name': ..., 'labels': [...]}")
     labels: dict[str, np.ndarray] = {}

@@ -23,7 +23,7 @@ def inverse_sqrt(deg):
 
 @numba.njit(cache=True)
 def components_and_colouring(indptr, indices, active):
-    """Connected components and a 2-colouring attempt, by breadth-first search.
+    """Find the connected components and try a 2-colouring, by breadth-first search.
 
     Parameters
     ----------

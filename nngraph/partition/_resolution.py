@@ -204,7 +204,7 @@ def resolution_for_k(
     *,
     random_state: Any = None,
 ) -> ResolutionResult:
-    """The modularity resolution at which a Louvain or Leiden estimator finds ``k`` clusters.
+    """Find the modularity resolution at which a Louvain or Leiden estimator finds ``k`` clusters.
 
     Fits a clone of ``estimator`` with ``n_clusters=k``: it brackets ``k`` by
     multiplying or dividing the resolution by 4 from the estimator's ``resolution``,

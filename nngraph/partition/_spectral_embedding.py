@@ -154,7 +154,7 @@ def leading_eigenpairs(
     *,
     stacklevel: int = 2,
 ) -> Spectrum:
-    """The ``n_eig`` leading eigenpairs of ``N`` on the kept units (steps 2 and 3).
+    """Compute the ``n_eig`` leading eigenpairs of ``N`` on the kept units (steps 2 and 3).
 
     ``stacklevel`` is that of a :class:`~._spectral_solvers.SpectralConvergenceWarning`
     as seen from this function.
@@ -228,7 +228,7 @@ def sign_flip(e: np.ndarray) -> np.ndarray:
 
 
 def embedding_from(spec: Spectrum, n_components: int) -> np.ndarray:
-    """The first ``n_components`` eigenvectors over ``sqrt(deg)``, signs fixed; 0 if isolated."""
+    """Divide the first ``n_components`` eigenvectors by ``sqrt(deg)``, fix signs; 0 if isolated."""
     prep = spec.prep
     e = spec.vectors[:, :n_components] / np.sqrt(prep.degree[prep.kept])[:, None]
     out = np.zeros((prep.n_nodes, e.shape[1]))

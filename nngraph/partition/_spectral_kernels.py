@@ -94,7 +94,7 @@ def scaled_spmm_parallel(indptr, indices, data, rows, row_scale, xs, out):
 
 @numba.njit(cache=True)
 def block_nnz(indptr, indices, group, n_groups):
-    """Number of stored entries in each ``(group[i], group[j])`` block of a CSR matrix."""
+    """Count the stored entries in each ``(group[i], group[j])`` block of a CSR matrix."""
     counts = np.zeros((n_groups, n_groups), dtype=np.int64)
     n = indptr.shape[0] - 1
     for i in range(n):

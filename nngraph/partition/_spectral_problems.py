@@ -85,7 +85,7 @@ def _block_operator(
     operator: str,
     threads: ThreadPolicy | None,
 ) -> BlockOperator | None:
-    """The block operator if ``operator="blocks"``, or if ``"auto"`` and it is worthwhile."""
+    """Return the block operator if ``operator="blocks"``, or if ``"auto"`` and worthwhile."""
     if operator == "csr":
         return None
     bop = BlockOperator(prep, group, n_groups, pairs, threads)

@@ -52,7 +52,7 @@ def subclusters(
     min_size: int = 2,
     max_fraction: float = 0.99,
 ) -> list[Subcluster]:
-    """Groups of units that share a cluster and a layer, filtered by size.
+    """Return the groups of units that share a cluster and a layer, filtered by size.
 
     Parameters
     ----------

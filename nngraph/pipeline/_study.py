@@ -79,7 +79,7 @@ class StudyConfig:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        """The names of every option."""
+        """Return the names of every option."""
         return [f.name for f in fields(cls)]
 
 
@@ -107,7 +107,7 @@ class GraphStudy:
     clusterability: Any = None
 
     def summary(self) -> dict[str, Any]:
-        """The headline numbers, JSON-ready."""
+        """Return the headline numbers, JSON-ready."""
         g, part = self.graph, self.partition
         out: dict[str, Any] = {
             "kind": g.kind,
@@ -153,7 +153,7 @@ class StudyResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The configuration, the model and each graph's headline numbers, JSON-ready."""
+        """Return the configuration, the model and each graph's headline numbers, JSON-ready."""
         return to_jsonable(
             {
                 "config": asdict(self.config),
@@ -184,7 +184,7 @@ class StudyResult:
 
 
 def _null_for(graph: Any) -> str:
-    """The clusterability null that fits the graph: layer blocks, or all pairs."""
+    """Choose the clusterability null that fits the graph: layer blocks, or all pairs."""
     return "layer" if graph.layer_pairs.size else "offdiagonal"
 
 

@@ -1,4 +1,7 @@
-"""Is a network more clusterable than shuffled copies of itself? (method.md §3)"""
+"""Clusterability: the n-cut of a network's partition against shuffled copies of it.
+
+The test of ``docs/method.md``, section 3.
+"""
 
 from __future__ import annotations
 
@@ -110,7 +113,7 @@ class ClusterabilityResult:
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """The result as JSON; also written to ``path`` when given."""
+        """Return the result as JSON text; also write it to ``path`` when given."""
         document = self.to_dict()
         if path is not None:
             write_json(path, document)
@@ -147,7 +150,7 @@ class ClusterabilityResult:
 
 
 def _clone(partitioner: Any, seed: int) -> Any:
-    """A fresh copy with the same parameters; a ``random_state`` of None becomes ``seed``."""
+    """Clone ``partitioner`` with its parameters; a ``random_state`` of None becomes ``seed``."""
     try:
         from sklearn.base import clone
 
@@ -174,10 +177,12 @@ def _run_chunk(
     null: NullModel | None = None,
     done: Callable[[int], Any] | None = None,
 ) -> list[tuple[int, float]]:
-    """Run shuffles ``tasks`` (index, seed sequence) of one graph; module-level so it
-    pickles to worker processes. The graph arrives once per chunk, and its blocks are
-    extracted once (``null``, when the caller already has them). ``done(1)`` is called
-    after each shuffle."""
+    """Run shuffles ``tasks`` (index, seed sequence) of one graph.
+
+    Module-level, so that it pickles to worker processes. The graph arrives once per
+    chunk, and its blocks are extracted once (``null``, when the caller already has
+    them). ``done(1)`` is called after each shuffle.
+    """
     graph, partitioner, method = payload
     null = null if null is not None else NullModel(graph, method)
     out = []

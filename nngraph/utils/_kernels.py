@@ -67,7 +67,7 @@ _S31 = np.uint64(31)
 
 
 def rng_state(seed: int) -> np.ndarray:
-    """A fresh SplitMix64 state (one ``uint64``) for the kernels, from an int seed."""
+    """Make a fresh SplitMix64 state (one ``uint64``) for the kernels from an int seed."""
     return np.array([np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)], dtype=np.uint64)
 
 
@@ -83,7 +83,7 @@ def rng_next(state):
 
 @numba.njit(cache=True)
 def rng_below(state, n):
-    """A random int in ``[0, n)`` (``n >= 1``; modulo bias below ``n / 2**64``)."""
+    """Draw a random int in ``[0, n)`` (``n >= 1``; modulo bias below ``n / 2**64``)."""
     return np.int64(rng_next(state) % np.uint64(n))
 
 

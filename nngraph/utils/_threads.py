@@ -43,7 +43,7 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - not on Windows
 
 
 def _controller() -> Any:
-    """The process's threadpoolctl controller (created on first use)."""
+    """Return the process's threadpoolctl controller (created on first use)."""
     global _CONTROLLER
     if _CONTROLLER is None:
         from threadpoolctl import ThreadpoolController
@@ -53,12 +53,12 @@ def _controller() -> Any:
 
 
 def blas_single_thread() -> Any:
-    """A context that limits BLAS to one thread (inside nngraph's own worker threads)."""
+    """Limit BLAS to one thread, as a context (inside nngraph's own worker threads)."""
     return _controller().limit(limits=1, user_api="blas")
 
 
 def executor(workers: int) -> ThreadPoolExecutor:
-    """A shared pool of ``workers`` threads (created once per process and size)."""
+    """Return a shared pool of ``workers`` threads (created once per process and size)."""
     with _EXECUTOR_LOCK:
         if workers not in _EXECUTORS:
             _EXECUTORS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="nngraph")

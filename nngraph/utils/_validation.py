@@ -37,7 +37,7 @@ def _is_int(value: Any) -> bool:
 
 
 def seed_from(random_state: Any) -> int:
-    """A 31-bit integer seed drawn from ``random_state``.
+    """Draw a 31-bit integer seed from ``random_state``.
 
     Parameters
     ----------
@@ -110,7 +110,7 @@ def check_real(
     maximum: float | None = None,
     below_maximum: bool = False,
 ) -> float:
-    """A finite float ``>= 0`` (``> 0`` if ``positive``), at most ``maximum``.
+    """Check a finite float ``>= 0`` (``> 0`` if ``positive``), at most ``maximum``.
 
     Parameters
     ----------
@@ -156,14 +156,14 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_seed(name: str, value: Any) -> int:
-    """A plain integer seed in ``[0, 2**32 - 1]`` (for seeds recorded in files and keys)."""
+    """Check a plain integer seed in ``[0, 2**32 - 1]`` (for seeds recorded in files and keys)."""
     if not _is_int(value) or not 0 <= int(value) < 2**32:
         raise InvalidParameterError(f"{name} must be an integer in [0, 2**32 - 1], got {value!r}")
     return int(value)
 
 
 def check_int_sequence(name: str, value: Any, minimum: int = 1) -> tuple[int, ...]:
-    """A sequence (or 1-D array) of integers ``>= minimum`` as a tuple; not a string."""
+    """Check a sequence (or 1-D array) of integers ``>= minimum``; return it as a tuple."""
     if isinstance(value, np.ndarray) and value.ndim == 1:
         value = value.tolist()
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):

@@ -45,7 +45,7 @@ def estimator(request, community_kernels, spectral_kernels):
 
 
 def fixed_k(est) -> int | None:
-    """The number of clusters an estimator is told to find (None: it chooses)."""
+    """Return the number of clusters an estimator is told to find (None: it chooses)."""
     return est.n_clusters if isinstance(est, SpectralClustering) else None
 
 

@@ -1,5 +1,7 @@
-"""Tests of Partition (nngraph.partition._partition), its JSON file format
-(``_partition_file``) and its sub-clusters (``_subclusters``)."""
+"""Tests of Partition (nngraph.partition._partition) and what it binds.
+
+Its JSON file format (``_partition_file``) and its sub-clusters (``_subclusters``).
+"""
 
 from __future__ import annotations
 

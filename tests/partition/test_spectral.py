@@ -61,8 +61,11 @@ def dense_reference(a, k):
 
 
 def assert_columns_match(emb, ref, eigenvalues, atol=VEC_ATOL, min_columns=1):
-    """Compare columns up to sign where the eigenvalue is well separated (others are not
-    determined); fail if fewer than ``min_columns`` columns could be compared."""
+    """Compare columns up to sign where the eigenvalue is well separated.
+
+    Other columns are not determined; fail if fewer than ``min_columns`` columns could
+    be compared.
+    """
     gaps = np.abs(np.subtract.outer(eigenvalues, eigenvalues)) + np.eye(eigenvalues.size)
     compared = 0
     for j in range(ref.shape[1]):
@@ -78,7 +81,7 @@ def assert_columns_match(emb, ref, eigenvalues, atol=VEC_ATOL, min_columns=1):
 
 
 def assert_same_subspace(emb, ref, degree, atol=1e-6):
-    """The D-orthonormal column spaces of two embeddings agree (projector distance)."""
+    """Check that the D-orthonormal column spaces of two embeddings agree (projector distance)."""
     u = emb * np.sqrt(degree)[:, None]
     v = ref * np.sqrt(degree)[:, None]
     u, v = np.linalg.qr(u)[0], np.linalg.qr(v)[0]
@@ -96,7 +99,7 @@ def test_assert_columns_match_fails_when_it_compares_nothing():
 
 @pytest.fixture
 def sbm4(rng):
-    """A connected 4-block SBM of 200 units with distinct block sizes."""
+    """Sample a connected 4-block SBM of 200 units with distinct block sizes."""
     return sbm((35, 45, 55, 65), 0.35, 0.02, rng)
 
 

@@ -23,7 +23,7 @@ from nngraph.stats._null_models import NullModel, _upper_index
 
 
 def _modular_mlp(rng, n_modules=3, width=8, noise=0.02) -> nn.Sequential:
-    """An MLP whose weight matrices are block-diagonal (one block per module) + noise."""
+    """Build an MLP whose weight matrices are block-diagonal (one block per module) + noise."""
     sizes = [n_modules * width] * 4
     layers = []
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):
@@ -131,7 +131,7 @@ def test_random_network_is_not(random_graph, spectral):
 
 
 def _dense_ncut(a: np.ndarray, labels: np.ndarray) -> float:
-    """sum over clusters of cut / volume, on a dense matrix (units labelled -1 dropped)."""
+    """Sum cut / volume over the clusters, on a dense matrix (units labelled -1 dropped)."""
     keep = labels >= 0
     a, labels = a[np.ix_(keep, keep)], labels[keep]
     total = 0.0
@@ -143,7 +143,7 @@ def _dense_ncut(a: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _reference_null(graph: ng.NeuronGraph, k: int, n_shuffles: int, seed: int):
-    """The true n-cut and the null, recomputed independently on dense matrices.
+    """Recompute the true n-cut and the null independently, on dense matrices.
 
     Follows only the documented seeding (shuffle ``i`` draws from child ``i + 1`` of
     ``SeedSequence(random_state)``, split in two: the permutation, then the

@@ -71,8 +71,10 @@ def _null_sizes(rng, m, n_random, levels, reps=2000):
 
 @pytest.mark.parametrize("m, levels", [(10, 1000), (30, 1000), (30, 6)])
 def test_default_combination_has_size_alpha(rng, m, levels):
-    """The default's size is within [0.03, 0.07]; with ties (levels=6) too. The paper's
-    half-bin Fisher is conservative without ties."""
+    """Check the default's size is within [0.03, 0.07]; with ties (levels=6) too.
+
+    The paper's half-bin Fisher is conservative without ties.
+    """
     sizes = _null_sizes(rng, m, 19, levels)
     assert 0.03 <= sizes["fisher_exact"] <= 0.07, sizes
     if levels > 100:
