@@ -1,8 +1,9 @@
-"""Normalised-cut spectral clustering of a graph of units (method.md section 2).
+"""Normalised-cut spectral clustering of a graph of units.
 
-Three layers, as everywhere in nngraph: numba kernels (:mod:`._spectral_kernels`); the
-maths (:func:`~._spectral_embedding.spectral_embedding`'s steps, then
-:func:`assign_clusters`); the thin estimator :class:`SpectralClustering`.
+The partition of ``docs/method.md``, section 2.1. Three layers, as everywhere in nngraph:
+numba kernels (:mod:`._spectral_kernels`); the maths
+(:func:`~._spectral_embedding.spectral_embedding`'s steps, then :func:`assign_clusters`);
+the thin estimator :class:`SpectralClustering`.
 """
 
 from __future__ import annotations
@@ -93,12 +94,13 @@ def assign_clusters(
 
 
 class SpectralClustering(ClusterMixin, BaseEstimator):
-    """Normalised-cut spectral clustering of a graph of units (method.md section 2).
+    """Normalised-cut spectral clustering of a graph of units.
 
-    The embedding of :func:`spectral_embedding` (``n_clusters`` eigenvectors of
-    ``D^-1/2 A D^-1/2``, divided by ``sqrt(deg)``, deterministic signs) followed by
-    scikit-learn's :class:`~sklearn.cluster.KMeans` with many restarts. Isolated units
-    (degree 0) get label -1. Clusters are numbered in order of their first unit.
+    The partition of ``docs/method.md``, section 2.1: the embedding of
+    :func:`spectral_embedding` (``n_clusters`` eigenvectors of ``D^-1/2 A D^-1/2``,
+    divided by ``sqrt(deg)``, deterministic signs) followed by scikit-learn's
+    :class:`~sklearn.cluster.KMeans` with many restarts. Isolated units (degree 0) get
+    label -1. Clusters are numbered in order of their first unit.
 
     Parameters
     ----------

@@ -1,9 +1,9 @@
-"""Normalised-cut spectral embedding of a graph of units, and its eigengap (method.md section 2).
+"""Normalised-cut spectral embedding of a graph of units, and its eigengap.
 
-The embedding needs the eigenvectors of the ``k`` largest eigenvalues of the
-normalised adjacency ``N = D^-1/2 A D^-1/2`` (spectrum in ``[-1, 1]``). Units of
-degree 0 are left out (label -1, embedding 0). The path, read top to bottom in
-:func:`spectral_embedding`:
+The embedding of ``docs/method.md``, section 2.1, needs the eigenvectors of the ``k``
+largest eigenvalues of the normalised adjacency ``N = D^-1/2 A D^-1/2`` (spectrum in
+``[-1, 1]``). Units of degree 0 are left out (label -1, embedding 0). The path, read top
+to bottom in :func:`spectral_embedding`:
 
 1. **Check** the parameters and canonicalise the graph once
    (:class:`~._prepared.PreparedGraph`: CSR arrays, degrees, components, sides).

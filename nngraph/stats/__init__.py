@@ -1,7 +1,7 @@
 """Stage 3: is the partition more than chance? Null models and clusterability.
 
 * :func:`clusterability` -- the n-cut of a network's partition against those of
-  shuffled copies of the network (method.md section 3).
+  shuffled copies of the network (``docs/method.md``, section 3).
 * :func:`empirical_pvalues`, :func:`combine_pvalues`, :func:`combine_across_networks`,
   :func:`benjamini_hochberg` -- a true set's statistic against random controls, and
   the combination of such p-values over sub-clusters, networks and tables (section 4).

@@ -1,4 +1,4 @@
-"""Shuffled null models of a graph (method.md §3).
+"""Shuffled null models of a graph (``docs/method.md``, section 3).
 
 - ``"layer"``: within each block of weights between two layers, permute all entries,
   zeros included (the Clusterability paper's default).

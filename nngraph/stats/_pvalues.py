@@ -1,4 +1,7 @@
-"""Empirical p-values against random controls, and their combination (method.md §4).
+"""Empirical p-values against random controls, and their combination.
+
+The statistics of the importance and coherence tests (``docs/method.md``, sections 4
+and 5).
 
 Every proxy compares a statistic of a true set of units with the same statistic of
 ``N`` random sets. This module turns such comparisons into p-values and combines them:

@@ -255,7 +255,7 @@ def test_subclusters():
 
 
 def test_subcluster_fraction_counts_unclustered_units():
-    # method.md section 2: at most 99% of the layer, whose unclustered (-1) units count.
+    # docs/method.md, section 2.3: at most 99% of the layer, whose unclustered (-1) units count.
     p = ng.Partition({"fc": [0] * 40 + [-1] * 60})
     subs = p.subclusters()
     assert [(s.layer, s.cluster, s.size) for s in subs] == [("fc", 0, 40)]
