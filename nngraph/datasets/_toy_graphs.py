@@ -123,6 +123,11 @@ def planted_partition(
     labels : ndarray of int64
         The planted block of every node.
 
+    References
+    ----------
+    .. [1] P. W. Holland, K. B. Laskey and S. Leinhardt, "Stochastic blockmodels: first
+       steps", Social Networks 5(2), 1983.
+
     Examples
     --------
     >>> from nngraph.datasets import planted_partition

@@ -339,6 +339,14 @@ def compare_partitioners(
     -------
     PartitionerComparison
 
+    References
+    ----------
+    .. [1] N. X. Vinh, J. Epps and J. Bailey, "Information theoretic measures for
+       clusterings comparison: variants, properties, normalization and correction for
+       chance", Journal of Machine Learning Research 11, 2010.
+    .. [2] L. Hubert and P. Arabie, "Comparing partitions", Journal of Classification 2(1),
+       1985.
+
     Examples
     --------
     >>> import numpy as np

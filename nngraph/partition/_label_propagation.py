@@ -18,7 +18,7 @@ __all__ = ["LabelPropagation"]
 
 
 class LabelPropagation(CommunityDetector):
-    """Community detection by asynchronous, weighted label propagation.
+    """Community detection by asynchronous, weighted label propagation [1]_.
 
     Every unit starts in its own cluster. In each sweep the units, visited in a random
     order drawn from the seed, take the label carrying the largest total edge weight
@@ -51,6 +51,11 @@ class LabelPropagation(CommunityDetector):
         Sweeps done.
     converged_ : bool
         Whether the last sweep changed nothing.
+
+    References
+    ----------
+    .. [1] U. N. Raghavan, R. Albert and S. Kumara, "Near linear time algorithm to detect
+       community structures in large-scale networks", Physical Review E 76, 036106, 2007.
 
     Examples
     --------

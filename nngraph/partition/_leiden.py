@@ -17,7 +17,7 @@ _OBJECTIVES = {"modularity": "modularity", "cpm": "CPM"}
 
 
 class Leiden(ResolutionSearchMixin, CommunityDetector):
-    """Leiden community detection (Traag, Waltman and van Eck, 2019) with igraph.
+    """Leiden community detection [1]_ with igraph.
 
     Runs igraph's ``Graph.community_leiden`` on the graph converted with
     :meth:`NeuronGraph.to_igraph`, always with the edge weights, seeded through a
@@ -60,6 +60,11 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
         The resolution used.
     resolution_history_ : list of (float, int)
         Every ``(resolution, number of clusters)`` tried.
+
+    References
+    ----------
+    .. [1] V. A. Traag, L. Waltman and N. J. van Eck, "From Louvain to Leiden: guaranteeing
+       well-connected communities", Scientific Reports 9, 5233, 2019.
 
     Examples
     --------

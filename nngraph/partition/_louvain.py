@@ -59,7 +59,7 @@ def louvain_levels(
 
 
 class Louvain(ResolutionSearchMixin, CommunityDetector):
-    """Louvain community detection: multilevel greedy modularity maximisation.
+    """Louvain community detection [1]_: multilevel greedy modularity [2]_ maximisation.
 
     Each level moves units one at a time, in a random order drawn from the seed, to the
     neighbouring community with the largest modularity gain (with resolution ``gamma``,
@@ -110,6 +110,13 @@ class Louvain(ResolutionSearchMixin, CommunityDetector):
         last is ``labels_``); otherwise None.
     n_levels_ : int
         Number of levels.
+
+    References
+    ----------
+    .. [1] V. D. Blondel, J.-L. Guillaume, R. Lambiotte and E. Lefebvre, "Fast unfolding of
+       communities in large networks", Journal of Statistical Mechanics, P10008, 2008.
+    .. [2] M. E. J. Newman, "Modularity and community structure in networks", Proceedings of
+       the National Academy of Sciences 103(23), 2006.
 
     Examples
     --------

@@ -72,6 +72,11 @@ def ncut(graph: Any, labels: Any) -> float:
     ValueError
         Labels of the wrong length or type, or no edges between labelled units.
 
+    References
+    ----------
+    .. [1] J. Shi and J. Malik, "Normalized cuts and image segmentation", IEEE Transactions
+       on Pattern Analysis and Machine Intelligence 22(8), 2000.
+
     Examples
     --------
     >>> import numpy as np
@@ -113,6 +118,11 @@ def modularity(graph: Any, labels: Any, resolution: float = 1.0) -> float:
     ValueError
         Labels of the wrong length or type, a negative resolution, or no edges between
         labelled units.
+
+    References
+    ----------
+    .. [1] M. E. J. Newman, "Modularity and community structure in networks", Proceedings of
+       the National Academy of Sciences 103(23), 2006.
 
     Examples
     --------
@@ -214,10 +224,10 @@ def compare_partitions(labels_a: Any, labels_b: Any, method: str = "nmi") -> flo
     labels_b : array-like of int, shape (n_nodes,)
         Second partition of the same units.
     method : {"nmi", "ari", "vi"}, default="nmi"
-        ``"nmi"``: normalised mutual information (scikit-learn, arithmetic mean
-        normalisation; 1 for identical partitions). ``"ari"``: adjusted Rand index
+        ``"nmi"``: normalised mutual information [1]_ (scikit-learn, arithmetic mean
+        normalisation; 1 for identical partitions). ``"ari"``: adjusted Rand index [2]_
         (scikit-learn; 1 for identical, about 0 for independent). ``"vi"``: variation
-        of information in nats (igraph's definition; 0 for identical, a distance).
+        of information [3]_ in nats (igraph's definition; 0 for identical, a distance).
 
     Returns
     -------
@@ -227,6 +237,16 @@ def compare_partitions(labels_a: Any, labels_b: Any, method: str = "nmi") -> flo
     ------
     ValueError
         Different lengths, an unknown method, or no unit labelled in both.
+
+    References
+    ----------
+    .. [1] N. X. Vinh, J. Epps and J. Bailey, "Information theoretic measures for
+       clusterings comparison: variants, properties, normalization and correction for
+       chance", Journal of Machine Learning Research 11, 2010.
+    .. [2] L. Hubert and P. Arabie, "Comparing partitions", Journal of Classification 2(1),
+       1985.
+    .. [3] M. Meila, "Comparing clusterings: an information based distance", Journal of
+       Multivariate Analysis 98(5), 2007.
 
     Examples
     --------

@@ -285,6 +285,11 @@ class Partition:
         list of Subcluster
             In layer order, then by increasing cluster label.
 
+        References
+        ----------
+        .. [1] S. Hod, S. Casper, D. Filan, C. Wild, A. Critch and S. Russell, "Detecting
+           modularity in deep neural networks", arXiv:2110.08058, 2021.
+
         Examples
         --------
         >>> p = Partition({"fc1": [0, 0, 1, -1], "fc2": [1, 1, 1]})

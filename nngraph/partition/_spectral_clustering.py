@@ -110,7 +110,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         Seeds the eigensolver's start vector and k-means. Stored as given; turned into a
         generator in :meth:`fit`.
     n_init : int, optional
-        k-means restarts. Default: 25, or 100 above 2,000 clusterable units (the paper).
+        k-means restarts. Default: 25, or 100 above 2,000 clusterable units (as in [3]_).
     eigen_solver : {"auto", "dense", "arpack", "lobpcg"}, default="auto"
         See :func:`spectral_embedding`.
     eigen_tol : float or "auto", default="auto"
@@ -161,8 +161,12 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
 
     References
     ----------
-    .. [1] J. Shi and J. Malik, "Normalized cuts and image segmentation", IEEE TPAMI
-       22(8), 2000.
+    .. [1] J. Shi and J. Malik, "Normalized cuts and image segmentation", IEEE Transactions
+       on Pattern Analysis and Machine Intelligence 22(8), 2000.
+    .. [2] U. von Luxburg, "A tutorial on spectral clustering", Statistics and Computing
+       17(4), 2007.
+    .. [3] D. Filan, S. Casper, S. Hod, C. Wild, A. Critch and S. Russell, "Clusterability
+       in neural networks", arXiv:2103.03386, 2021.
 
     Examples
     --------

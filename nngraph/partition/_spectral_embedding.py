@@ -309,8 +309,10 @@ def spectral_embedding(
 
     References
     ----------
-    .. [1] J. Shi and J. Malik, "Normalized cuts and image segmentation", IEEE TPAMI
-       22(8), 2000.
+    .. [1] J. Shi and J. Malik, "Normalized cuts and image segmentation", IEEE Transactions
+       on Pattern Analysis and Machine Intelligence 22(8), 2000.
+    .. [2] U. von Luxburg, "A tutorial on spectral clustering", Statistics and Computing
+       17(4), 2007.
 
     Examples
     --------
@@ -418,6 +420,11 @@ def eigengap(
     Returns
     -------
     EigengapResult
+
+    References
+    ----------
+    .. [1] U. von Luxburg, "A tutorial on spectral clustering", Statistics and Computing
+       17(4), 2007.
 
     Examples
     --------

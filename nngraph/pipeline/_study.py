@@ -271,6 +271,13 @@ def study(
     -------
     StudyResult
 
+    References
+    ----------
+    .. [1] D. Filan, S. Casper, S. Hod, C. Wild, A. Critch and S. Russell, "Clusterability
+       in neural networks", arXiv:2103.03386, 2021.
+    .. [2] S. Hod, S. Casper, D. Filan, C. Wild, A. Critch and S. Russell, "Detecting
+       modularity in deep neural networks", arXiv:2110.08058, 2021.
+
     Examples
     --------
     >>> import nngraph as ng

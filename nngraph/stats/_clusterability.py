@@ -249,8 +249,7 @@ def clusterability(
     The graph is partitioned and its n-cut compared with the n-cuts of ``n_shuffles``
     shuffled copies, each partitioned the same way (the partitioner is cloned for every
     shuffle: same k and parameters). Isolated units are removed before shuffling and
-    again from each shuffled graph before it is partitioned, as in Filan et al.,
-    *Clusterability in Neural Networks*.
+    again from each shuffled graph before it is partitioned, as in Filan et al. [1]_.
 
     Parameters
     ----------
@@ -294,6 +293,11 @@ def clusterability(
     ShuffleFailedError
         The partitioner failed on a shuffled graph (the message says which; the original
         error is chained).
+
+    References
+    ----------
+    .. [1] D. Filan, S. Casper, S. Hod, C. Wild, A. Critch and S. Russell, "Clusterability
+       in neural networks", arXiv:2103.03386, 2021.
 
     Examples
     --------

@@ -32,6 +32,11 @@ class NullModel:
         The graph to shuffle. For the ``"layer"`` methods its nodes must be numbered
         layer by layer and ``graph.layer_pairs`` must list its blocks.
     method : {"layer", "layer_nonzero", "offdiagonal"}
+
+    References
+    ----------
+    .. [1] D. Filan, S. Casper, S. Hod, C. Wild, A. Critch and S. Russell, "Clusterability
+       in neural networks", arXiv:2103.03386, 2021.
     """
 
     def __init__(self, graph: NeuronGraph, method: str) -> None:

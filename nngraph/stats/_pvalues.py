@@ -89,6 +89,11 @@ def empirical_pvalues(
     -------
     EmpiricalPValues
 
+    References
+    ----------
+    .. [1] S. Hod, S. Casper, D. Filan, C. Wild, A. Critch and S. Russell, "Detecting
+       modularity in deep neural networks", arXiv:2110.08058, 2021.
+
     Examples
     --------
     >>> res = empirical_pvalues([3.0, 1.0], [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
@@ -177,8 +182,9 @@ def combine_pvalues(
 
     References
     ----------
-    R. A. Fisher, *Statistical Methods for Research Workers* (1932), section 21.1;
-    S. Hod et al., *Detecting Modularity in Deep Neural Networks*, arXiv 2110.08058.
+    .. [1] R. A. Fisher, *Statistical Methods for Research Workers*, 1932, section 21.1.
+    .. [2] S. Hod, S. Casper, D. Filan, C. Wild, A. Critch and S. Russell, "Detecting
+       modularity in deep neural networks", arXiv:2110.08058, 2021.
 
     Examples
     --------
@@ -232,8 +238,9 @@ def combine_across_networks(pvalues: Any) -> float:
 
     References
     ----------
-    G. E. Bates, *Joint distributions of time intervals for the occurrence of successive
-    accidents in a generalized Polya urn scheme*, Ann. Math. Statist. 26 (1955).
+    .. [1] G. E. Bates, "Joint distributions of time intervals for the occurrence of
+       successive accidents in a generalized Polya urn scheme", Annals of Mathematical
+       Statistics 26, 1955.
 
     Examples
     --------
@@ -272,8 +279,9 @@ def benjamini_hochberg(pvalues: Any, alpha: float = 0.05) -> tuple[np.ndarray, n
 
     References
     ----------
-    Y. Benjamini and Y. Hochberg, *Controlling the false discovery rate*, J. R. Stat.
-    Soc. B 57 (1995).
+    .. [1] Y. Benjamini and Y. Hochberg, "Controlling the false discovery rate: a practical
+       and powerful approach to multiple testing", Journal of the Royal Statistical Society
+       B 57, 1995.
 
     Examples
     --------
