@@ -59,11 +59,11 @@ class LabelPropagation(CommunityDetector):
 
     Examples
     --------
-    >>> import numpy as np
     >>> import nngraph as ng
-    >>> blocks = np.kron(np.eye(3), np.ones((4, 4))) + 0.01 * (1 - np.eye(12))
-    >>> ng.LabelPropagation(random_state=0).fit_predict(blocks)
-    array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    >>> from nngraph.datasets import two_cliques
+    >>> a, cliques = two_cliques(5)          # two 5-cliques joined by one light edge
+    >>> ng.LabelPropagation(random_state=0).fit_predict(a)
+    array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
     """
 
     def __init__(self, *, random_state: Any = None, max_iter: int = 100) -> None:

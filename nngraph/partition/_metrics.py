@@ -79,10 +79,10 @@ def ncut(graph: Any, labels: Any) -> float:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> a = np.array([[0, 2, 1, 0], [2, 0, 0, 0], [1, 0, 0, 3], [0, 0, 3, 0]], float)
-    >>> round(ncut(a, [0, 0, 1, 1]), 6)    # cut 1; volumes 5 and 7: 1/5 + 1/7
-    0.342857
+    >>> from nngraph.datasets import two_cliques
+    >>> a, triangles = two_cliques(3)     # two triangles joined by an edge of weight 0.1
+    >>> round(ncut(a, triangles), 6)      # cut 0.1, volumes 6.1 and 6.1: 2 * 0.1 / 6.1
+    0.032787
     """
     volume, internal = _volumes(graph, labels)
     if not volume.sum() > 0:
@@ -126,10 +126,10 @@ def modularity(graph: Any, labels: Any, resolution: float = 1.0) -> float:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> a = np.array([[0, 2, 1, 0], [2, 0, 0, 0], [1, 0, 0, 3], [0, 0, 3, 0]], float)
-    >>> round(modularity(a, [0, 0, 1, 1]), 6)    # (4 + 6) / 12 - (5^2 + 7^2) / 12^2
-    0.319444
+    >>> from nngraph.datasets import two_cliques
+    >>> a, triangles = two_cliques(3)     # two triangles joined by an edge of weight 0.1
+    >>> round(modularity(a, triangles), 6)    # 2 * 6 / 12.2 - 2 * (6.1 / 12.2)^2
+    0.483607
     """
     if not np.isfinite(resolution) or resolution < 0:
         raise ValueError(f"resolution must be a finite number >= 0, got {resolution!r}")
@@ -161,10 +161,10 @@ def conductance(graph: Any, labels: Any) -> np.ndarray:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> a = np.array([[0, 2, 1, 0], [2, 0, 0, 0], [1, 0, 0, 3], [0, 0, 3, 0]], float)
-    >>> conductance(a, [0, 0, 1, 1])
-    array([0.2, 0.2])
+    >>> from nngraph.datasets import two_cliques
+    >>> a, triangles = two_cliques(3)     # two triangles joined by an edge of weight 0.1
+    >>> conductance(a, triangles).round(6)    # 0.1 / 6.1 each
+    array([0.016393, 0.016393])
     """
     volume, internal = _volumes(graph, labels)
     cut = volume - internal

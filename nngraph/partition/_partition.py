@@ -105,17 +105,15 @@ class Partition:
 
     Examples
     --------
-    >>> import numpy as np, scipy.sparse as sp
-    >>> from nngraph import NeuronGraph
-    >>> a = sp.csr_array(np.array([[0, 1, 1, 0], [1, 0, 0, 1], [1, 0, 0, 1], [0, 1, 1, 0.]]))
-    >>> g = NeuronGraph(a, ["input", "fc"], [0, 0, 1, 1], [0, 1, 0, 1])
-    >>> p = Partition([0, 1, 0, 1], g, method="manual")
-    >>> p.layer_labels["fc"]
-    array([0, 1])
-    >>> p.metrics["ncut"]    # two edges cut, each cluster has volume 4
-    1.0
-    >>> [(s.layer, s.cluster, s.units.tolist()) for s in p.subclusters(min_size=1)]
-    [('input', 0, [0]), ('input', 1, [1]), ('fc', 0, [0]), ('fc', 1, [1])]
+    >>> from nngraph.datasets import layered_graph
+    >>> g, modules = layered_graph((4, 5, 3), 2, random_state=0)    # 2 planted modules
+    >>> p = Partition(modules, g, method="planted")
+    >>> p.layer_labels["fc1"]
+    array([0, 0, 0, 1, 1])
+    >>> p.n_clusters, round(p.metrics["ncut"], 4)
+    (2, 0.1034)
+    >>> [(s.layer, s.cluster, s.size) for s in p.subclusters()]    # single units left out
+    [('input', 0, 2), ('input', 1, 2), ('fc1', 0, 3), ('fc1', 1, 2), ('fc2', 0, 2)]
     """
 
     def __init__(
