@@ -28,56 +28,12 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from .utils._lazy import lazy_exports
+from .utils._lazy import lazy_exports, type_checking_exports
 
 try:
     __version__ = version("nngraph")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.1.0"
-
-# Public name -> the subpackage that defines it.
-_EXPORTS: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "NeuronGraph",
-            "NonSymmetricWarning",
-            "UnsupportedModelError",
-            "activation_graph",
-            "weight_graph",
-        ],
-        "graphs",
-    ),
-    **dict.fromkeys(
-        [
-            "DisconnectedGraphWarning",
-            "EigengapResult",
-            "GraphMismatchWarning",
-            "LabelPropagation",
-            "Leiden",
-            "Louvain",
-            "Partition",
-            "PartitionerComparison",
-            "ResolutionResult",
-            "ResolutionWarning",
-            "SpectralClustering",
-            "SpectralConvergenceWarning",
-            "Subcluster",
-            "cluster_sizes",
-            "compare_partitioners",
-            "compare_partitions",
-            "conductance",
-            "eigengap",
-            "modularity",
-            "ncut",
-            "resolution_for_k",
-            "spectral_embedding",
-        ],
-        "partition",
-    ),
-    **dict.fromkeys(["ClusterabilityResult", "ShuffleFailedError", "clusterability"], "stats"),
-    **dict.fromkeys(["StudyResult", "study"], "pipeline"),
-}
-_SUBPACKAGES = ("datasets", "graphs", "models", "partition", "pipeline", "stats", "utils")
 
 __all__ = [
     "ClusterabilityResult",
@@ -117,15 +73,18 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {**{k: f".{v}" for k, v in _EXPORTS.items()}, **dict.fromkeys(_SUBPACKAGES, "")},
-    globals(),
-)
+# The imports below are what type checkers see, and (read by type_checking_exports)
+# where each public name is loaded from on first use. The subpackages imported with a
+# redundant alias load on first use too, but stay out of __all__.
+__getattr__, __dir__ = lazy_exports(__name__, type_checking_exports(__file__), globals())
 
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time as above
     from . import datasets, models
+    from . import graphs as graphs
+    from . import partition as partition
+    from . import pipeline as pipeline
+    from . import stats as stats
+    from . import utils as utils
     from .graphs import (
         NeuronGraph,
         NonSymmetricWarning,

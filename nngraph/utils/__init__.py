@@ -6,30 +6,7 @@ Nothing here imports torch or any other stage of nngraph; names load on first us
 
 from typing import TYPE_CHECKING
 
-from ._lazy import lazy_exports
-
-_VALIDATION = (
-    "InvalidParameterError",
-    "canonical_labels",
-    "check_bool",
-    "check_choice",
-    "check_int",
-    "check_int_sequence",
-    "check_labels",
-    "check_real",
-    "check_seed",
-    "seed_from",
-)
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        **dict.fromkeys(("atomic_write", "to_jsonable", "write_json"), "._io"),
-        **dict.fromkeys(_VALIDATION, "._validation"),
-        **dict.fromkeys(("SYMMETRY_RTOL", "is_symmetric", "kernel_csr_arrays"), "._sparse"),
-        "lazy_exports": "._lazy",
-    },
-    globals(),
-)
+from ._lazy import lazy_exports, type_checking_exports
 
 __all__ = [
     "SYMMETRY_RTOL",
@@ -48,10 +25,15 @@ __all__ = [
     "lazy_exports",
     "seed_from",
     "to_jsonable",
+    "type_checking_exports",
     "write_json",
 ]
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+# The imports below are what type checkers see, and (read by type_checking_exports)
+# where each name is loaded from on first use.
+__getattr__, __dir__ = lazy_exports(__name__, type_checking_exports(__file__), globals())
+
+if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time as above
     from ._io import atomic_write, to_jsonable, write_json
     from ._sparse import SYMMETRY_RTOL, is_symmetric, kernel_csr_arrays
     from ._validation import (
