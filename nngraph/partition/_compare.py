@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import csv
 import io
-import json
 import math
 import os
 import time
@@ -25,7 +24,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..graphs._canonical import as_neuron_graph
-from ..utils._io import atomic_write, to_jsonable, write_json
+from ..utils._io import atomic_write, json_text, to_jsonable
 from ..utils._validation import seed_from
 from ._label_propagation import LabelPropagation
 from ._leiden import Leiden
@@ -274,10 +273,7 @@ class PartitionerComparison:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """Return the comparison as JSON text; also write it to ``path`` if given."""
-        document = self.to_dict()
-        if path is not None:
-            write_json(path, document)
-        return json.dumps(document, indent=2, allow_nan=False)
+        return json_text(self.to_dict(), path)
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
         """One row per method, with ``nmi_<other>`` and ``ari_<other>`` columns.
@@ -339,13 +335,9 @@ def compare_partitioners(
     -------
     PartitionerComparison
 
-    References
-    ----------
-    .. [1] N. X. Vinh, J. Epps and J. Bailey, "Information theoretic measures for
-       clusterings comparison: variants, properties, normalization and correction for
-       chance", Journal of Machine Learning Research 11, 2010.
-    .. [2] L. Hubert and P. Arabie, "Comparing partitions", Journal of Classification 2(1),
-       1985.
+    See Also
+    --------
+    compare_partitions : The NMI and ARI of two partitions, with their references.
 
     Examples
     --------

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..graphs._canonical import as_neuron_graph
-from ..utils._io import atomic_write, to_jsonable
+from ..utils._io import to_jsonable, write_json
 from ..utils._validation import check_labels
 
 __all__ = [
@@ -160,36 +160,12 @@ def partition_document(
 
 
 def write_document(path: str | os.PathLike, document: Mapping[str, Any]) -> Path:
-    r"""Write ``document`` as JSON to ``path``, atomically.
+    """Write ``document`` to ``path`` as the format's JSON (indent 1), atomically.
 
-    The document is serialised in memory first, written to a temporary file in the
-    same directory and moved over ``path`` with ``os.replace``: a failure never leaves
-    ``path`` half-written or replaces an existing file.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file to write.
-    document : mapping
-        JSON values only (no NaN).
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     path = write_document(pathlib.Path(tmp) / "p.json", {"version": 1})
-    ...     path.read_text()
-    '{\n "version": 1\n}\n'
+    :meth:`nngraph.Partition.save` says what "atomically" guarantees;
+    :func:`~nngraph.utils.write_json` does the writing.
     """
-    path = Path(path)
-    text = json.dumps(document, indent=1, allow_nan=False)
-    atomic_write(path, lambda fh: fh.write(text + "\n"), binary=False)
-    return path
+    return write_json(path, document, indent=1)
 
 
 # ---------------------------------------------------------------------- reading

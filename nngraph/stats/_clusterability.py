@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import copy
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ import numpy as np
 from ..graphs._canonical import as_neuron_graph
 from ..graphs._neuron_graph import NeuronGraph
 from ..partition._metrics import ncut as _ncut
-from ..utils._io import to_jsonable, write_json
+from ..utils._io import json_text, to_jsonable
 from ._null_models import NULL_METHODS, NullModel
 
 __all__ = ["ClusterabilityResult", "ShuffleFailedError", "clusterability"]
@@ -114,10 +113,7 @@ class ClusterabilityResult:
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """Return the result as JSON text; also write it to ``path`` when given."""
-        document = self.to_dict()
-        if path is not None:
-            write_json(path, document)
-        return json.dumps(document, indent=2, allow_nan=False)
+        return json_text(self.to_dict(), path)
 
     def plot(self, ax: Any = None, *, bins: int | str = "auto") -> Any:
         """Histogram of the null n-cuts with the true n-cut marked (needs matplotlib).

@@ -21,6 +21,7 @@ __all__ = [
     "check_real",
     "check_seed",
     "is_symmetric",
+    "json_text",
     "kernel_csr_arrays",
     "lazy_exports",
     "seed_from",
@@ -34,7 +35,7 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(__name__, type_checking_exports(__file__), globals())
 
 if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time as above
-    from ._io import atomic_write, to_jsonable, write_json
+    from ._io import atomic_write, json_text, to_jsonable, write_json
     from ._sparse import SYMMETRY_RTOL, is_symmetric, kernel_csr_arrays
     from ._validation import (
         InvalidParameterError,

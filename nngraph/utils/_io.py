@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "to_jsonable", "write_json"]
+__all__ = ["atomic_write", "json_text", "to_jsonable", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, binary: bool) -> Path:
@@ -42,10 +42,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bi
     return path
 
 
+def json_text(
+    document: Any, path: str | os.PathLike | None = None, *, indent: int | None = 2
+) -> str:
+    """Return ``document`` as strict JSON text; also write it atomically to ``path`` if given.
+
+    NaN and infinities are refused (``ValueError``), not written. The file ends with a
+    newline; the returned text does not.
+
+    Examples
+    --------
+    >>> json_text({"k": 3}, indent=None)
+    '{"k": 3}'
+    """
+    text = json.dumps(document, indent=indent, allow_nan=False)
+    if path is not None:
+        atomic_write(path, lambda fh: fh.write(text + "\n"), binary=False)
+    return text
+
+
 def write_json(path: str | os.PathLike, document: Any, *, indent: int | None = 2) -> Path:
     """Write strict JSON atomically (NaN and infinities are refused, not written)."""
-    text = json.dumps(document, indent=indent, allow_nan=False) + "\n"
-    return atomic_write(path, lambda fh: fh.write(text), binary=False)
+    json_text(document, path, indent=indent)
+    return Path(path)
 
 
 def to_jsonable(
