@@ -275,41 +275,54 @@ def pretrained(
         "dropout", dropout, maximum=1.0, below_maximum=True
     )  # so that dropout=0 and dropout=0.0 share a key
     config, key = _config(name, {"dropout": dropout, **builder_kwargs}, train_kwargs)
-    with torch.random.fork_rng(devices=[]):  # building initialises: not on the user's RNG
-        model = builder(dropout=dropout, **builder_kwargs)
+
+    def build() -> nn.Module:
+        with torch.random.fork_rng(devices=[]):  # building initialises: not on the user's RNG
+            return builder(dropout=dropout, **builder_kwargs)
 
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     checkpoint = directory / f"{name}-{key}.pt"
-    sidecar = directory / f"{name}-{key}.json"
-
-    if checkpoint.exists():
-        try:
-            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            if not isinstance(saved, dict) or saved.get("config") != config:
-                raise ValueError("its configuration does not match")
-            model.load_state_dict(saved["state_dict"])
-            history = saved.get("history", {})
-        except Exception as exc:  # any unreadable checkpoint is rebuilt
-            warnings.warn(
-                f"ignoring unusable cached checkpoint {checkpoint} ({type(exc).__name__}: "
-                f"{exc}); retraining it",
-                CacheWarning,
-                stacklevel=2,
-            )
-            model = builder(dropout=dropout, **builder_kwargs)
-        else:
-            model.eval()
-            return (model, history) if return_history else model
-
-    history = train(model, pretrained_data(name), progress=progress, **train_kwargs)
-    model.cpu().eval()
-    directory.mkdir(parents=True, exist_ok=True)
-    payload = {"config": config, "state_dict": model.state_dict(), "history": history}
-    atomic_write(checkpoint, lambda fh: torch.save(payload, fh), binary=True)
-    meta = {"key": key, "config": config, "history": history, "checkpoint": checkpoint.name}
-    atomic_write(
-        sidecar,
-        lambda fh: fh.write(json.dumps(meta, indent=2, sort_keys=True) + "\n"),
-        binary=False,
-    )
+    cached = _load_checkpoint(checkpoint, config, build)
+    if cached is not None:
+        model, history = cached
+    else:
+        model = build()
+        history = train(model, pretrained_data(name), progress=progress, **train_kwargs)
+        model.cpu().eval()
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = {"config": config, "state_dict": model.state_dict(), "history": history}
+        atomic_write(checkpoint, lambda fh: torch.save(payload, fh), binary=True)
+        meta = {"key": key, "config": config, "history": history, "checkpoint": checkpoint.name}
+        atomic_write(
+            directory / f"{name}-{key}.json",
+            lambda fh: fh.write(json.dumps(meta, indent=2, sort_keys=True) + "\n"),
+            binary=False,
+        )
     return (model, history) if return_history else model
+
+
+def _load_checkpoint(
+    checkpoint: Path, config: dict[str, Any], build: Callable[[], nn.Module]
+) -> tuple[nn.Module, dict[str, Any]] | None:
+    """Load a cached model and its history; None if there is none or it is unusable.
+
+    An unusable checkpoint (unreadable, another configuration, weights that do not fit
+    the model) gives a :class:`CacheWarning`; the caller retrains and overwrites it.
+    """
+    if not checkpoint.exists():
+        return None
+    model = build()
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if not isinstance(saved, dict) or saved.get("config") != config:
+            raise ValueError("its configuration does not match")
+        model.load_state_dict(saved["state_dict"])
+    except Exception as exc:  # any unreadable checkpoint is rebuilt
+        warnings.warn(
+            f"ignoring unusable cached checkpoint {checkpoint} ({type(exc).__name__}: "
+            f"{exc}); retraining it",
+            CacheWarning,
+            stacklevel=3,
+        )
+        return None
+    return model.eval(), saved.get("history", {})

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..utils._kernels import rng_state
-from ..utils._validation import check_choice, check_int, check_real
+from ..utils._validation import check_bool, check_choice, check_int, check_real
 from ._base import CommunityDetector, igraph_seeded, relabel
 from ._louvain_kernels import louvain as _louvain_kernel
 from ._prepared import PreparedGraph
@@ -154,8 +154,7 @@ class Louvain(ResolutionSearchMixin, CommunityDetector):
         check_int("max_levels", self.max_levels, 1, allow_none=True)
         check_real("tol", self.tol)
         check_choice("backend", self.backend, ("numba", "igraph"))
-        if not isinstance(self.return_levels, (bool, np.bool_)):
-            raise TypeError(f"return_levels must be a bool, got {self.return_levels!r}")
+        check_bool("return_levels", self.return_levels)
 
     def _partition(
         self, prep: PreparedGraph, resolution: float, seed: int

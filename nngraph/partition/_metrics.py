@@ -26,26 +26,29 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from ..graphs._canonical import check_adjacency
 from ..utils import _kernels as _k
+from ..utils._sparse import kernel_csr_arrays
 from ..utils._validation import check_labels
 
 __all__ = ["ncut", "modularity", "conductance", "cluster_sizes", "compare_partitions"]
 
 
-def _volumes(graph: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per label (indexed by the sorted distinct labels >= 0): volume and internal weight."""
+def _volumes(
+    graph: Any, labels: Any, *, undefined: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per label (indexed by the sorted distinct labels >= 0): volume and internal weight.
+
+    With ``undefined`` (a metric's name), raise ``ValueError`` naming it when the
+    labelled units have no edges.
+    """
     a = check_adjacency(graph)
     lab = check_labels(labels, a.shape[0])
     mask = lab >= 0
     uniq, inverse = np.unique(lab[mask], return_inverse=True)
     dense = np.full(lab.shape[0], -1, dtype=np.int64)
     dense[mask] = inverse
-    volume, internal = _k.label_cut_volume(
-        np.ascontiguousarray(a.indptr, dtype=np.int64),
-        np.ascontiguousarray(a.indices, dtype=np.int32),
-        np.ascontiguousarray(a.data, dtype=np.float64),
-        dense,
-        uniq.size,
-    )
+    volume, internal = _k.label_cut_volume(*kernel_csr_arrays(a), dense, uniq.size)
+    if undefined is not None and not volume.sum() > 0:
+        raise ValueError(f"{undefined} is undefined: there are no edges between labelled units")
     return volume, internal
 
 
@@ -84,9 +87,7 @@ def ncut(graph: Any, labels: Any) -> float:
     >>> round(ncut(a, triangles), 6)      # cut 0.1, volumes 6.1 and 6.1: 2 * 0.1 / 6.1
     0.032787
     """
-    volume, internal = _volumes(graph, labels)
-    if not volume.sum() > 0:
-        raise ValueError("ncut is undefined: there are no edges between labelled units")
+    volume, internal = _volumes(graph, labels, undefined="ncut")
     cut = volume - internal
     nz = volume > 0
     return float(np.sum(cut[nz] / volume[nz]))
@@ -133,10 +134,8 @@ def modularity(graph: Any, labels: Any, resolution: float = 1.0) -> float:
     """
     if not np.isfinite(resolution) or resolution < 0:
         raise ValueError(f"resolution must be a finite number >= 0, got {resolution!r}")
-    volume, internal = _volumes(graph, labels)
+    volume, internal = _volumes(graph, labels, undefined="modularity")
     two_m = volume.sum()
-    if not two_m > 0:
-        raise ValueError("modularity is undefined: there are no edges between labelled units")
     return float(np.sum(internal / two_m - resolution * (volume / two_m) ** 2))
 
 

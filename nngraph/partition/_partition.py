@@ -266,7 +266,7 @@ class Partition:
     def subclusters(self, min_size: int = 2, max_fraction: float = 0.99) -> list[Subcluster]:
         """Return the groups of units that share a cluster and a layer.
 
-        See :func:`nngraph.partition._subclusters.subclusters`.
+        Computed by :func:`nngraph.partition._subclusters.subclusters`.
 
         Parameters
         ----------

@@ -60,18 +60,12 @@ def subclusters(
         Each layer's labels by unit index; -1 marks units left out (never grouped).
     layer_names : sequence of str, optional
         The layers to read, in order; by default those of ``layer_labels``.
-    min_size : int, default=2
-        Keep groups of at least this many units (the paper: 2; 3 for feature
-        visualisation, 5 for data-set examples).
-    max_fraction : float, default=0.99
-        Keep groups holding at most this fraction of the layer's units, all of them
-        counted, including units labelled -1 (the paper: 0.99 of the layer; 0.75 for
-        data-set examples).
+    min_size, max_fraction
+        The size filters, as for :meth:`nngraph.Partition.subclusters`.
 
     Returns
     -------
     list of Subcluster
-        In layer order, then by increasing cluster label.
 
     Raises
     ------
