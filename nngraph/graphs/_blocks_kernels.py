@@ -1,8 +1,14 @@
-"""Numba kernels for :mod:`nngraph.graphs._blocks`: writing dense layer blocks into CSR arrays.
+"""Numba kernels for :mod:`nngraph.graphs._blocks`: writing layer blocks into CSR arrays.
 
-Each kernel writes one dense block of edge weights (or its transpose) into the rows of
-one layer of a symmetric CSR matrix, taking ``|.|`` and widening to float64 on the way,
-together with the column indices, in one pass over the destination.
+A block holds the edge weights between a consumer layer (rows) and a producer layer.
+The edge ``(i, u)`` is ``|values[i, columns[u]]| * row_factor[i] * col_factor[u]``
+(none where ``columns[u] < 0``), widened to float64. ``values`` may be a read-only
+float32 or float64 view of a model's own weights: it is only read.
+
+Writing takes two passes: :func:`count_block` counts each row's non-zero edges (so the
+CSR arrays are allocated at their final size: a depthwise or pruned layer costs only
+its non-zeros), then :func:`write_block` and :func:`write_block_transposed` write them,
+each row's entries at its cursor, in increasing column order.
 
 Serial on purpose: nngraph runs its kernels in worker processes (clusterability), and
 numba's OpenMP threading layer makes a later ``fork`` abort the process.
@@ -16,49 +22,71 @@ _TILE = 16
 
 
 @numba.njit(cache=True)
-def write_block(data, indices, row_start, width, col, first_column, block):
-    """Rows ``i`` of the layer get ``|block[i, j]|`` at column ``first_column + j``.
-
-    Row ``i`` starts at ``row_start + i * width`` in ``data``/``indices``; the block goes
-    to positions ``col .. col + block.shape[1]`` of each row. Values and indices are
-    written in separate loops over contiguous slices, so both vectorise. Returns the
-    number of zero weights written.
-    """
-    n, m = block.shape
-    zeros = 0
+def count_block(values, columns, row_factor, col_factor, row_counts, col_counts):
+    """Add each consumer row's and each producer unit's number of non-zero edges."""
+    n = values.shape[0]
+    m = columns.shape[0]
     for i in range(n):
-        base = row_start + i * width + col
-        values = data[base : base + m]
-        row = block[i]
-        for j in range(m):
-            values[j] = abs(row[j])
-            zeros += values[j] == 0.0
-        columns = indices[base : base + m]
-        for j in range(m):
-            columns[j] = first_column + j
-    return zeros
+        row = values[i]
+        fi = row_factor[i]
+        count = 0
+        for u in range(m):
+            j = columns[u]
+            if j >= 0 and abs(row[j]) * fi * col_factor[u] != 0.0:
+                count += 1
+                col_counts[u] += 1
+        row_counts[i] += count
 
 
 @numba.njit(cache=True)
-def write_block_transposed(data, indices, row_start, width, col, first_column, block):
-    """Like :func:`write_block` for ``block.T``: row ``j`` gets ``|block[i, j]|`` at
-    column ``first_column + i``. Tiled so that reads and writes both stay in cache.
-    Returns the number of zero weights written."""
-    n, m = block.shape
-    zeros = 0
-    for j0 in range(0, m, _TILE):
-        j1 = min(j0 + _TILE, m)
+def write_block(data, indices, cursor, first_column, values, columns, row_factor, col_factor):
+    """Consumer row ``i`` gets its non-zero edges at ``cursor[i]``, column ``first_column + u``.
+
+    ``cursor`` (one position per consumer row) is advanced past what is written.
+    """
+    n = values.shape[0]
+    m = columns.shape[0]
+    for i in range(n):
+        pos = cursor[i]
+        row = values[i]
+        fi = row_factor[i]
+        for u in range(m):
+            j = columns[u]
+            if j < 0:
+                continue
+            v = abs(row[j]) * fi * col_factor[u]
+            if v != 0.0:
+                data[pos] = v
+                indices[pos] = first_column + u
+                pos += 1
+        cursor[i] = pos
+
+
+@numba.njit(cache=True)
+def write_block_transposed(
+    data, indices, cursor, first_column, values, columns, row_factor, col_factor
+):
+    """Producer row ``u`` gets its non-zero edges to consumer ``i`` at ``cursor[u]``.
+
+    The transpose of :func:`write_block`, tiled so that reads and writes both stay in
+    cache; within a row the consumers come in increasing order.
+    """
+    n = values.shape[0]
+    m = columns.shape[0]
+    for u0 in range(0, m, _TILE):
+        u1 = min(u0 + _TILE, m)
         for i0 in range(0, n, _TILE):
             i1 = min(i0 + _TILE, n)
-            for j in range(j0, j1):
-                base = row_start + j * width + col
+            for u in range(u0, u1):
+                j = columns[u]
+                if j < 0:
+                    continue
+                fu = col_factor[u]
+                pos = cursor[u]
                 for i in range(i0, i1):
-                    value = abs(block[i, j])
-                    data[base + i] = value
-                    zeros += value == 0.0
-    for j in range(m):
-        base = row_start + j * width + col
-        columns = indices[base : base + n]
-        for i in range(n):
-            columns[i] = first_column + i
-    return zeros
+                    v = abs(values[i, j]) * row_factor[i] * fu
+                    if v != 0.0:
+                        data[pos] = v
+                        indices[pos] = first_column + i
+                        pos += 1
+                cursor[u] = pos

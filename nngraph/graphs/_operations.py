@@ -33,6 +33,8 @@ __all__ = [
     "PASS_FUNCTIONS",
     "PASS_METHODS",
     "PASS_MODULES",
+    "PERMUTE_FUNCTIONS",
+    "PERMUTE_METHODS",
     "REDUCE_FUNCTIONS",
     "REDUCE_METHODS",
     "RESHAPE_FUNCTIONS",
@@ -40,11 +42,15 @@ __all__ = [
     "RESHAPE_MODULES",
     "SCALE_FUNCTIONS",
     "SCALE_METHODS",
+    "SELECT_FUNCTIONS",
+    "SELECT_METHODS",
     "WEIGHTED_MODULES",
 ]
 
 WEIGHTED_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-BATCHNORM_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+# Every batch norm, the subclasses of other libraries included (timm's BatchNormAct2d,
+# which also applies an activation): the tracer keeps them whole (leaf modules).
+BATCHNORM_MODULES = (nn.modules.batchnorm._BatchNorm,)
 # Element-wise activations (shared with the activation recorder, which applies the one
 # following a unit for activation="post").
 ACTIVATION_MODULES: tuple[type[nn.Module], ...] = (
@@ -156,9 +162,13 @@ PASS_MODULES = (
         nn.ReflectionPad2d,
         nn.ReplicationPad1d,
         nn.ReplicationPad2d,
+        # Spatial resizing (U-Nets, FPNs, HRNet): each channel is resized on its own.
+        nn.Upsample,
+        nn.UpsamplingNearest2d,
+        nn.UpsamplingBilinear2d,
     )
 )
-RESHAPE_MODULES = (nn.Flatten,)
+RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
 KNOWN_MODULES = WEIGHTED_MODULES + BATCHNORM_MODULES + PASS_MODULES + RESHAPE_MODULES
 
 PASS_FUNCTIONS: frozenset[Any] = (
@@ -186,6 +196,10 @@ PASS_FUNCTIONS: frozenset[Any] = (
         torch.max_pool2d,
         torch.avg_pool1d,
         torch.adaptive_avg_pool1d,
+        F.interpolate,
+        F.upsample,
+        F.upsample_nearest,
+        F.upsample_bilinear,
         torch.abs,
         torch.neg,
         torch.exp,
@@ -209,6 +223,8 @@ PASS_METHODS = (
         "neg",
         "exp",
         "square",
+        "expand",
+        "expand_as",
     }
 )
 ADD_FUNCTIONS = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
@@ -222,8 +238,40 @@ SCALE_FUNCTIONS = {
     torch.div,
 }
 SCALE_METHODS = {"mul", "mul_", "div", "div_"}
-RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape}
-RESHAPE_METHODS = {"flatten", "view", "reshape"}
-REDUCE_FUNCTIONS = {torch.mean, torch.sum, torch.amax}
-REDUCE_METHODS = {"mean", "sum", "amax"}
-CAT_FUNCTIONS = {torch.cat, torch.concat}
+RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.unflatten}
+RESHAPE_METHODS = {
+    "flatten",
+    "view",
+    "reshape",
+    "view_as",
+    "reshape_as",
+    "squeeze",
+    "unsqueeze",
+    "unflatten",
+}
+PERMUTE_FUNCTIONS = {torch.permute, torch.transpose, torch.movedim, torch.swapaxes, torch.swapdims}
+PERMUTE_METHODS = {"permute", "transpose", "movedim", "swapaxes", "swapdims"}
+# Selections of positions: basic indexing, narrow, chunk/split (tuples), index_select.
+SELECT_FUNCTIONS = {
+    operator.getitem,
+    torch.narrow,
+    torch.chunk,
+    torch.split,
+    torch.tensor_split,
+    torch.unbind,
+    torch.index_select,
+    torch.select,
+}
+SELECT_METHODS = {
+    "__getitem__",
+    "narrow",
+    "chunk",
+    "split",
+    "tensor_split",
+    "unbind",
+    "index_select",
+    "select",
+}
+REDUCE_FUNCTIONS = {torch.mean, torch.sum, torch.amax, torch.amin}
+REDUCE_METHODS = {"mean", "sum", "amax", "amin"}
+CAT_FUNCTIONS = {torch.cat, torch.concat, torch.stack}

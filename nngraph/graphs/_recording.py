@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.fx as fx
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ._operations import (
     ACTIVATION_FUNCTIONS,
@@ -67,6 +68,10 @@ class RecordPoint:
     batchnorm: str | None = None  # batch norm applied (its path), if any
     activation: Callable[[torch.Tensor], torch.Tensor] | None = None
     activation_name: str | None = None  # "relu", ..., "identity"; None for pre-activation
+    unit_dim: int = 1  # the dimension of the hooked output that carries the units
+    # A batch norm of another library that applies its activation itself (timm's
+    # BatchNormAct2d): "pre" recomputes the batch norm alone from the hook's input.
+    batchnorm_only: bool = False
 
 
 # ---------------------------------------------------------------------- batches
@@ -200,7 +205,9 @@ def plan_recording(
         layer = layers[i]
         identity = (layer.name, layer.kind, layer.n_units, layer.is_output)
         if layer.kind == "input":
-            points.append(RecordPoint(i, *identity, module=None, recorded_at="input"))
+            points.append(
+                RecordPoint(i, *identity, module=None, recorded_at="input", unit_dim=layer.unit_dim)
+            )
             continue
         node = _follow_identity(calls[layer.name][0], modules)
         hooked, bn = layer.module, None
@@ -216,7 +223,10 @@ def plan_recording(
                 hooked = modules[bn]
                 node = _follow_identity(user, modules)
         act, act_name = None, None
-        if activation == "post":
+        own_activation = bn is not None and _applies_activation(modules[bn])
+        if activation == "post" and own_activation:
+            act, act_name = _identity, type(modules[bn]).__name__
+        elif activation == "post":
             act, act_name = _following_activation(node, modules, layer.name)
         points.append(
             RecordPoint(
@@ -227,9 +237,23 @@ def plan_recording(
                 batchnorm=bn,
                 activation=act,
                 activation_name=act_name,
+                unit_dim=layer.unit_dim,
+                batchnorm_only=own_activation and activation == "pre",
             )
         )
     return points
+
+
+def _applies_activation(bn: nn.Module) -> bool:
+    """Whether a batch norm's class overrides ``forward`` (to apply an activation too)."""
+    cls = type(bn)
+    torch_classes = [c for c in cls.__mro__ if c.__module__.startswith("torch.nn")]
+    return bool(torch_classes) and cls.forward is not torch_classes[0].forward
+
+
+def batchnorm_alone(bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The eval-mode batch norm of ``x``, without anything a subclass adds to it."""
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 def _single_user(node: fx.Node) -> fx.Node | None:
@@ -304,7 +328,7 @@ def _identity(t: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------- recording
-def summarize(t: torch.Tensor, spatial: str) -> torch.Tensor:
+def summarize(t: torch.Tensor, spatial: str, unit_dim: int = 1) -> torch.Tensor:
     """One float64 value per (example, unit): ``(N, C, *S)`` -> ``(N, C)``, on the CPU.
 
     Parameters
@@ -312,7 +336,9 @@ def summarize(t: torch.Tensor, spatial: str) -> torch.Tensor:
     t : torch.Tensor
         A layer's output; 2-D values are only copied to float64.
     spatial : {"mean", "mean_abs"}
-        The summary over spatial positions.
+        The summary over spatial positions (or tokens).
+    unit_dim : int, default=1
+        The dimension carrying the units (the last one for a token-wise ``Linear``).
 
     Returns
     -------
@@ -325,6 +351,8 @@ def summarize(t: torch.Tensor, spatial: str) -> torch.Tensor:
     >>> summarize(t, "mean").tolist(), summarize(t, "mean_abs").tolist()
     ([[-1.0], [2.0]], [[2.0], [2.0]])
     """
+    if unit_dim % t.dim() != 1:
+        t = t.movedim(unit_dim, 1)
     if spatial == "mean_abs" and t.dim() > 2:
         t = t.abs()
     if t.dim() > 2:
@@ -407,10 +435,11 @@ class Recorder:
         spatial = self.spatial
 
         def hook(module: nn.Module, args: Any, output: Any) -> None:
-            v = output.detach()
+            v = batchnorm_alone(module, args[0]) if p.batchnorm_only else output
+            v = v.detach()
             if p.activation is not None:
                 v = p.activation(v.clone())
-            self._values[k] = summarize(v, spatial)
+            self._values[k] = summarize(v, spatial, p.unit_dim)
 
         return hook
 
@@ -421,9 +450,9 @@ class Recorder:
         (like :func:`nngraph.weight_graph`) gives it one unit per feature (``C * prod(S)``
         units) rather than one per channel; those units are the flattened input.
         """
-        if x.dim() > 2 and p.n_units != x.shape[1] and p.n_units == x[0].numel():
+        if x.dim() > 2 and p.n_units != x.shape[p.unit_dim] and p.n_units == x[0].numel():
             return x.flatten(1).to(dtype=torch.float64, device="cpu", copy=True)
-        return summarize(x, self.spatial)
+        return summarize(x, self.spatial, p.unit_dim)
 
     def run(self, x: torch.Tensor, batch_index: int) -> np.ndarray:
         """The activations of one batch, units in the order of ``points``.

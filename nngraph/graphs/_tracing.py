@@ -1,34 +1,52 @@
 """Tracing a PyTorch model into the units of its weighted layers and what feeds them.
 
-The model is traced with ``torch.fx`` and run once on the example input. Every tensor
-carries a *provenance*: for each channel (dimension 1) the units of the weighted layers
-(or of the input) whose values reach it through parameter-free operations. A
-weighted layer consumes a provenance and starts a new one with its own units.
+The model is traced with ``torch.fx`` in eval mode and run once on the example input
+(:mod:`._fx`: its modes and buffers are restored afterwards, even on error). Every
+traced tensor then gets a :class:`~._provenance.Provenance`: which unit of which layer
+sits at each position of the dimensions that carry units. A weighted layer (``Linear``,
+``Conv1d/2d/3d``) consumes a provenance along the dimension it reads and starts its own.
 
-This module is shared by :func:`nngraph.weight_graph` (which reads the weights of each
-consumer) and :func:`nngraph.activation_graph` (which records the same units).
+Batch norms come in two roles (:class:`Norm`): one that directly normalises a layer's
+output (``conv -> bn``, possibly with an element-wise activation or dropout between,
+and nothing else reading the layer) belongs to that layer's units; any other (a
+pre-activation batch norm of DenseNet, one after a residual add) scales the inputs of
+the layers that read it, and is recorded on the planes it scaled.
+
+Shared by :func:`nngraph.weight_graph` (which reads each consumer's weights),
+:func:`nngraph.activation_graph` (which records the same units) and the proxies.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from ._fx import (
+    TensorMeta,
+    UnsupportedModelError,
+    describe,
+    frozen,
+    run_shapes,
+    symbolic_trace,
+    unwrap_model,
+)
 from ._operations import (
     ADD_FUNCTIONS,
     ADD_METHODS,
     BATCHNORM_MODULES,
     CAT_FUNCTIONS,
-    KNOWN_MODULES,
     PASS_FUNCTIONS,
     PASS_METHODS,
     PASS_MODULES,
+    PERMUTE_FUNCTIONS,
+    PERMUTE_METHODS,
     REDUCE_FUNCTIONS,
     REDUCE_METHODS,
     RESHAPE_FUNCTIONS,
@@ -36,237 +54,115 @@ from ._operations import (
     RESHAPE_MODULES,
     SCALE_FUNCTIONS,
     SCALE_METHODS,
+    SELECT_FUNCTIONS,
+    SELECT_METHODS,
     WEIGHTED_MODULES,
 )
+from ._provenance import Plane, Provenance, UnsupportedOp, concatenated, merged
 
 __all__ = [
-    "UnsupportedModelError",
-    "Segment",
-    "Provenance",
-    "Layer",
+    "GATING",
     "Consumption",
+    "Layer",
+    "Norm",
     "Trace",
+    "UnsupportedModelError",
+    "choose_layers",
     "trace_model",
 ]
 
-
-class UnsupportedModelError(ValueError):
-    """The model holds a module or an operation nngraph cannot interpret as units."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Channels ``[start, stop)`` of a tensor carry units ``unit_start + (c - start)``
-    of layer ``layer``."""
-
-    start: int
-    stop: int
-    layer: int
-    unit_start: int
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where the channels of a tensor come from.
-
-    ``group`` is the number of consecutive features one channel spans after a
-    ``flatten`` (the product of the spatial sizes), 1 before.
-    """
-
-    n_channels: int
-    segments: tuple[Segment, ...]
-    group: int = 1
-
-    def shifted(self, offset: int) -> tuple[Segment, ...]:
-        return tuple(
-            Segment(s.start + offset, s.stop + offset, s.layer, s.unit_start) for s in self.segments
-        )
+GATING = ("refuse", "ignore")
 
 
 @dataclass
 class Layer:
-    """A layer of units: the input, or a weighted module."""
+    """A layer of units: the input, or a weighted module.
+
+    ``unit_dim`` is the dimension of the layer's output that carries its units (1 for
+    convolutions and plain ``Linear`` layers, the last one for a ``Linear`` applied to
+    ``(batch, ..., features)``); ``node`` the ``torch.fx`` call computing it.
+    """
 
     name: str
     kind: str  # "input", "linear" or "conv"
     n_units: int
     module: nn.Module | None = None
-    normalized_by: list[str] = field(default_factory=list)  # BN module paths folded in
+    normalized_by: list[str] = field(default_factory=list)  # batch norms of its units
     is_output: bool = False
+    unit_dim: int = 1
+    node: fx.Node | None = None
+
+
+@dataclass
+class Norm:
+    """A batch norm of the network.
+
+    ``layer`` is the layer whose units it normalises (``units[c]``: the unit of its
+    channel ``c``), or None when it scales the inputs of the layers reading it (its
+    index then appears in the planes' ``norms``).
+    """
+
+    path: str
+    module: nn.Module
+    layer: int | None
+    units: np.ndarray | None
+    node: fx.Node
 
 
 @dataclass
 class Consumption:
-    """A weighted layer reading a tensor of known provenance."""
+    """A weighted layer reading its input features: one plane per contributing layer,
+    each a 1-D array over the features the module reads."""
 
     layer: int
-    provenance: Provenance
     module: nn.Module
-
-
-@dataclass
-class BatchNormFold:
-    """A batch norm scaling channels of known provenance."""
-
-    module_path: str
-    module: nn.Module
-    provenance: Provenance
+    planes: tuple[Plane, ...]
+    n_features: int
 
 
 @dataclass
 class Trace:
+    """What :func:`trace_model` found."""
+
+    model: nn.Module  # the model traced (unwrapped from DataParallel / torch.compile)
     layers: list[Layer]
     consumptions: list[Consumption]
-    batchnorms: list[BatchNormFold]
-    input_spatial: int = 1  # product of the input's spatial sizes
-    graph_module: fx.GraphModule | None = None  # the fx trace the layers were read from
+    norms: list[Norm]
+    graph_module: fx.GraphModule
+    input_features: bool = False  # input units are features (an MLP flattening images)
+    input_shape: tuple[int, ...] = ()
 
 
-def _input_as_features(node: fx.Node, p: Provenance) -> Provenance:
-    """A flattened input: one unit per feature instead of per channel."""
-    if p.group == 1:
-        return p
-    if any(s.layer != 0 for s in p.segments) or len(p.segments) != 1:
-        raise UnsupportedModelError(
-            f"{_describe(node)} flattens the input together with other layers' units"
-        )
-    n = p.n_channels * p.group
-    return Provenance(n, (Segment(0, n, 0, 0),))
+def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = "refuse") -> Trace:
+    """Trace ``model`` into layers of units and the features each weighted layer reads.
 
-
-def _describe(node: fx.Node) -> str:
-    stack = node.meta.get("nn_module_stack") or {}
-    where = next(reversed(stack.values()))[0] if stack else ""
-    if node.op == "call_module":
-        what = f"module {node.target!r}"
-    elif node.op == "call_method":
-        what = f"method Tensor.{node.target}"
-    elif node.op == "call_function":
-        what = f"function {getattr(node.target, '__module__', '')}.{_fname(node.target)}"
-    else:
-        what = f"{node.op} {node.target}"
-    return f"{what}" + (f" (inside module {where!r})" if where and node.op != "call_module" else "")
-
-
-def _fname(target: Callable) -> str:
-    return getattr(target, "__name__", repr(target))
-
-
-class _RecordingInterpreter(fx.Interpreter):
-    """Runs the traced model, keeping every node's output and naming the failing call."""
-
-    def __init__(self, gm: fx.GraphModule):
-        super().__init__(gm)
-        self.values: dict[fx.Node, Any] = {}
-
-    def run_node(self, n: fx.Node) -> Any:
-        try:
-            out = super().run_node(n)
-        except Exception as exc:
-            shape_note = ""
-            args = [a for a in n.args if isinstance(a, fx.Node)]
-            if args and isinstance(self.values.get(args[0]), torch.Tensor):
-                shape_note = f" on a tensor of shape {tuple(self.values[args[0]].shape)}"
-            message = (
-                f"running the model on example_input failed at {_describe(n)}{shape_note}: {exc}"
-            )
-            try:
-                new = type(exc)(message)
-            except Exception:
-                new = RuntimeError(message)
-            raise new from exc
-        self.values[n] = out
-        return out
-
-
-def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
-    try:
-        return fx.symbolic_trace(model)
-    except Exception as exc:
-        raise UnsupportedModelError(
-            f"torch.fx could not trace {type(model).__name__}: {exc}. nngraph reads the "
-            "network's structure with torch.fx, so forward() must be traceable (no "
-            "data-dependent control flow)."
-        ) from exc
-
-
-def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    for p in model.parameters():
-        return p.device, p.dtype
-    return torch.device("cpu"), torch.get_default_dtype()
-
-
-def _run(model: nn.Module, gm: fx.GraphModule, example_input: Any) -> dict[fx.Node, Any]:
-    """Run the traced model in eval mode without gradients, restoring every module's mode."""
-    if not isinstance(example_input, torch.Tensor):
-        raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
-    device, dtype = _model_device_dtype(model)
-    x = example_input.detach().to(device=device)
-    if x.is_floating_point():
-        x = x.to(dtype)
-    modes = [(m, m.training) for m in model.modules()]
-    interp = _RecordingInterpreter(gm)
-    try:
-        model.eval()
-        with torch.no_grad():
-            interp.run(x)
-    finally:
-        for m, mode in modes:
-            m.training = mode
-    return interp.values
-
-
-def _flatten_args(obj: Any) -> list[Any]:
-    if isinstance(obj, (list, tuple)):
-        return [y for x in obj for y in _flatten_args(x)]
-    if isinstance(obj, dict):
-        return [y for x in obj.values() for y in _flatten_args(x)]
-    return [obj]
-
-
-def _merge(provs: list[Provenance], node: fx.Node) -> Provenance:
-    first = provs[0]
-    for p in provs[1:]:
-        if p.n_channels != first.n_channels or p.group != first.group:
-            raise UnsupportedModelError(
-                f"{_describe(node)} combines tensors with {first.n_channels} and "
-                f"{p.n_channels} channels; nngraph cannot map their units"
-            )
-    segments: list[Segment] = []
-    for p in provs:
-        for s in p.segments:
-            if s not in segments:
-                segments.append(s)
-    return Provenance(first.n_channels, tuple(segments), first.group)
-
-
-def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
-    """Trace ``model`` into layers of units and the provenance each weighted layer reads.
-
-    The model is traced with ``torch.fx`` and run once on ``example_input`` in eval
-    mode, without gradients; every module's mode is restored afterwards.
+    The model is traced in eval mode and run once on ``example_input`` without
+    gradients; every module's mode and every buffer are restored afterwards, also when
+    tracing fails.
 
     Parameters
     ----------
     model : torch.nn.Module
-        The network.
+        The network (``DataParallel``, ``DistributedDataParallel`` and ``torch.compile``
+        wrappers are unwrapped). ``forward``'s arguments after the input must have
+        defaults.
     example_input : torch.Tensor
         One batch of valid input.
+    gating : {"refuse", "ignore"}, default="refuse"
+        A product of two tensors computed from the input (squeeze-and-excitation,
+        gating) is refused; with ``"ignore"`` the smaller (broadcast) factor is treated
+        as a positive per-channel scale outside the graph: the product carries the
+        larger factor's units, and the gate's own layers end in a branch of their own.
 
     Returns
     -------
     Trace
-        ``layers`` (the input, then each weighted module in call order),
-        ``consumptions`` (the provenance each weighted module reads), ``batchnorms``
-        (the channels each batch norm scales) and the ``graph_module`` traced.
 
     Raises
     ------
     UnsupportedModelError
         A module, parameter use or operation that cannot be read as units, named by
         its module path and op.
-    TypeError
-        ``model`` is not a module, or ``example_input`` not a tensor.
 
     Examples
     --------
@@ -275,304 +171,515 @@ def trace_model(model: nn.Module, example_input: torch.Tensor) -> Trace:
     >>> trace = trace_model(model, torch.zeros(1, 4))
     >>> [(layer.name, layer.kind, layer.n_units) for layer in trace.layers]
     [('input', 'input', 4), ('0', 'linear', 3), ('2', 'linear', 2)]
-    >>> trace.consumptions[1].provenance.segments  # layer "2" reads all units of "0"
-    (Segment(start=0, stop=3, layer=1, unit_start=0),)
+    >>> [plane.units.tolist() for plane in trace.consumptions[1].planes]  # "2" reads "0"
+    [[0, 1, 2]]
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    gm = _symbolic_trace(model)
-    values = _run(model, gm, example_input)
-    trace = _propagate(model, gm, values, input_features=False)
-    if _input_only_flattened(trace):
+    if gating not in GATING:
+        raise ValueError(f"gating must be one of {GATING}, got {gating!r}")
+    model = unwrap_model(model)
+    if not isinstance(example_input, torch.Tensor):
+        raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
+    with frozen(model):
+        gm = symbolic_trace(model)
+        shapes = run_shapes(model, gm, example_input)
+    try:
+        trace = _Propagator(model, gm, shapes, input_features=False, gating=gating).run()
+    except UnsupportedModelError:
+        # Tokens (batch, ..., features) read by Linear layers: the input's units are its
+        # last dimension, not dimension 1.
+        if len(_input_shape(gm, shapes)) < 3:
+            raise
+        try:
+            trace = _Propagator(
+                model, gm, shapes, input_features=False, gating=gating, input_dim=-1
+            ).run()
+        except UnsupportedModelError:
+            pass
+        else:
+            return trace
+        raise
+    if _reads_input_as_features(trace):
         # An MLP that flattens images itself: its input units are the input's features
         # (pixels), as for an MLP fed flat vectors, not whole channels.
-        trace = _propagate(model, gm, values, input_features=True)
-    trace.graph_module = gm
+        trace = _Propagator(model, gm, shapes, input_features=True, gating=gating).run()
     return trace
 
 
-def _input_only_flattened(trace: Trace) -> bool:
-    """Whether the input is read only by ``Linear`` layers through a flatten."""
-    reads = [c for c in trace.consumptions if any(s.layer == 0 for s in c.provenance.segments)]
-    return (
-        trace.input_spatial > 1
-        and bool(reads)
-        and all(
-            isinstance(c.module, nn.Linear) and c.provenance.group == trace.input_spatial
-            for c in reads
-        )
-        and not any(s.layer == 0 for b in trace.batchnorms for s in b.provenance.segments)
-    )
+def choose_layers(
+    trace: Trace,
+    include_input: bool = True,
+    include_output: bool = True,
+    layers: Sequence[str] | Callable[[str, nn.Module | None], bool] | None = None,
+) -> list[int]:
+    """Indices of the traced layers a graph keeps.
 
+    Parameters
+    ----------
+    trace : Trace
+        From :func:`trace_model`.
+    include_input, include_output : bool
+        Keep the input units; keep the layers whose values reach the output.
+    layers : sequence of str or callable, optional
+        Keep only these layer names (``"input"`` for the input), or the layers for which
+        ``layers(name, module)`` is true (``module`` is None for the input).
 
-def _propagate(
-    model: nn.Module, gm: fx.GraphModule, values: dict[fx.Node, Any], *, input_features: bool
-) -> Trace:
-    """Walk the traced graph once, giving every tensor its provenance."""
-    modules = dict(model.named_modules())
-    params = dict(model.named_parameters())
-    input_spatial = 1
+    Returns
+    -------
+    list of int
+        In trace order.
 
-    layers: list[Layer] = []
-    consumptions: list[Consumption] = []
-    batchnorms: list[BatchNormFold] = []
-    prov: dict[fx.Node, Provenance] = {}
-    called_with_params: set[str] = set()
-
-    def shape(n: Any) -> tuple[int, ...]:
-        v = values.get(n) if isinstance(n, fx.Node) else None
-        return tuple(v.shape) if isinstance(v, torch.Tensor) else ()
-
-    def reshape(node: fx.Node, src: Provenance, in_shape: tuple[int, ...]) -> Provenance:
-        out = _reshape(node, src, in_shape, shape(node))
-        if input_features and any(s.layer == 0 for s in src.segments):
-            out = _input_as_features(node, out)
-        return out
-
-    for node in gm.graph.nodes:
-        out_shape = shape(node)
-        arg_nodes = [a for a in _flatten_args((node.args, node.kwargs)) if isinstance(a, fx.Node)]
-        in_provs = [prov[a] for a in arg_nodes if a in prov]
-
-        if node.op == "placeholder":
-            if layers:
-                raise UnsupportedModelError(
-                    "the model's forward takes more than one input; nngraph supports one "
-                    "input tensor"
-                )
-            if len(out_shape) < 2:
-                raise UnsupportedModelError(
-                    f"example_input must have a batch dimension and at least one feature "
-                    f"dimension, got shape {out_shape}"
-                )
-            n_in = out_shape[1]
-            input_spatial = math.prod(out_shape[2:])
-            n_units = n_in * input_spatial if input_features else n_in
-            layers.append(Layer("input", "input", n_units))
-            prov[node] = Provenance(n_in, (Segment(0, n_in, 0, 0),))
-            continue
-
-        if node.op == "get_attr":
-            target = str(node.target)
-            if target in params:
-                owner = target.rsplit(".", 1)[0] if "." in target else ""
-                raise UnsupportedModelError(
-                    f"parameter {target!r} is used directly in forward() (module "
-                    f"{owner or type(model).__name__!r} computes with its own parameters); "
-                    "nngraph interprets only nn.Linear, nn.Conv1d/2d/3d and batch norm "
-                    "modules as weights"
-                )
-            continue  # buffers and constants carry no units
-
-        if node.op == "output":
-            for a in arg_nodes:
-                if a in prov:
-                    for s in prov[a].segments:
-                        layers[s.layer].is_output = True
-            continue
-
-        if not in_provs:
-            if node.op == "call_module" and _has_params(modules[str(node.target)]):
-                raise UnsupportedModelError(
-                    f"module {node.target!r} reads a value nngraph could not trace back to "
-                    "the input's units"
-                )
-            continue  # computation on constants, shapes or sizes
-        if node.op != "call_module" and _is_metadata(node):
-            continue  # x.size(), x.shape, x.dim(): no units flow through
-
-        if node.op == "call_module":
-            path = str(node.target)
-            mod = modules[path]
-            if _has_params(mod):
-                if path in called_with_params:
-                    raise UnsupportedModelError(
-                        f"module {path!r} is called more than once in forward() (shared "
-                        "weights); nngraph needs one set of units per module"
-                    )
-                called_with_params.add(path)
-            p_in = in_provs[0]
-            if len(in_provs) > 1 and isinstance(mod, KNOWN_MODULES):
-                raise UnsupportedModelError(
-                    f"module {path!r} ({type(mod).__name__}) takes several traced inputs"
-                )
-            if isinstance(mod, WEIGHTED_MODULES):
-                prov[node] = _consume(path, mod, p_in, shape(arg_nodes[0]), layers, consumptions)
-            elif isinstance(mod, BATCHNORM_MODULES):
-                if p_in.group != 1:
-                    raise UnsupportedModelError(
-                        f"batch norm {path!r} follows a flatten of spatial positions; "
-                        "nngraph cannot fold it into units"
-                    )
-                batchnorms.append(BatchNormFold(path, mod, p_in))
-                prov[node] = p_in
-            elif isinstance(mod, PASS_MODULES):
-                prov[node] = _same_channels(node, p_in, out_shape)
-            elif isinstance(mod, RESHAPE_MODULES):
-                prov[node] = reshape(node, p_in, shape(arg_nodes[0]))
-            else:
-                kind = "with parameters" if _has_params(mod) else "without parameters"
-                raise UnsupportedModelError(
-                    f"module {path!r} ({type(mod).__name__}, {kind}) is not supported: "
-                    "nngraph interprets nn.Linear, nn.Conv1d/2d/3d, batch norm and "
-                    "parameter-free element-wise, pooling, padding and reshaping modules"
-                )
-            continue
-
-        # call_function / call_method
-        target = node.target
-        op_name = _fname(target) if callable(target) else str(target)
-        if _is_op(node, PASS_METHODS, PASS_FUNCTIONS):
-            prov[node] = _same_channels(node, _first_traced(node, prov), out_shape)
-        elif _is_op(node, ADD_METHODS, ADD_FUNCTIONS):
-            prov[node] = _same_channels(node, _merge(in_provs, node), out_shape)
-        elif _is_op(node, SCALE_METHODS, SCALE_FUNCTIONS):
-            if len(in_provs) > 1:
-                raise UnsupportedModelError(
-                    f"{_describe(node)} multiplies two tensors computed from the input "
-                    "(gating); nngraph cannot read that as weights between units"
-                )
-            for other in arg_nodes:
-                value = values.get(other)
-                if other not in prov and isinstance(value, torch.Tensor) and value.numel() > 1:
-                    raise UnsupportedModelError(
-                        f"{_describe(node)} scales by a tensor of shape {tuple(value.shape)} "
-                        "(a per-channel or per-element factor, which changes the weights "
-                        "between units); nngraph passes through scaling by a single number "
-                        "only: fold the factor into the next layer's weights"
-                    )
-            prov[node] = _same_channels(node, in_provs[0], out_shape)
-        elif _is_op(node, RESHAPE_METHODS, RESHAPE_FUNCTIONS):
-            prov[node] = reshape(node, _first_traced(node, prov), shape(node.args[0]))
-        elif _is_op(node, REDUCE_METHODS, REDUCE_FUNCTIONS):
-            src = _first_traced(node, prov)
-            in_shape = shape(node.args[0])
-            if src.group != 1 or len(out_shape) < 2 or out_shape[:2] != in_shape[:2]:
-                raise UnsupportedModelError(
-                    f"{_describe(node)} reduces over the batch or channel dimension; "
-                    "only reductions over spatial dimensions are supported"
-                )
-            prov[node] = src
-        elif _is_op(node, frozenset(), CAT_FUNCTIONS):
-            prov[node] = _cat(node, prov, values)
-        else:
-            raise UnsupportedModelError(
-                f"operation {op_name!r} ({_describe(node)}) is applied to values computed "
-                "from the input, and nngraph does not know how it maps units; supported "
-                "between weighted layers: activations, dropout, pooling, padding, flatten/"
-                "view/reshape, residual add, torch.cat, scaling by a constant"
+    Raises
+    ------
+    ValueError
+        A name that is not a layer of the model, or nothing left to keep.
+    """
+    if layers is None:
+        wanted = None
+    elif callable(layers):
+        wanted = {i for i, layer in enumerate(trace.layers) if layers(layer.name, layer.module)}
+    else:
+        if isinstance(layers, str):
+            layers = [layers]
+        names = [layer.name for layer in trace.layers]
+        unknown = [name for name in layers if name not in names]
+        if unknown:
+            raise ValueError(
+                f"layers {unknown} are not layers of the model; its layers are {names}"
             )
+        wanted = {names.index(name) for name in layers}
+    keep = [
+        i
+        for i, layer in enumerate(trace.layers)
+        if (include_input or layer.kind != "input")
+        and (include_output or not layer.is_output or layer.kind == "input")
+        and (wanted is None or i in wanted)
+    ]
+    if not keep:
+        raise ValueError("no units to keep: the options exclude every layer")
+    return keep
 
-    return Trace(layers, consumptions, batchnorms, input_spatial)
+
+def _input_shape(gm: fx.GraphModule, shapes: dict[fx.Node, Any]) -> tuple[int, ...]:
+    node = next(n for n in gm.graph.nodes if n.op == "placeholder")
+    meta = shapes.get(node)
+    return meta.shape if isinstance(meta, TensorMeta) else ()
 
 
-_META_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}
-_META_ATTRS = {"shape", "dtype", "device", "ndim", "is_cuda"}
+def _reads_input_as_features(trace: Trace) -> bool:
+    """Whether the input is read only by ``Linear`` layers through a flatten."""
+    if len(trace.input_shape) <= 2:
+        return False
+    reads = [(c, plane) for c in trace.consumptions for plane in c.planes if plane.layer == 0]
+    if not reads or any(n.layer == 0 for n in trace.norms):
+        return False
+    for c, plane in reads:
+        units = plane.units[plane.units >= 0]
+        if not isinstance(c.module, nn.Linear) or np.unique(units).size == units.size:
+            return False
+    return True
 
 
-def _is_metadata(node: fx.Node) -> bool:
-    if node.op == "call_method":
-        return node.target in _META_METHODS
-    return node.target is getattr and len(node.args) > 1 and node.args[1] in _META_ATTRS
-
-
-def _first_traced(node: fx.Node, prov: dict[fx.Node, Provenance]) -> Provenance:
-    """The provenance of the op's first argument, which must be a traced tensor."""
-    if not node.args or not isinstance(node.args[0], fx.Node) or node.args[0] not in prov:
-        raise UnsupportedModelError(
-            f"{_describe(node)} takes a traced tensor in a position nngraph does not read"
-        )
-    return prov[node.args[0]]
+def _flatten_args(obj: Any) -> list[Any]:
+    if isinstance(obj, (list, tuple)):
+        return [y for x in obj for y in _flatten_args(x)]
+    if isinstance(obj, dict):
+        return [y for x in obj.values() for y in _flatten_args(x)]
+    if isinstance(obj, slice):
+        return [obj.start, obj.stop, obj.step]
+    return [obj]
 
 
 def _is_op(node: fx.Node, methods: Collection[str], functions: Collection[Any]) -> bool:
     """Whether a call node is one of ``methods`` (Tensor methods) or ``functions``."""
-    return node.target in (methods if node.op == "call_method" else functions)
+    if node.op == "call_method":
+        return node.target in methods
+    return node.op == "call_function" and node.target in functions
 
 
 def _has_params(module: nn.Module) -> bool:
     return next(module.parameters(), None) is not None
 
 
-def _same_channels(node: fx.Node, p: Provenance, out_shape: tuple[int, ...]) -> Provenance:
-    if len(out_shape) < 2 or out_shape[1] != p.n_channels * p.group:
-        raise UnsupportedModelError(
-            f"{_describe(node)} changes the channel dimension ({p.n_channels * p.group} -> "
-            f"{out_shape[1] if len(out_shape) > 1 else 'none'}); nngraph cannot map its units"
+def _arg(node: fx.Node, position: int, name: str, default: Any = None) -> Any:
+    if len(node.args) > position:
+        return node.args[position]
+    return node.kwargs.get(name, default)
+
+
+_META_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}
+_META_ATTRS = {"shape", "dtype", "device", "ndim", "is_cuda"}
+
+
+class _Propagator:
+    """One walk over the traced graph, giving every tensor its provenance."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        gm: fx.GraphModule,
+        shapes: dict[fx.Node, Any],
+        *,
+        input_features: bool,
+        gating: str,
+        input_dim: int = 1,
+    ) -> None:
+        self.model, self.gm, self.shapes = model, gm, shapes
+        self.input_features, self.gating = input_features, gating
+        self.input_dim = input_dim
+        self.modules = dict(model.named_modules())
+        self.params = dict(model.named_parameters())
+        self.layers: list[Layer] = []
+        self.consumptions: list[Consumption] = []
+        self.norms: list[Norm] = []
+        self.prov: dict[fx.Node, Any] = {}  # Provenance, or a tuple of them (chunk, split)
+        self.called: set[str] = set()
+        self.input_shape: tuple[int, ...] = ()
+
+    # ------------------------------------------------------------------ walk
+    def run(self) -> Trace:
+        for node in self.gm.graph.nodes:
+            try:
+                out = self._visit(node)
+            except UnsupportedOp as exc:
+                raise UnsupportedModelError(
+                    f"{describe(node)}: {exc}; nngraph cannot map its units"
+                ) from None
+            if out is not None:
+                self.prov[node] = out
+        return Trace(
+            self.model,
+            self.layers,
+            self.consumptions,
+            self.norms,
+            self.gm,
+            input_features=self.input_features,
+            input_shape=self.input_shape,
         )
-    return p
 
+    def shape(self, node: Any) -> tuple[int, ...]:
+        meta = self.shapes.get(node) if isinstance(node, fx.Node) else None
+        if not isinstance(meta, TensorMeta):
+            raise UnsupportedOp("its value is not a tensor")
+        return meta.shape
 
-def _reshape(
-    node: fx.Node, p: Provenance, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
-) -> Provenance:
-    """Flatten (N, C, *spatial) -> (N, C*S), or any reshape that keeps (N, C)."""
-    if len(out_shape) >= 2 and len(in_shape) >= 2 and out_shape[0] == in_shape[0]:
-        if out_shape[1] == in_shape[1]:
-            return p
-        spatial = math.prod(in_shape[2:])
-        if len(out_shape) == 2 and out_shape[1] == in_shape[1] * spatial:
-            return Provenance(p.n_channels, p.segments, p.group * spatial)
-    raise UnsupportedModelError(
-        f"{_describe(node)} reshapes {in_shape} to {out_shape}; nngraph supports flattening "
-        "(N, C, ...) to (N, C*...) and reshapes that keep the batch and channel dimensions"
-    )
+    def traced(self, node: fx.Node) -> list[fx.Node]:
+        return [
+            a
+            for a in _flatten_args((node.args, node.kwargs))
+            if isinstance(a, fx.Node) and a in self.prov
+        ]
 
+    def first(self, node: fx.Node) -> Provenance:
+        source = node.args[0] if node.args else None
+        p = self.prov.get(source) if isinstance(source, fx.Node) else None
+        if not isinstance(p, Provenance):
+            raise UnsupportedOp("it takes a traced tensor in a position nngraph does not read")
+        return p
 
-def _cat(node: fx.Node, prov: dict, values: dict) -> Provenance:
-    tensors = node.args[0] if node.args else node.kwargs.get("tensors")
-    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-    if not isinstance(tensors, (list, tuple)) or any(
-        not isinstance(t, fx.Node) or t not in prov for t in tensors
-    ):
-        raise UnsupportedModelError(
-            f"{_describe(node)} concatenates a tensor that is not computed from the input"
+    def _visit(self, node: fx.Node) -> Any:
+        if node.op == "placeholder":
+            return self._placeholder(node)
+        if node.op == "get_attr":
+            target = str(node.target)
+            if target in self.params:
+                owner = target.rsplit(".", 1)[0] if "." in target else ""
+                raise UnsupportedModelError(
+                    f"parameter {target!r} is used directly in forward() (module "
+                    f"{owner or type(self.model).__name__!r} computes with its own "
+                    "parameters); nngraph interprets only nn.Linear, nn.Conv1d/2d/3d and "
+                    "batch norm modules as weights"
+                )
+            return None
+        if node.op == "output":
+            for a in self.traced(node):
+                for p in self._provs(self.prov[a]):
+                    for layer in p.layers():
+                        self.layers[layer].is_output = True
+            return None
+        traced = self.traced(node)
+        if not traced:
+            if node.op == "call_module" and _has_params(self.modules[str(node.target)]):
+                raise UnsupportedModelError(
+                    f"module {node.target!r} reads a value nngraph could not trace back to "
+                    "the input's units"
+                )
+            return None  # computation on constants, shapes or sizes
+        if node.op != "call_module" and self._is_metadata(node):
+            return None
+        if node.op == "call_module":
+            return self._module(node, traced)
+        return self._function(node, traced)
+
+    @staticmethod
+    def _provs(value: Any) -> list[Provenance]:
+        return list(value) if isinstance(value, tuple) else [value]
+
+    @staticmethod
+    def _is_metadata(node: fx.Node) -> bool:
+        if node.op == "call_method":
+            return node.target in _META_METHODS
+        return node.target is getattr and len(node.args) > 1 and node.args[1] in _META_ATTRS
+
+    def _placeholder(self, node: fx.Node) -> Provenance | None:
+        if self.layers:
+            return None  # a traced default of an extra forward argument
+        shape = self.shape(node)
+        if len(shape) < 2:
+            raise UnsupportedModelError(
+                f"example_input must have a batch dimension and at least one feature "
+                f"dimension, got shape {shape}"
+            )
+        self.input_shape = shape
+        if self.input_features:
+            n = math.prod(shape[1:])
+            units = np.arange(n, dtype=np.int64).reshape(shape[1:])
+            prov = Provenance(shape, tuple(range(1, len(shape))), (Plane(0, units),))
+        else:
+            dim = self.input_dim % len(shape)
+            n = shape[dim]
+            prov = Provenance.of_layer(shape, dim, 0)
+        self.layers.append(
+            Layer(
+                "input", "input", int(n), node=node, unit_dim=dim if not self.input_features else 1
+            )
         )
-    ndim = values[tensors[0]].dim()
-    if dim < 0:
-        dim += ndim
-    provs = [prov[t] for t in tensors]
-    if dim != 1:
-        return _merge(provs, node)  # batch or spatial concatenation: same channels
-    if any(p.group != 1 for p in provs):
+        return prov
+
+    # ------------------------------------------------------------------ modules
+    def _module(self, node: fx.Node, traced: list[fx.Node]) -> Any:
+        path = str(node.target)
+        mod = self.modules[path]
+        if _has_params(mod):
+            if path in self.called:
+                raise UnsupportedModelError(
+                    f"module {path!r} is called more than once in forward() (shared "
+                    "weights); nngraph needs one set of units per module"
+                )
+            self.called.add(path)
+        known = WEIGHTED_MODULES + BATCHNORM_MODULES + PASS_MODULES + RESHAPE_MODULES
+        if len(traced) > 1 and isinstance(mod, known):
+            raise UnsupportedModelError(
+                f"module {path!r} ({type(mod).__name__}) takes several traced inputs"
+            )
+        if isinstance(mod, WEIGHTED_MODULES):
+            return self._consume(node, path, mod, self.first(node))
+        if isinstance(mod, BATCHNORM_MODULES):
+            return self._batchnorm(node, path, mod, self.first(node))
+        if isinstance(mod, PASS_MODULES):
+            return self.first(node).with_shape(self.shape(node))
+        if isinstance(mod, RESHAPE_MODULES):
+            return self.first(node).reshaped(self.shape(node))
+        kind = "with parameters" if _has_params(mod) else "without parameters"
         raise UnsupportedModelError(
-            f"{_describe(node)} concatenates flattened features; nngraph cannot map them"
+            f"module {path!r} ({type(mod).__name__}, {kind}) is not supported: nngraph "
+            "interprets nn.Linear, nn.Conv1d/2d/3d, batch norm and parameter-free "
+            "element-wise, pooling, resizing, padding and reshaping modules"
         )
-    segments: list[Segment] = []
-    offset = 0
-    for p in provs:
-        segments.extend(p.shifted(offset))
-        offset += p.n_channels
-    return Provenance(offset, tuple(segments))
 
+    def _consume(self, node: fx.Node, path: str, mod: nn.Module, p: Provenance) -> Provenance:
+        if isinstance(mod, nn.Linear):
+            dim, n_in, n_out, kind = p.ndim - 1, mod.in_features, mod.out_features, "linear"
+        else:
+            if p.ndim < 3:
+                raise UnsupportedOp(
+                    f"it reads a tensor of shape {p.shape}, without spatial dimensions"
+                )
+            dim, n_in, n_out, kind = 1, mod.in_channels, mod.out_channels, "conv"
+        if p.shape[dim] != n_in:
+            raise UnsupportedModelError(
+                f"module {path!r} ({type(mod).__name__}) reads {n_in} features but the "
+                f"traced input has {p.shape[dim]} along dimension {dim}"
+            )
+        planes = p.along(dim)
+        index = len(self.layers)
+        out_shape = self.shape(node)
+        out_dim = len(out_shape) - 1 if kind == "linear" else 1
+        self.layers.append(Layer(path, kind, n_out, mod, unit_dim=out_dim, node=node))
+        self.consumptions.append(Consumption(index, mod, planes, n_in))
+        return Provenance.of_layer(out_shape, out_dim, index)
 
-def _consume(
-    path: str,
-    mod: nn.Module,
-    p_in: Provenance,
-    in_shape: tuple[int, ...],
-    layers: list[Layer],
-    consumptions: list[Consumption],
-) -> Provenance:
-    if isinstance(mod, nn.Linear):
-        if len(in_shape) != 2:
+    def _batchnorm(self, node: fx.Node, path: str, mod: nn.Module, p: Provenance) -> Provenance:
+        out = p.with_shape(self.shape(node))
+        owner = self._exclusive_producer(node.args[0])
+        if owner is not None and not self.layers[owner].normalized_by:
+            planes = p.along(1) if p.dims in ((), (1,)) else ()
+            if len(planes) == 1 and planes[0].layer == owner and not planes[0].norms:
+                self.norms.append(Norm(path, mod, owner, planes[0].units, node))
+                self.layers[owner].normalized_by.append(path)
+                return out
+        index = len(self.norms)
+        self.norms.append(Norm(path, mod, None, None, node))
+        full = out.expanded((1,))
+        axis = full.dims.index(1)
+        shape = [1] * len(full.dims)
+        shape[axis] = full.shape[1]
+        channel = np.broadcast_to(np.arange(full.shape[1]).reshape(shape), full.unit_shape)
+        planes = tuple(
+            Plane(q.layer, q.units, (*q.norms, (index, np.ascontiguousarray(channel))))
+            for q in full.planes
+        )
+        return Provenance(full.shape, full.dims, planes).compress()
+
+    def _exclusive_producer(self, source: Any) -> int | None:
+        """The layer whose output reaches ``source`` through per-channel ops only, if
+        nothing else reads that output on the way."""
+        n = source
+        while isinstance(n, fx.Node) and len(n.users) == 1:
+            if n.op == "placeholder":
+                return 0
+            if n.op == "call_module":
+                mod = self.modules.get(str(n.target))
+                if isinstance(mod, WEIGHTED_MODULES):
+                    return next((i for i, layer in enumerate(self.layers) if layer.node is n), None)
+                if not isinstance(mod, PASS_MODULES):
+                    return None
+            elif not _is_op(n, PASS_METHODS, PASS_FUNCTIONS):
+                return None
+            n = n.args[0] if n.args else None
+        return None
+
+    # ------------------------------------------------------------------ functions
+    def _function(self, node: fx.Node, traced: list[fx.Node]) -> Any:
+        target = node.target
+        if _is_op(node, PASS_METHODS, PASS_FUNCTIONS):
+            return self.first(node).with_shape(self.shape(node))
+        if _is_op(node, ADD_METHODS, ADD_FUNCTIONS):
+            return merged([self.prov[a] for a in traced], self.shape(node))
+        if _is_op(node, SCALE_METHODS, SCALE_FUNCTIONS):
+            return self._scale(node, traced)
+        if _is_op(node, RESHAPE_METHODS, RESHAPE_FUNCTIONS):
+            return self.first(node).reshaped(self.shape(node))
+        if _is_op(node, PERMUTE_METHODS, PERMUTE_FUNCTIONS):
+            return self._permute(node)
+        if _is_op(node, SELECT_METHODS, SELECT_FUNCTIONS):
+            return self._select(node)
+        if _is_op(node, REDUCE_METHODS, REDUCE_FUNCTIONS):
+            p = self.first(node)
+            dims = _arg(node, 1, "dim")
+            if dims is None:
+                raise UnsupportedOp("it reduces over every dimension, units included")
+            dims = [dims] if isinstance(dims, int) else list(dims)
+            return p.reduced(dims, self.shape(node), bool(_arg(node, 2, "keepdim", False)))
+        if _is_op(node, frozenset(), CAT_FUNCTIONS):
+            return self._cat(node)
+        name = getattr(target, "__name__", str(target))
+        raise UnsupportedModelError(
+            f"operation {name!r} ({describe(node)}) is applied to values computed from the "
+            "input, and nngraph does not know how it maps units; supported between "
+            "weighted layers: activations, dropout, pooling, resizing, padding, flatten/"
+            "view/reshape/permute, indexing and chunk/split of channels, residual add, "
+            "torch.cat, scaling by a constant"
+        )
+
+    def _scale(self, node: fx.Node, traced: list[fx.Node]) -> Provenance:
+        out_shape = self.shape(node)
+        if len(traced) > 1:
+            if self.gating == "ignore":
+                provs = [self.prov[a] for a in traced]
+                main = [p for p in provs if p.shape == out_shape]
+                if len(main) == 1 and len(provs) == 2:
+                    return main[0]
             raise UnsupportedModelError(
-                f"module {path!r} (Linear) is applied to a tensor of shape {in_shape}; "
-                "nngraph supports Linear layers on (batch, features) inputs"
+                f"{describe(node)} multiplies two tensors computed from the input "
+                "(gating, e.g. squeeze-and-excitation); nngraph cannot read that as "
+                "weights between units. gating='ignore' treats a broadcast gate as a "
+                "positive per-channel scale outside the graph (an approximation)"
             )
-        if mod.in_features != p_in.n_channels * p_in.group:
-            raise UnsupportedModelError(
-                f"module {path!r} (Linear) reads {mod.in_features} features but the "
-                f"traced input has {p_in.n_channels * p_in.group}"
-            )
-        kind, n_out = "linear", mod.out_features
-    else:
-        if p_in.group != 1:
-            raise UnsupportedModelError(
-                f"module {path!r} ({type(mod).__name__}) reads flattened features"
-            )
-        kind, n_out = "conv", mod.out_channels
-    idx = len(layers)
-    layers.append(Layer(path, kind, n_out, module=mod))
-    consumptions.append(Consumption(idx, p_in, mod))
-    return Provenance(n_out, (Segment(0, n_out, idx, 0),))
+        for other in _flatten_args((node.args, node.kwargs)):
+            meta = self.shapes.get(other) if isinstance(other, fx.Node) else None
+            if other not in self.prov and isinstance(meta, TensorMeta) and meta.numel > 1:
+                raise UnsupportedModelError(
+                    f"{describe(node)} scales by a tensor of shape {meta.shape} (a "
+                    "per-channel or per-element factor, which changes the weights between "
+                    "units); nngraph passes through scaling by a single number only: fold "
+                    "the factor into the next layer's weights"
+                )
+        return self.prov[traced[0]].with_shape(out_shape)
+
+    def _permute(self, node: fx.Node) -> Provenance:
+        p = self.first(node)
+        name = node.target if node.op == "call_method" else node.target.__name__
+        rest = list(node.args[1:])
+        order = list(range(p.ndim))
+        if name == "permute":
+            dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
+            dims = dims or node.kwargs.get("dims")
+            order = [int(d) % p.ndim for d in dims]
+        elif name in ("transpose", "swapaxes", "swapdims"):
+            a = int(_arg(node, 1, "dim0")) % p.ndim
+            b = int(_arg(node, 2, "dim1")) % p.ndim
+            order[a], order[b] = order[b], order[a]
+        else:  # movedim
+            src, dst = _arg(node, 1, "source"), _arg(node, 2, "destination")
+            src = [src] if isinstance(src, int) else list(src)
+            dst = [dst] if isinstance(dst, int) else list(dst)
+            src = [s % p.ndim for s in src]
+            dst = [d % p.ndim for d in dst]
+            rest_dims = [d for d in range(p.ndim) if d not in src]
+            order = [-1] * p.ndim
+            for s, d in zip(src, dst, strict=True):
+                order[d] = s
+            it = iter(rest_dims)
+            order = [o if o >= 0 else next(it) for o in order]
+        return p.permuted(order)
+
+    def _select(self, node: fx.Node) -> Any:
+        source = node.args[0]
+        value = self.prov.get(source)
+        name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+        if name in ("getitem", "__getitem__"):
+            index = node.args[1]
+            if isinstance(value, tuple):  # an element of chunk/split's result
+                if not isinstance(index, int):
+                    raise UnsupportedOp("it takes a slice of a tuple of tensors")
+                return value[index]
+            if any(isinstance(a, fx.Node) for a in _flatten_args(index)):
+                raise UnsupportedOp("it indexes with values computed at run time")
+            items = index if isinstance(index, tuple) else (index,)
+            return value.indexed(items, self.shape(node))
+        p = self.first(node)
+        out = self.shapes.get(node)
+        if name in ("chunk", "split", "tensor_split", "unbind"):
+            default = 0
+            dim_pos = 1 if name == "unbind" else 2
+            dim = int(_arg(node, dim_pos, "dim", default)) % p.ndim
+            pieces, offset = [], 0
+            for meta in out:
+                if name == "unbind":
+                    items = [slice(None)] * p.ndim
+                    items[dim] = offset
+                    pieces.append(p.indexed(tuple(items), meta.shape))
+                    offset += 1
+                    continue
+                size = meta.shape[dim]
+                pieces.append(p.selected(dim, np.arange(offset, offset + size), meta.shape))
+                offset += size
+            return tuple(pieces)
+        if name == "narrow":
+            dim = int(_arg(node, 1, "dim")) % p.ndim
+            start, length = int(_arg(node, 2, "start")), int(_arg(node, 3, "length"))
+            return p.selected(dim, np.arange(start, start + length), out.shape)
+        if name == "select":
+            dim = int(_arg(node, 1, "dim")) % p.ndim
+            items = [slice(None)] * p.ndim
+            items[dim] = int(_arg(node, 2, "index"))
+            return p.indexed(tuple(items), out.shape)
+        raise UnsupportedOp(f"it selects positions with {name} and an index tensor")
+
+    def _cat(self, node: fx.Node) -> Provenance:
+        tensors = _arg(node, 0, "tensors")
+        dim = int(_arg(node, 1, "dim", 0))
+        if isinstance(tensors, fx.Node) and isinstance(self.prov.get(tensors), tuple):
+            provs = list(self.prov[tensors])  # torch.cat(x.chunk(2, 1), 1)
+        elif not isinstance(tensors, (list, tuple)) or any(
+            not isinstance(t, fx.Node) or not isinstance(self.prov.get(t), Provenance)
+            for t in tensors
+        ):
+            raise UnsupportedOp("it concatenates a tensor that is not computed from the input")
+        else:
+            provs = [self.prov[t] for t in tensors]
+        out_shape = self.shape(node)
+        if node.target is torch.stack:
+            dim %= len(out_shape)
+            provs = [p.reshaped(p.shape[:dim] + (1,) + p.shape[dim:]) for p in provs]
+        return concatenated(provs, dim, out_shape)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ._blocks import blocks_to_csr
+from ..utils._validation import check_bool, check_choice
+from ._blocks import Block, blocks_to_csr
 from ._neuron_graph import NeuronGraph
-from ._tracing import Layer, Trace, UnsupportedModelError, trace_model
+from ._tracing import GATING, Trace, choose_layers, trace_model
+from ._weight_blocks import Scales, finish_l2, layer_blocks, norm_factors, normalize_scales
 
 __all__ = ["weight_graph"]
 
@@ -24,6 +27,8 @@ def weight_graph(
     include_output: bool = True,
     fold_batchnorm: bool = True,
     normalize: bool = False,
+    layers: Sequence[str] | Callable[[str, nn.Module | None], bool] | None = None,
+    gating: str = "refuse",
 ) -> NeuronGraph:
     """Build the weighted graph of a network's units from its weights.
 
@@ -33,14 +38,15 @@ def weight_graph(
     an image; an image read only by ``Linear`` layers through a flatten, as in an MLP on
     images, gives one input unit per pixel and channel). A unit ``i`` feeding a layer and
     a unit ``j`` of that layer are joined by ``|W[j, i]|`` (biases ignored); the graph is
-    undirected. Parameter-free operations
-    between weighted layers (activations, dropout, pooling, padding, flatten/view/
-    reshape, residual ``add``, ``torch.cat``) are passed through: each weighted layer is
-    joined to the weighted layers (or the input) whose units reach its input channels.
+    undirected. Parameter-free operations between weighted layers (activations, dropout,
+    pooling, resizing, padding, flatten/view/reshape/permute, channel shuffles, channel
+    selections and ``chunk``/``split``, residual ``add``, ``torch.cat``) are passed
+    through: each weighted layer is joined to the units whose values reach each of its
+    input features (``docs/weight-graph.md``).
 
-    The model is traced with ``torch.fx`` and run once on ``example_input`` in eval mode
-    without gradients; the modes of its modules are restored afterwards and nothing in it
-    is changed.
+    The model is traced with ``torch.fx`` in eval mode and run once on
+    ``example_input`` without gradients; every module's mode and every buffer are
+    restored afterwards, also when the call fails, and no weight is written.
 
     Parameters
     ----------
@@ -51,24 +57,40 @@ def weight_graph(
     example_input : torch.Tensor
         One batch of valid input (a single example is enough), e.g. ``torch.zeros(1, 64)``.
     reduction : {"l1", "l2"}, default="l1"
-        How a kernel slice ``W[j, i, ...]`` (or the spatial positions of a channel that a
-        ``flatten`` feeds into a ``Linear``) becomes one edge weight: ``"l1"``, the
-        entry-wise sum of absolute values; ``"l2"``, the Frobenius norm.
+        How the weights through which unit ``i`` directly feeds unit ``j`` (a kernel
+        slice ``W[j, i, ...]``, the spatial positions of a channel that a ``flatten``
+        feeds into a ``Linear``, several input channels fed by the same unit) become
+        one edge weight: ``"l1"``, the sum of their absolute values; ``"l2"``, their
+        Frobenius norm.
     include_input : bool, default=True
         Include the input units (layer ``"input"``).
     include_output : bool, default=True
         Include the units of layers whose values reach the model's output (the logits).
     fold_batchnorm : bool, default=True
-        Fold each batch norm into the units it normalises: the edges entering unit ``j``
-        are scaled by ``|gamma_j| / sqrt(running_var_j + eps)``. A batch norm on the input
-        units has no entering edges and is skipped; one whose channel is fed by several
-        layers (after a residual add) cannot be folded and raises an error (pass
-        ``fold_batchnorm=False``).
+        Fold batch norms into the edges, by their factor ``|gamma| / sqrt(running_var +
+        eps)`` per channel. A batch norm that directly normalises a layer's output
+        (possibly after its activation, with nothing else reading the layer) belongs to
+        the layer's units and scales the edges *entering* them; a batch norm on the
+        input units has none. Any other batch norm (pre-activation batch norms, as in
+        DenseNet; one after a residual add) scales the edges from the units it
+        normalises to the layers reading its output.
     normalize : bool, default=False
         Remove the ReLU rescaling symmetry: in order from input to output, each hidden
         unit's entering edges are divided by their Euclidean norm and its leaving edges
         multiplied by the same factor (norms of the reduced edge weights, after batch-norm
         folding). Units whose entering norm is zero are left unchanged.
+    layers : sequence of str or callable, optional
+        Build the graph of these layers only: layer names (``"input"`` for the input),
+        or a predicate ``layers(name, module)`` (``module`` is None for the input), e.g.
+        ``lambda name, m: isinstance(m, nn.Conv2d)`` for conv channels only. The graph
+        is the subgraph of the whole network's graph induced on those layers (same
+        edge weights, ``normalize`` included). Combined with ``include_input`` and
+        ``include_output``.
+    gating : {"refuse", "ignore"}, default="refuse"
+        A product of two tensors computed from the input (squeeze-and-excitation,
+        gated units) is refused; ``"ignore"`` treats a broadcast gate as a positive
+        per-channel scale outside the graph (an approximation): the product carries
+        the gated tensor's units, and the gate's own layers form a branch of their own.
 
     Returns
     -------
@@ -96,173 +118,44 @@ def weight_graph(
     >>> g.layer_names, g.n_nodes, g.n_edges
     (['input', '0', '2'], 9, 18)
     """
-    if reduction not in ("l1", "l2"):
-        raise ValueError(f"reduction must be 'l1' or 'l2', got {reduction!r}")
-    trace = trace_model(model, example_input)
-    blocks = _blocks(trace, reduction)
-    scale = _batchnorm_scales(trace) if fold_batchnorm else {}
-    for key in blocks:
-        if key[1] in scale:
-            _writable(blocks, key)[...] *= scale[key[1]][:, None]
+    check_choice("reduction", reduction, ("l1", "l2"))
+    check_choice("gating", gating, GATING)
+    for name, value in (
+        ("include_input", include_input),
+        ("include_output", include_output),
+        ("fold_batchnorm", fold_batchnorm),
+        ("normalize", normalize),
+    ):
+        check_bool(name, value)
+    trace = trace_model(model, example_input, gating=gating)
+    keep = choose_layers(trace, include_input, include_output, layers)
+    norm_factor, scales = norm_factors(trace, fold_batchnorm)
+    with torch.no_grad():
+        blocks, squared = layer_blocks(trace, reduction, norm_factor)
+    finish_l2(blocks, squared)
     if normalize:
-        _normalize(trace, blocks)
-
-    keep = [
-        i
-        for i, layer in enumerate(trace.layers)
-        if (include_input or layer.kind != "input")
-        and (include_output or not layer.is_output or layer.kind == "input")
-    ]
+        normalize_scales(trace, blocks, scales)
     options = {
         "reduction": reduction,
         "include_input": include_input,
         "include_output": include_output,
         "fold_batchnorm": fold_batchnorm,
         "normalize": normalize,
+        "layers": None if layers is None else [trace.layers[i].name for i in keep],
+        "gating": gating,
     }
-    return _assemble(trace.layers, keep, blocks, options)
-
-
-def _reduce(w: torch.Tensor, dims: tuple[int, ...], reduction: str) -> np.ndarray:
-    """``|w|`` reduced over ``dims`` (entry-wise sum or Frobenius norm), as float64."""
-    w = w.detach().to(device="cpu", dtype=torch.float64, copy=True)  # never the model's own
-    if reduction == "l1":
-        return w.abs_().sum(dim=dims).numpy()
-    return w.square_().sum(dim=dims).sqrt_().numpy()
-
-
-def _raw_weight(w: torch.Tensor) -> np.ndarray:
-    """The weight matrix itself (a read-only view when possible), for ``|W|`` edges."""
-    w = w.detach().to("cpu")
-    if w.dtype not in (torch.float32, torch.float64):
-        w = w.to(torch.float64)
-    r = w.numpy()
-    r.flags.writeable = False  # a view of the model's memory: never written
-    return r
-
-
-def _blocks(trace: Trace, reduction: str) -> dict[tuple[int, int], np.ndarray]:
-    """Edge-weight blocks ``(n_consumer, n_producer)`` keyed by (producer, consumer).
-
-    A block may hold signed weights (a read-only view of a ``Linear`` weight): every
-    consumer of the blocks takes ``|.|``, which leaves the other blocks unchanged.
-    """
-    layers = trace.layers
-    blocks: dict[tuple[int, int], np.ndarray] = {}
-    for c in trace.consumptions:
-        layer = layers[c.layer]
-        mod, p = c.module, c.provenance
-        if isinstance(mod, nn.Linear) and p.group == 1:
-            r = _raw_weight(mod.weight)
-        elif isinstance(mod, nn.Linear):  # after flatten: sum over each channel's positions
-            w = mod.weight.reshape(mod.out_features, p.n_channels, p.group)
-            r = _reduce(w, (2,), reduction)
-        else:
-            r = _reduce(mod.weight, tuple(range(2, mod.weight.dim())), reduction)
-            groups = mod.groups
-            if groups > 1:  # expand (out, in/groups) to (out, in), zero across groups
-                out_per, in_per = mod.out_channels // groups, mod.in_channels // groups
-                full = np.zeros((mod.out_channels, mod.in_channels))
-                for g in range(groups):
-                    rows = slice(g * out_per, (g + 1) * out_per)
-                    full[rows, g * in_per : (g + 1) * in_per] = r[rows]
-                r = full
-        if not np.isfinite(r).all():  # NaN and inf survive |.|, sums and norms
-            raise ValueError(f"layer {layer.name!r} has NaN or infinite weights")
-        for s in p.segments:
-            key = (s.layer, c.layer)
-            part = r[:, s.start : s.stop]
-            n_producer = layers[s.layer].n_units
-            if key not in blocks and s.unit_start == 0 and part.shape[1] == n_producer:
-                # A signed view stays a (read-only) view; a copy is made non-negative here,
-                # so "writeable" always means "owned and already |.|".
-                blocks[key] = part if part.flags.c_contiguous else np.abs(part, dtype=np.float64)
-                continue
-            if key not in blocks:
-                blocks[key] = np.zeros((layer.n_units, n_producer))
-            elif not blocks[key].flags.writeable:
-                blocks[key] = np.abs(blocks[key], dtype=np.float64)
-            blocks[key][:, s.unit_start : s.unit_start + part.shape[1]] += np.abs(part)
-    return blocks
-
-
-def _writable(blocks: dict[tuple[int, int], np.ndarray], key: tuple[int, int]) -> np.ndarray:
-    """The block as an owned, non-negative float64 array (copied from the model if needed)."""
-    if not blocks[key].flags.writeable:
-        blocks[key] = np.abs(blocks[key], dtype=np.float64)
-    return blocks[key]
-
-
-def _batchnorm_scales(trace: Trace) -> dict[int, np.ndarray]:
-    """Per-layer factors for the edges entering each unit, from folded batch norms."""
-    scales: dict[int, np.ndarray] = {}
-    for bn in trace.batchnorms:
-        mod = bn.module
-        if mod.running_var is None:
-            raise UnsupportedModelError(
-                f"batch norm {bn.module_path!r} keeps no running statistics "
-                "(track_running_stats=False), so it cannot be folded; pass "
-                "fold_batchnorm=False"
-            )
-        var = mod.running_var.detach().to("cpu", torch.float64)
-        factor = 1.0 / torch.sqrt(var + mod.eps)
-        if mod.weight is not None:
-            factor = factor * mod.weight.detach().to("cpu", torch.float64).abs()
-        factor = factor.numpy()
-        if not np.all(np.isfinite(factor)):
-            raise ValueError(f"batch norm {bn.module_path!r} has NaN or infinite parameters")
-        covered = np.zeros(bn.provenance.n_channels, dtype=np.int64)
-        for s in bn.provenance.segments:
-            covered[s.start : s.stop] += 1
-        if covered.max(initial=0) > 1:
-            raise UnsupportedModelError(
-                f"batch norm {bn.module_path!r} normalises channels fed by several layers "
-                "(it follows a residual add), so it belongs to no single unit; pass "
-                "fold_batchnorm=False to build the graph without folding batch norms"
-            )
-        layers = {s.layer: trace.layers[s.layer] for s in bn.provenance.segments}
-        for layer in layers.values():
-            if layer.normalized_by:
-                raise UnsupportedModelError(
-                    f"layer {layer.name!r} is normalised by two batch norms "
-                    f"({layer.normalized_by[0]!r} and {bn.module_path!r}); nngraph cannot "
-                    "fold both into its units: pass fold_batchnorm=False"
-                )
-        for s in bn.provenance.segments:
-            if layers[s.layer].kind == "input":
-                continue  # input units have no entering edges
-            layer_scale = scales.setdefault(s.layer, np.ones(layers[s.layer].n_units))
-            layer_scale[s.unit_start : s.unit_start + s.stop - s.start] *= factor[s.start : s.stop]
-        for index, layer in layers.items():
-            if index in scales:
-                layer.normalized_by.append(bn.module_path)
-    return scales
-
-
-def _normalize(trace: Trace, blocks: dict[tuple[int, int], np.ndarray]) -> None:
-    """Balance each hidden unit's entering and leaving edges (ReLU rescaling symmetry)."""
-    for idx, layer in enumerate(trace.layers):
-        entering = [k for k in blocks if k[1] == idx]
-        leaving = [k for k in blocks if k[0] == idx]
-        if layer.kind == "input" or not entering or not leaving:
-            continue  # not a hidden unit: its blocks stay as they are (views, uncopied)
-        entering = [_writable(blocks, k) for k in entering]
-        leaving = [_writable(blocks, k) for k in leaving]
-        norm = np.sqrt(sum(np.einsum("ij,ij->i", b, b) for b in entering))
-        norm[norm == 0] = 1.0
-        for b in entering:
-            b /= norm[:, None]
-        for b in leaving:
-            b *= norm[None, :]
+    return _assemble(trace, keep, blocks, scales, options)
 
 
 def _assemble(
-    layers: list[Layer],
+    trace: Trace,
     keep: list[int],
-    blocks: dict[tuple[int, int], np.ndarray],
+    blocks: dict[tuple[int, int], Block],
+    scales: Scales,
     options: dict,
 ) -> NeuronGraph:
-    """Write the blocks and their transposes straight into symmetric CSR arrays."""
+    """Write the kept blocks and their transposes straight into symmetric CSR arrays."""
+    layers = trace.layers
     new_index = {old: new for new, old in enumerate(keep)}
     sizes = np.array([layers[i].n_units for i in keep], dtype=np.int64)
     n = int(sizes.sum())
@@ -271,14 +164,27 @@ def _assemble(
         for (p, c), block in blocks.items()
         if c in new_index and p in new_index
     }
-    pairs = sorted(kept)
-    adjacency = blocks_to_csr(sizes, kept)
+    adjacency = blocks_to_csr(
+        sizes,
+        kept,
+        row_scale={new_index[i]: scales.entering[i] for i in keep},
+        col_scale={new_index[i]: scales.leaving[i] for i in keep},
+    )
     node_layer = np.repeat(np.arange(len(keep), dtype=np.int64), sizes)
     node_unit = (
         np.concatenate([np.arange(s, dtype=np.int64) for s in sizes])
         if n
         else np.zeros(0, dtype=np.int64)
     )
+    # Batch norms between a stream and the layers reading it, per reading layer.
+    input_norms: dict[int, list[str]] = {i: [] for i in keep}
+    for c in trace.consumptions:
+        if c.layer in input_norms:
+            for plane in c.planes:
+                for index, _ in plane.norms:
+                    path = trace.norms[index].path
+                    if path not in input_norms[c.layer]:
+                        input_norms[c.layer].append(path)
     meta = {
         "builder": "weight_graph",
         "options": options,
@@ -288,6 +194,7 @@ def _assemble(
                 "kind": layers[i].kind,
                 "n_units": layers[i].n_units,
                 "normalized_by": list(layers[i].normalized_by),
+                "input_normalized_by": input_norms[i],
                 "is_output": layers[i].is_output,
             }
             for i in keep
@@ -298,7 +205,7 @@ def _assemble(
         [layers[i].name for i in keep],
         node_layer,
         node_unit,
-        layer_pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+        layer_pairs=np.array(sorted(kept), dtype=np.int64).reshape(-1, 2),
         kind="weight",
         meta=meta,
         validate=False,

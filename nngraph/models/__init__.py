@@ -5,6 +5,9 @@
 * :func:`train` -- seeded, deterministic (on CPU) training with Adam, leaving the
   caller's global torch RNG state untouched; :func:`accuracy` to evaluate.
 * :func:`resnet18`, :func:`vgg` -- torchvision-style ResNet-18 and VGG built in code.
+* :func:`resnet50`, :func:`inverted_residual_net`, :func:`densenet`, :func:`fire_net`,
+  :func:`channel_shuffle_net`, :func:`se_net`, :func:`unet` -- small networks of the
+  common architecture families, for testing and benchmarking graph builders.
 * :func:`pretrained` -- a model trained on the data set it pairs with
   (:func:`pretrained_data`), cached on disk under a key derived from the full
   configuration (:func:`default_cache_dir`).
@@ -19,6 +22,15 @@ from ._cache import (
     pretrained,
     pretrained_data,
 )
+from ._families import (
+    channel_shuffle_net,
+    densenet,
+    fire_net,
+    inverted_residual_net,
+    resnet50,
+    se_net,
+    unet,
+)
 from ._training import accuracy, train
 
 __all__ = [
@@ -27,6 +39,13 @@ __all__ = [
     "ResNet",
     "SmallCNN",
     "accuracy",
+    "channel_shuffle_net",
+    "densenet",
+    "fire_net",
+    "inverted_residual_net",
+    "resnet50",
+    "se_net",
+    "unet",
     "default_cache_dir",
     "mlp",
     "pretrained",

@@ -256,3 +256,63 @@ def test_iter_batches(rng):
         list(iter_batches([()], 2))
     with pytest.raises(ValueError, match="batch dimension"):
         list(iter_batches(torch.zeros(3), 2))
+
+
+class _BatchNormAct(nn.BatchNorm2d):
+    """A batch norm applying its own activation (as timm's BatchNormAct2d)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(super().forward(x))
+
+
+def test_a_batch_norm_with_its_own_activation_records_pre_and_post():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), _BatchNormAct(3), nn.Conv2d(3, 2, 1)).eval()
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-1, 1)
+        model[1].running_var.uniform_(0.5, 2)
+    x = torch.randn(5, 1, 6, 6)
+    trace = trace_model(model, x)
+    for activation in ("pre", "post"):
+        (point,) = plan_recording(
+            model,
+            trace.layers,
+            [1],
+            graph_module=trace.graph_module,
+            activation=activation,
+            fold_batchnorm=True,
+        )
+        with Recorder(model, [point], "mean") as rec:
+            got = rec.run(x, 0)
+        bn = model[1]
+        h = F.batch_norm(
+            model[0](x), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+        )
+        if activation == "post":
+            h = F.relu(h)
+        np.testing.assert_allclose(got, h.mean(dim=(2, 3)).double().detach().numpy(), rtol=1e-6)
+
+
+def test_token_wise_layers_are_summarised_over_tokens():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.GELU(), nn.Linear(6, 3)).eval()
+    x = torch.randn(5, 7, 4)
+    trace = trace_model(model, x)
+    points = plan_recording(
+        model,
+        trace.layers,
+        [0, 1],
+        graph_module=trace.graph_module,
+        activation="pre",
+        fold_batchnorm=True,
+    )
+    with Recorder(model, points, "mean") as rec:
+        got = rec.run(x, 0)
+    expected = np.concatenate(
+        [x.mean(dim=1).double().numpy(), model[0](x).mean(dim=1).double().detach().numpy()], axis=1
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-6)

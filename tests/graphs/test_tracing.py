@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nngraph.graphs._tracing import (
-    Provenance,
-    Segment,
-    Trace,
-    UnsupportedModelError,
-    trace_model,
-)
+from nngraph.graphs._tracing import Trace, UnsupportedModelError, trace_model
 
 
-def _consumption(trace: Trace, name: str):
-    """The provenance the layer named ``name`` reads."""
+def _reads(trace: Trace, name: str) -> dict[str, list[int]]:
+    """What the layer named ``name`` reads: per producer layer, the unit at each input
+    feature (-1: none)."""
     (c,) = [c for c in trace.consumptions if trace.layers[c.layer].name == name]
-    return c.provenance
-
-
-def _index(trace: Trace, name: str) -> int:
-    return [layer.name for layer in trace.layers].index(name)
+    return {trace.layers[p.layer].name: p.units.tolist() for p in c.planes}
 
 
 # ---------------------------------------------------------------------- layers
@@ -37,9 +29,9 @@ def test_mlp_layers_kinds_sizes_and_outputs():
     ]
     assert trace.layers[1].module is model[0] and trace.layers[0].module is None
     # Each weighted layer reads every unit of the one before, through ReLU and dropout.
-    assert _consumption(trace, "0") == Provenance(4, (Segment(0, 4, 0, 0),))
-    assert _consumption(trace, "3") == Provenance(6, (Segment(0, 6, 1, 0),))
-    assert trace.batchnorms == [] and trace.input_spatial == 1
+    assert _reads(trace, "0") == {"input": [0, 1, 2, 3]}
+    assert _reads(trace, "3") == {"0": list(range(6))}
+    assert trace.norms == [] and trace.input_shape == (2, 4)
     assert trace.graph_module is not None
 
 
@@ -56,8 +48,7 @@ class _Cat(nn.Module):
 
 def test_cat_splits_the_channels_among_producers():
     trace = trace_model(_Cat(), torch.zeros(1, 2, 3, 3))
-    a, b = _index(trace, "a"), _index(trace, "b")
-    assert _consumption(trace, "c") == Provenance(5, (Segment(0, 3, a, 0), Segment(3, 5, b, 0)))
+    assert _reads(trace, "c") == {"a": [0, 1, 2, -1, -1], "b": [-1, -1, -1, 0, 1]}
     assert [la.is_output for la in trace.layers] == [False, False, False, True]
 
 
@@ -76,12 +67,12 @@ class _Add(nn.Module):
 
 def test_add_feeds_each_channel_from_every_operand():
     trace = trace_model(_Add(), torch.zeros(1, 3, 4, 4))
-    a, b = _index(trace, "a"), _index(trace, "b")
-    # The add is b's output (through the batch norm) plus a's: each channel carries both.
-    assert _consumption(trace, "c") == Provenance(3, (Segment(0, 3, b, 0), Segment(0, 3, a, 0)))
-    # The batch norm scales b's channels only.
-    (bn,) = trace.batchnorms
-    assert bn.module_path == "bn" and bn.provenance == Provenance(3, (Segment(0, 3, b, 0),))
+    # The add is b's output (through its batch norm) plus a's: each channel carries both.
+    assert _reads(trace, "c") == {"b": [0, 1, 2], "a": [0, 1, 2]}
+    # The batch norm directly follows b and nothing else reads b: it belongs to b's units.
+    (bn,) = trace.norms
+    assert bn.path == "bn" and trace.layers[bn.layer].name == "b"
+    assert bn.units.tolist() == [0, 1, 2]
 
 
 class _ConvFlattenLinear(nn.Module):
@@ -94,19 +85,25 @@ class _ConvFlattenLinear(nn.Module):
         return self.fc(torch.flatten(F.max_pool2d(self.conv(x), 2), 1))
 
 
-def test_flatten_after_a_conv_groups_each_channels_positions():
+def test_flatten_after_a_conv_gives_each_feature_its_channels_unit():
     trace = trace_model(_ConvFlattenLinear(), torch.zeros(1, 1, 6, 8))
-    conv = _index(trace, "conv")
     # 4 channels, each spanning its 2 x 3 pooled positions as consecutive features.
-    assert _consumption(trace, "fc") == Provenance(4, (Segment(0, 4, conv, 0),), group=6)
-    assert trace.input_spatial == 48 and trace.layers[0].n_units == 1  # input: channels
+    assert _reads(trace, "fc") == {"conv": np.repeat(np.arange(4), 6).tolist()}
+    assert trace.layers[0].n_units == 1 and not trace.input_features  # input: channels
 
 
 def test_an_image_mlp_has_one_input_unit_per_pixel():
     model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 4), nn.ReLU(), nn.Linear(4, 2))
     trace = trace_model(model, torch.zeros(1, 2, 3, 3))
-    assert trace.layers[0].n_units == 18
-    assert _consumption(trace, "1") == Provenance(18, (Segment(0, 18, 0, 0),))
+    assert trace.layers[0].n_units == 18 and trace.input_features
+    assert _reads(trace, "1") == {"input": list(range(18))}
+
+
+def test_tokens_make_the_last_dimension_the_input_units():
+    model = nn.Sequential(nn.Linear(4, 3), nn.GELU(), nn.Linear(3, 2))
+    trace = trace_model(model, torch.zeros(2, 7, 4))
+    assert trace.layers[0].n_units == 4 and trace.layers[0].unit_dim == 2
+    assert trace.layers[1].unit_dim == 2
 
 
 def test_the_model_is_run_in_eval_mode_without_gradients_and_its_modes_restored():
@@ -196,18 +193,22 @@ def test_a_failing_forward_names_the_module_and_the_shape():
         trace_model(model, torch.ones(2, 3))
 
 
-def test_two_traced_tensors_of_different_widths_cannot_be_added():
-    class Widths(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.a = nn.Linear(3, 4)
-            self.b = nn.Linear(3, 1)
+class _Widths(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 4)
+        self.b = nn.Linear(3, width)
+        self.c = nn.Linear(4, 2)
 
-        def forward(self, x):
-            return self.a(x) + self.b(x)  # broadcasting: no unit-to-unit map
+    def forward(self, x):
+        return self.c(self.a(x) + self.b(x))
 
-    with pytest.raises(UnsupportedModelError, match=r"combines tensors with 4 and 1 channels"):
-        trace_model(Widths(), torch.ones(2, 3))
+
+def test_a_broadcast_unit_feeds_every_channel_and_mismatched_widths_are_refused():
+    trace = trace_model(_Widths(1), torch.ones(2, 3))  # b's single unit is added everywhere
+    assert _reads(trace, "c") == {"a": [0, 1, 2, 3], "b": [0, 0, 0, 0]}
+    with pytest.raises(RuntimeError, match="failed at function _operator.add"):
+        trace_model(_Widths(2), torch.ones(2, 3))
 
 
 def test_bad_arguments():

@@ -385,18 +385,24 @@ class BnAfterAdd(nn.Module):
         (UnknownOp(), torch.zeros(1, 3), r"operation 'cumsum'"),
         (Shared(), torch.zeros(1, 3), r"module 'fc' is called more than once"),
         (Gated(), torch.zeros(1, 3), r"multiplies two tensors"),
-        (BnAfterAdd(), torch.zeros(2, 3), r"batch norm 'bn' normalises channels fed by several"),
     ],
-    ids=["custom-param", "attention", "lstm", "unknown-op", "shared", "gated", "bn-after-add"],
+    ids=["custom-param", "attention", "lstm", "unknown-op", "shared", "gated"],
 )
 def test_unsupported_models_raise_clear_errors(model, x, pattern):
     with pytest.raises(ng.UnsupportedModelError, match=pattern):
         ng.weight_graph(model, x)
 
 
-def test_bn_after_add_without_folding(seeded):
-    g = ng.weight_graph(BnAfterAdd(), torch.zeros(2, 3), fold_batchnorm=False)
-    assert g.layer_names == ["input", "fc1", "fc2"]
+def test_bn_after_add_scales_the_streams_readers(seeded):
+    """A batch norm after a residual add belongs to no single layer: it scales the edges
+    from the stream to the layers reading it (here none: it feeds the output)."""
+    model = BnAfterAdd()
+    with torch.no_grad():
+        model.bn.running_var.uniform_(0.1, 10.0)
+    g = ng.weight_graph(model, torch.zeros(2, 3))
+    plain = ng.weight_graph(model, torch.zeros(2, 3), fold_batchnorm=False)
+    np.testing.assert_array_equal(g.adjacency.toarray(), plain.adjacency.toarray())
+    assert all(not layer["normalized_by"] for layer in g.meta["layers"])
 
 
 def test_bad_options_and_inputs():
@@ -467,11 +473,24 @@ class TwoNorms(nn.Module):
         return self.out(self.bn_a(h) + self.bn_b(h))
 
 
-def test_two_batch_norms_on_one_layer_refuse_to_fold(seeded):
-    with pytest.raises(ng.UnsupportedModelError, match="normalised by two batch norms"):
-        ng.weight_graph(TwoNorms(), torch.zeros(2, 3))
-    g = ng.weight_graph(TwoNorms(), torch.zeros(2, 3), fold_batchnorm=False)
+def test_two_batch_norms_read_by_one_layer_scale_its_inputs(seeded):
+    """fc's output is read by two batch norms, so neither belongs to fc's units: each
+    scales the path it is on, and the two paths' magnitudes add up."""
+    model = TwoNorms()
+    with torch.no_grad():
+        for bn in (model.bn_a, model.bn_b):
+            bn.running_var.uniform_(0.1, 10.0)
+            bn.weight.uniform_(-2.0, 2.0)
+    g = ng.weight_graph(model, torch.zeros(2, 3))
     assert g.layer_names == ["input", "fc", "out"]
+
+    def factor(bn):
+        return _abs(bn.weight) / np.sqrt(bn.running_var.double().numpy() + bn.eps)
+
+    both = factor(model.bn_a) + factor(model.bn_b)
+    np.testing.assert_allclose(_block(g, "out", "fc"), _abs(model.out.weight) * both, rtol=1e-12)
+    np.testing.assert_array_equal(_block(g, "fc", "input"), _abs(model.fc.weight))
+    assert g.meta["layers"][2]["input_normalized_by"] == ["bn_a", "bn_b"]
 
 
 def test_conv1d_batchnorm1d_and_padding(seeded):

@@ -1,0 +1,220 @@
+"""Running a user's model safely under ``torch.fx``: unwrap, freeze, trace, record shapes.
+
+* :func:`unwrap_model` -- the module inside ``nn.DataParallel``,
+  ``DistributedDataParallel`` and ``torch.compile``.
+* :func:`frozen` -- eval mode for every module while nngraph works, and afterwards every
+  module's mode and every buffer exactly as they were, whether the work succeeded or not
+  (a forward pass must never leave, say, batch-norm statistics updated).
+* :func:`symbolic_trace` -- ``torch.fx`` tracing in eval mode, with batch norms of any
+  library kept whole and the extra ``forward`` arguments at their defaults.
+* :func:`run_shapes` -- one forward pass that keeps every value's shape, not the value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+__all__ = [
+    "TensorMeta",
+    "UnsupportedModelError",
+    "describe",
+    "frozen",
+    "model_device_dtype",
+    "run_shapes",
+    "symbolic_trace",
+    "unwrap_model",
+]
+
+
+class UnsupportedModelError(ValueError):
+    """The model holds a module or an operation nngraph cannot interpret as units."""
+
+
+def unwrap_model(model: Any) -> nn.Module:
+    """The module a wrapper holds: ``DataParallel``/``DistributedDataParallel``
+    (``.module``) and ``torch.compile`` (``._orig_mod``), unwrapped repeatedly.
+
+    Examples
+    --------
+    >>> import torch.nn as nn
+    >>> inner = nn.Linear(2, 2)
+    >>> unwrap_model(nn.DataParallel(inner)) is inner
+    True
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[None]:
+    """Eval mode for the duration; modes and buffers restored afterwards, even on error.
+
+    Every buffer is snapshot on entry; on exit a buffer replaced by another tensor is
+    put back, and one changed in place gets its old values back, so the model's state
+    dict is byte-identical whatever ran inside.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    saved = [
+        (module, name, buf, buf.detach().clone())
+        for module in model.modules()
+        for name, buf in module._buffers.items()
+        if buf is not None
+    ]
+    try:
+        model.eval()
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+        with torch.no_grad():
+            for module, name, buf, copy in saved:
+                if module._buffers.get(name) is not buf:
+                    module._buffers[name] = buf
+                if buf.shape != copy.shape or not torch.equal(buf, copy):
+                    buf.copy_(copy)
+
+
+class _Tracer(fx.Tracer):
+    """Keeps every batch norm whole, from torch or another library (timm's BatchNormAct2d)."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            return True
+        return super().is_leaf_module(m, module_qualified_name)
+
+
+def symbolic_trace(model: nn.Module) -> fx.GraphModule:
+    """Trace ``model`` (call inside :func:`frozen`, so train-only branches are not traced).
+
+    ``forward``'s first argument is the input; the others must have defaults, which are
+    traced in (e.g. ``forward(x, mask=None)``).
+
+    Raises
+    ------
+    ValueError
+        (``UnsupportedModelError`` in the caller) ``forward`` needs more than one input,
+        or ``torch.fx`` cannot trace it.
+    """
+    params = list(inspect.signature(model.forward).parameters.values())
+    concrete: dict[str, Any] = {}
+    for p in params[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is p.empty:
+            raise UnsupportedModelError(
+                f"the model's forward takes more than one input ({p.name!r} has no default); "
+                "nngraph supports one input tensor (other arguments need defaults)"
+            )
+        concrete[p.name] = p.default
+    tracer = _Tracer()
+    try:
+        graph = tracer.trace(model, concrete_args=concrete or None)
+    except Exception as exc:
+        raise UnsupportedModelError(
+            f"torch.fx could not trace {type(model).__name__}: {exc}. nngraph reads the "
+            "network's structure with torch.fx, so forward() must be traceable (no "
+            "data-dependent control flow)."
+        ) from exc
+    return fx.GraphModule(tracer.root, graph, type(model).__name__)
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    """What the tracer keeps of a tensor: its shape and number of elements."""
+
+    shape: tuple[int, ...]
+    numel: int
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+
+def _meta(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return TensorMeta(tuple(int(s) for s in value.shape), int(value.numel()))
+    if isinstance(value, torch.Size):
+        return tuple(int(s) for s in value)
+    if isinstance(value, (tuple, list)):
+        return tuple(_meta(v) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str, slice, torch.dtype)):
+        return value
+    return None
+
+
+def describe(node: fx.Node) -> str:
+    """The op of a node, and the module it sits in, for error messages."""
+    stack = node.meta.get("nn_module_stack") or {}
+    where = next(reversed(stack.values()))[0] if stack else ""
+    if node.op == "call_module":
+        what = f"module {node.target!r}"
+    elif node.op == "call_method":
+        what = f"method Tensor.{node.target}"
+    elif node.op == "call_function":
+        name = getattr(node.target, "__name__", repr(node.target))
+        what = f"function {getattr(node.target, '__module__', '')}.{name}"
+    else:
+        what = f"{node.op} {node.target}"
+    return what + (f" (inside module {where!r})" if where and node.op != "call_module" else "")
+
+
+class _ShapeInterpreter(fx.Interpreter):
+    """Runs the graph, keeping each node's :class:`TensorMeta` (values are freed)."""
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__(gm)
+        self.shapes: dict[fx.Node, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        try:
+            out = super().run_node(n)
+        except Exception as exc:
+            note = ""
+            args = [a for a in n.args if isinstance(a, fx.Node)]
+            if args and isinstance(self.shapes.get(args[0]), TensorMeta):
+                note = f" on a tensor of shape {self.shapes[args[0]].shape}"
+            message = f"running the model on example_input failed at {describe(n)}{note}: {exc}"
+            try:
+                new = type(exc)(message)
+            except Exception:
+                new = RuntimeError(message)
+            raise new from exc
+        self.shapes[n] = _meta(out)
+        return out
+
+
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of the model's first parameter (CPU, default dtype)."""
+    for p in model.parameters():
+        return p.device, p.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+def run_shapes(model: nn.Module, gm: fx.GraphModule, example_input: Any) -> dict[fx.Node, Any]:
+    """Run ``gm`` once on ``example_input`` without gradients; each node's output shape."""
+    if not isinstance(example_input, torch.Tensor):
+        raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
+    device, dtype = model_device_dtype(model)
+    x = example_input.detach().to(device=device)
+    if x.is_floating_point():
+        x = x.to(dtype)
+    interp = _ShapeInterpreter(gm)
+    with torch.no_grad():
+        interp.run(x)
+    return interp.shapes
