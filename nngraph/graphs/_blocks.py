@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._blocks_kernels import count_block, write_block, write_block_transposed
+from ._blocks_kernels import (
+    count_block,
+    write_block,
+    write_block_transposed,
+    write_dense,
+    write_dense_transposed,
+)
 
 __all__ = ["Block", "blocks_to_csr", "csr_to_blocks", "layer_offsets"]
 
@@ -152,12 +158,14 @@ def blocks_to_csr(
         neighbours[p].append((c, args, True))
     # Pass 1: each row's number of non-zero edges, so the arrays have their final size.
     row_nnz = np.zeros(n, dtype=np.int64)
+    dense: set[int] = set()  # blocks with no zero, no column map and no factor
     for layer, nb in enumerate(neighbours):
         for o, args, transposed in nb:
             if not transposed:  # each block once, counting both of its sides
                 rows = row_nnz[offsets[layer] : offsets[layer + 1]]
                 cols = row_nnz[offsets[o] : offsets[o + 1]]
-                count_block(*args, rows, cols)
+                if count_block(*args, rows, cols) == 0 and _plain(args):
+                    dense.add(id(args))
     nnz = int(row_nnz.sum())
     # One index dtype for indptr and indices, or scipy copies both to a common one.
     index_dtype = np.int32 if max(n, nnz) < 2**31 else np.int64
@@ -171,11 +179,26 @@ def blocks_to_csr(
         nb.sort(key=lambda item: item[0])
         rows = cursor[offsets[layer] : offsets[layer + 1]]
         for o, args, transposed in nb:
-            write = write_block_transposed if transposed else write_block
-            write(data, indices, rows, int(offsets[o]), *args)
+            if id(args) in dense:
+                write = write_dense_transposed if transposed else write_dense
+                write(data, indices, rows, int(offsets[o]), args[0])
+            else:
+                write = write_block_transposed if transposed else write_block
+                write(data, indices, rows, int(offsets[o]), *args)
     adjacency = sp.csr_array((data, indices, indptr), shape=(n, n))
     adjacency.has_canonical_format = True  # sorted, no duplicates, no zeros by construction
     return adjacency
+
+
+def _plain(args: tuple) -> bool:
+    """Whether kernel arguments map columns one to one and scale nothing."""
+    values, columns, row_factor, col_factor = args
+    return (
+        columns.shape[0] == values.shape[1]
+        and bool(np.all(columns == np.arange(columns.shape[0])))
+        and bool(np.all(row_factor == 1.0))
+        and bool(np.all(col_factor == 1.0))
+    )
 
 
 def _kernel_args(

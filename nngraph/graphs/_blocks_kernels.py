@@ -23,9 +23,13 @@ _TILE = 16
 
 @numba.njit(cache=True)
 def count_block(values, columns, row_factor, col_factor, row_counts, col_counts):
-    """Add each consumer row's and each producer unit's number of non-zero edges."""
+    """Add each consumer row's and each producer unit's number of non-zero edges.
+
+    Returns the number of edges of the block that are zero (or absent).
+    """
     n = values.shape[0]
     m = columns.shape[0]
+    zeros = 0
     for i in range(n):
         row = values[i]
         fi = row_factor[i]
@@ -36,6 +40,45 @@ def count_block(values, columns, row_factor, col_factor, row_counts, col_counts)
                 count += 1
                 col_counts[u] += 1
         row_counts[i] += count
+        zeros += m - count
+    return zeros
+
+
+@numba.njit(cache=True)
+def write_dense(data, indices, cursor, first_column, values):
+    """:func:`write_block` for a block with no zero, no column map and no factors:
+    ``|values|`` row by row, in contiguous loops that vectorise."""
+    n, m = values.shape
+    for i in range(n):
+        base = cursor[i]
+        out = data[base : base + m]
+        row = values[i]
+        for u in range(m):
+            out[u] = abs(row[u])
+        columns = indices[base : base + m]
+        for u in range(m):
+            columns[u] = first_column + u
+        cursor[i] = base + m
+
+
+@numba.njit(cache=True)
+def write_dense_transposed(data, indices, cursor, first_column, values):
+    """The transpose of :func:`write_dense`, tiled so that reads and writes stay in cache."""
+    n, m = values.shape
+    for u0 in range(0, m, _TILE):
+        u1 = min(u0 + _TILE, m)
+        for i0 in range(0, n, _TILE):
+            i1 = min(i0 + _TILE, n)
+            for u in range(u0, u1):
+                base = cursor[u] + i0
+                for i in range(i0, i1):
+                    data[base + i - i0] = abs(values[i, u])
+    for u in range(m):
+        base = cursor[u]
+        columns = indices[base : base + n]
+        for i in range(n):
+            columns[i] = first_column + i
+        cursor[u] = base + n
 
 
 @numba.njit(cache=True)

@@ -26,6 +26,7 @@ import torch.nn as nn
 
 from ._blocks import Block
 from ._tracing import Consumption, Norm, Trace, UnsupportedModelError
+from ._weight_blocks_kernels import reduce_slices
 
 __all__ = ["Scales", "layer_blocks", "normalize_scales", "norm_factors"]
 
@@ -93,9 +94,7 @@ def _reduced_weights(c: Consumption, name: str, reduction: str) -> np.ndarray:
         else:
             r = w.to("cpu", torch.float64).square().numpy()
     else:
-        w = w.to("cpu", torch.float64)
-        dims = tuple(range(2, w.dim()))
-        r = (w.abs() if reduction == "l1" else w.square()).sum(dim=dims).numpy()
+        r = _reduce_kernels(w, reduction)
         groups = mod.groups
         if groups > 1:  # expand (out, in/groups) to (out, in), zero across groups
             out_per, in_per = mod.out_channels // groups, mod.in_channels // groups
@@ -107,6 +106,18 @@ def _reduced_weights(c: Consumption, name: str, reduction: str) -> np.ndarray:
     if not np.isfinite(r).all():  # NaN and inf survive |.|, sums and squares
         raise ValueError(f"layer {name!r} has NaN or infinite weights")
     return r
+
+
+def _reduce_kernels(w: torch.Tensor, reduction: str) -> np.ndarray:
+    """``sum |w|`` (or ``sum w**2``) over each kernel slice, accumulated in float64
+    straight from the weights' own dtype (no float64 copy of the whole weight)."""
+    w = w.detach().to("cpu")
+    if w.dtype not in (torch.float32, torch.float64):
+        w = w.to(torch.float64)
+    a = w.reshape(w.shape[0], w.shape[1], -1).numpy()  # a view when contiguous
+    out = np.empty(a.shape[:2])
+    reduce_slices(np.ascontiguousarray(a), reduction == "l2", out)
+    return out
 
 
 def layer_blocks(
