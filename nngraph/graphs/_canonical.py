@@ -75,6 +75,8 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
         raise ValueError(f"adjacency must be square, got shape {a.shape}")
     if a.shape[0] == 0:
         raise ValueError("the graph is empty (0 nodes)")
+    if np.dtype(a.dtype).kind == "c":
+        raise ValueError("adjacency holds complex numbers; edge weights are real")
     a = sp.csr_array(a, dtype=np.float64)  # may share its arrays with the caller's matrix
     if not np.all(np.isfinite(a.data)):
         bad = int(np.flatnonzero(~np.isfinite(a.data))[0])

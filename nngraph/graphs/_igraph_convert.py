@@ -5,14 +5,20 @@ object per endpoint (seconds for ten million edges). Its C readers are far faste
 the edge list is handed over in a binary or text file instead: igraph's GraphDB format
 (16-bit little-endian words: the node count, then for each node its number of listed
 neighbours and the neighbours) while node ids fit in 16 bits, and otherwise a plain
-text edge list written by a numba kernel. The file lives in a private temporary
-directory (in memory under ``/dev/shm`` where that exists) and is removed at once.
+text edge list written by a numba kernel. On Linux the file is anonymous memory
+(``memfd_create``): it has no name in any directory and the kernel frees it with the
+process, however the process ends. Elsewhere it lives in a private temporary directory
+whose name carries the process id; a later call removes any such directory left by a
+process that no longer runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,9 +33,40 @@ if TYPE_CHECKING:
 _GRAPHDB_MAX_NODES = 65535
 
 
-def _tempdir() -> str | None:
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+_PREFIX = "nngraph-igraph-"
+
+
+@contextlib.contextmanager
+def _scratch_file(data: np.ndarray) -> Iterator[str]:
+    """A path igraph's C readers can open, holding ``data``'s bytes; gone afterwards."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("nngraph-edges")
+        try:
+            with os.fdopen(fd, "wb", closefd=False) as fh:
+                data.tofile(fh)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    _remove_stale(tempfile.gettempdir())
+    with tempfile.TemporaryDirectory(prefix=f"{_PREFIX}{os.getpid()}-") as tmp:
+        path = os.path.join(tmp, "edges")
+        data.tofile(path)
+        yield path
+
+
+def _remove_stale(directory: str) -> None:
+    """Remove scratch directories of processes that ended before cleaning up."""
+    for entry in Path(directory).glob(f"{_PREFIX}*"):
+        pid = entry.name[len(_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            pass  # alive, or not ours to signal
 
 
 def _upper_edges(a: sp.csr_array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -85,18 +122,15 @@ def csr_to_igraph(adjacency: sp.sparray | sp.spmatrix) -> igraph.Graph:
         a = a.sorted_indices()
     n = a.shape[0]
     sources, targets, weights, counts = _upper_edges(a)
-    with tempfile.TemporaryDirectory(prefix="nngraph-", dir=_tempdir()) as tmp:
-        if n <= _GRAPHDB_MAX_NODES:
-            path = os.path.join(tmp, "graph.gdb")
-            _graphdb_bytes(n, targets, counts).tofile(path)
+    if n <= _GRAPHDB_MAX_NODES:
+        with _scratch_file(_graphdb_bytes(n, targets, counts)) as path:
             graph = igraph.Graph.Read_GraphDB(path, directed=False)
-        else:
-            path = os.path.join(tmp, "graph.txt")
-            buf = np.empty(edgelist_text_size(sources, targets), dtype=np.uint8)
-            used = write_edgelist_text(sources, targets, buf)
-            buf[:used].tofile(path)
+    else:
+        buf = np.empty(edgelist_text_size(sources, targets), dtype=np.uint8)
+        used = write_edgelist_text(sources, targets, buf)
+        with _scratch_file(buf[:used]) as path:
             graph = igraph.Graph.Read_Edgelist(path, directed=False)
-            if graph.vcount() < n:  # trailing isolated nodes are not in the edge list
-                graph.add_vertices(n - graph.vcount())
+        if graph.vcount() < n:  # trailing isolated nodes are not in the edge list
+            graph.add_vertices(n - graph.vcount())
     graph.es["weight"] = weights.tolist()  # Python floats, as igraph users expect
     return graph

@@ -79,6 +79,8 @@ class NeuronGraph:
     ) -> None:
         # Kept as given when already a CSR array (its cached format flags with it); either
         # way it may share arrays with the caller's matrix, so it is never cleaned in place.
+        if getattr(adjacency, "dtype", None) is not None and np.dtype(adjacency.dtype).kind == "c":
+            raise ValueError("adjacency holds complex numbers; edge weights are real")
         a = adjacency if isinstance(adjacency, sp.csr_array) else sp.csr_array(adjacency)
         if a.dtype != np.float64:
             a = a.astype(np.float64)
@@ -164,6 +166,10 @@ class NeuronGraph:
         n = a.shape[0]
         if a.ndim != 2 or a.shape[0] != a.shape[1]:
             raise ValueError(f"adjacency must be square, got shape {a.shape}")
+        if a.nnz and (a.indices.min() < 0 or a.indices.max() >= n):
+            raise ValueError(
+                f"adjacency has a column index outside 0..{n - 1} (max {int(a.indices.max())})"
+            )
         if not np.all(np.isfinite(a.data)):
             raise ValueError("adjacency contains NaN or infinite weights")
         if a.nnz and a.data.min() < 0:
@@ -382,6 +388,13 @@ class NeuronGraph:
             Not a readable NeuronGraph file, another version, or missing arrays.
         """
         path = Path(path)
+        with open(path, "rb") as fh:  # OSError (missing file, ...) as it is
+            magic = fh.read(4)
+        if magic != b"PK\x03\x04":
+            raise ValueError(
+                f"{path} is not a NeuronGraph file: a NeuronGraph file is a numpy .npz "
+                f"archive written by NeuronGraph.save (this file starts with {magic!r})"
+            )
         try:
             with np.load(path, allow_pickle=False) as f:
                 header = json.loads(str(f["header"]))
@@ -403,6 +416,7 @@ class NeuronGraph:
                 f"{path} is an incomplete NeuronGraph file (missing: "
                 f"{', '.join(missing) or 'header fields'})"
             )
+        _check_file_fields(path, header, arrays)
         shape = tuple(int(s) for s in arrays["shape"])
         adjacency = sp.csr_array((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
         return cls(
@@ -483,3 +497,36 @@ class NeuronGraph:
             meta=self.meta,
             validate=False,
         )
+
+
+def _check_file_fields(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse a graph file whose fields have the wrong type or shape, naming the field."""
+
+    def bad(field: str, what: str) -> ValueError:
+        return ValueError(f"{path}: field {field!r} {what}")
+
+    names = header["layer_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise bad("layer_names", f"must be a list of strings, got {type(names).__name__} {names!r}")
+    if not isinstance(header["kind"], str):
+        raise bad("kind", f"must be a string, got {header['kind']!r}")
+    if not isinstance(header["meta"], dict):
+        raise bad("meta", f"must be an object, got {type(header['meta']).__name__}")
+    for name in ("indptr", "indices", "shape", "node_layer", "node_unit", "layer_pairs"):
+        if arrays[name].dtype.kind not in "iu":
+            raise bad(name, f"must hold integers, got dtype {arrays[name].dtype}")
+    if arrays["data"].dtype.kind == "c":
+        raise bad("data", "holds complex numbers; edge weights are real")
+    if arrays["data"].dtype.kind not in "fiu":
+        raise bad("data", f"must hold real numbers, got dtype {arrays['data'].dtype}")
+    shape = arrays["shape"]
+    if shape.shape != (2,) or shape[0] != shape[1] or shape[0] < 0:
+        raise bad("shape", f"must be (n, n), got {shape.tolist()}")
+    n = int(shape[0])
+    indptr, indices, data = arrays["indptr"], arrays["indices"], arrays["data"]
+    if indptr.shape != (n + 1,) or (n + 1 and (indptr[0] != 0 or np.any(np.diff(indptr) < 0))):
+        raise bad("indptr", f"must be {n + 1} non-decreasing offsets starting at 0")
+    if indices.shape != data.shape or indices.ndim != 1 or int(indptr[-1]) != data.size:
+        raise bad("indices", f"and 'data' must both hold indptr[-1] = {int(indptr[-1])} entries")
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise bad("indices", f"holds a column outside 0..{n - 1} (max {int(indices.max())})")

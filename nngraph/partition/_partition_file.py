@@ -304,9 +304,8 @@ def _layer_labels(layers: Any) -> dict[str, np.ndarray]:
             isinstance(v, int) and not isinstance(v, bool) for v in values
         ):
             raise ValueError(f"layers[{i}].labels ({name!r}) must be a list of integers")
-        labels[name] = check_labels(
-            np.asarray(values, dtype=np.int64), name=f"labels of layer {name!r}"
-        )
+        # Checked as Python ints first: a label beyond int64 is an error, not an overflow.
+        labels[name] = check_labels(values, name=f"labels of layer {name!r}")
     return labels
 
 

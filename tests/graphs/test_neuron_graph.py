@@ -90,7 +90,7 @@ def test_save_load_round_trip(rng, tmp_path):
 def test_load_errors(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable NeuronGraph file"):
+    with pytest.raises(ValueError, match="is not a NeuronGraph file: .*npz archive"):
         ng.NeuronGraph.load(bad)
     good = _random_graph(np.random.default_rng(0)).save(tmp_path / "good.npz")
     truncated = tmp_path / "truncated.npz"
@@ -274,3 +274,94 @@ def test_csr_arrays_are_the_kernel_arrays(rng):
     for mine, pinned in zip(g.csr_arrays(), kernel_csr_arrays(g.adjacency), strict=True):
         assert mine.dtype == pinned.dtype and mine.flags.c_contiguous
         np.testing.assert_array_equal(mine, pinned)
+
+
+# ---------------------------------------------------------------------- bad files and inputs
+def _saved_arrays(tmp_path):
+    import json
+
+    from nngraph.datasets import layered_graph
+
+    g, _ = layered_graph()
+    path = g.save(tmp_path / "g.npz")
+    with np.load(path) as f:
+        arrays = dict(f)
+    return arrays, json.loads(str(arrays["header"]))
+
+
+def _write(tmp_path, name, arrays, header=None):
+    import json
+
+    if header is not None:
+        arrays = {**arrays, "header": np.array(json.dumps(header))}
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def test_a_text_file_is_not_mistaken_for_pickled_data(tmp_path):
+    path = tmp_path / "graph.npz"
+    path.write_text("layer,unit\n")
+    with pytest.raises(
+        ValueError, match=r"graph.npz is not a NeuronGraph file: .*npz archive"
+    ) as info:
+        ng.NeuronGraph.load(path)
+    assert "pickle" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "change", "pattern"),
+    [
+        (
+            "layer_names",
+            lambda a, h: (a, {**h, "layer_names": "abcd"}),
+            "must be a list of strings",
+        ),
+        ("indices", lambda a, h: ({**a, "indices": a["indices"] + 10**6}, h), "column outside"),
+        ("data", lambda a, h: ({**a, "data": a["data"] + 1j}, h), "complex numbers"),
+        ("indptr", lambda a, h: ({**a, "indptr": a["indptr"][::-1]}, h), "non-decreasing"),
+        ("kind", lambda a, h: (a, {**h, "kind": 3}), "must be a string"),
+    ],
+)
+def test_bad_fields_are_named_with_the_file(tmp_path, field, change, pattern):
+    arrays, header = _saved_arrays(tmp_path)
+    arrays, header = change(arrays, header)
+    path = _write(tmp_path, "bad.npz", arrays, header)
+    with pytest.raises(ValueError, match=rf"bad.npz: field '{field}' .*{pattern}"):
+        ng.NeuronGraph.load(path)
+
+
+def test_complex_and_out_of_range_matrices_are_refused():
+    import nngraph as ng
+
+    c = sp.csr_array(np.array([[0, 1 + 1j], [1 - 1j, 0]]))
+    with pytest.raises(ValueError, match="complex"):
+        ng.NeuronGraph(c, ["a"], [0, 0], [0, 1])
+    with pytest.raises(ValueError, match="complex"):
+        ng.ncut(c, [0, 1])
+    bad = sp.csr_array((np.ones(1), np.array([5]), np.array([0, 1, 1])), shape=(2, 2))
+    with pytest.raises(ValueError, match="column index outside 0..1"):
+        ng.NeuronGraph(bad, ["a"], [0, 0], [0, 1])
+
+
+def test_the_igraph_conversion_leaves_no_file_behind(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    from nngraph.graphs import _igraph_convert as conv
+
+    a = sp.csr_array(np.array([[0, 1.0, 0], [1.0, 0, 2.0], [0, 2.0, 0]]))
+    shm = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    tmp = set(os.listdir(tempfile.gettempdir()))
+    assert conv.csr_to_igraph(a).ecount() == 2
+    assert (set(os.listdir("/dev/shm")) if shm else set()) <= shm
+    assert set(os.listdir(tempfile.gettempdir())) <= tmp
+    # Without memfd: a private directory named with the process id, removed at once,
+    # and any left by a process that was killed is removed by the next call.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delattr(os, "memfd_create")
+    stale = tmp_path / f"{conv._PREFIX}999999999-x"
+    stale.mkdir()
+    (stale / "edges").write_bytes(b"0 1\n")
+    assert conv.csr_to_igraph(a).ecount() == 2
+    assert list(tmp_path.iterdir()) == []

@@ -330,3 +330,13 @@ def test_subclusters_function_matches_the_method(rng):
     assert [s.layer for s in subclusters(layer_labels, ["b"], min_size=1)] == ["b"] * len(
         np.unique(layer_labels["b"][layer_labels["b"] >= 0])
     )
+
+
+def test_a_label_beyond_int64_is_a_clear_error():
+    from nngraph.datasets import layered_graph
+
+    g, _ = layered_graph()
+    doc = ng.Partition(np.zeros(g.n_nodes, dtype=int), g).to_dict()
+    doc["layers"][1]["labels"][3] = 10**30
+    with pytest.raises(ValueError, match=r"labels of layer 'fc1' must hold integers from -1"):
+        ng.Partition.from_dict(doc)
