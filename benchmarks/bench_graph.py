@@ -81,7 +81,7 @@ def case_csr_once(sizes):
 
 
 def case_csr_symmetric(sizes):
-    """The least a symmetric CSR costs: each weight block and its transpose written once."""
+    """Write each weight block and its transpose once: the least a symmetric CSR costs."""
     import torch
 
     model = random_mlp(sizes)

@@ -286,7 +286,7 @@ def _check_options(
 
 
 def _nonempty_batches(inputs: Any, batch_size: int) -> Iterator[torch.Tensor]:
-    """The batches of ``inputs`` as tensors, skipping empty ones."""
+    """Yield the batches of ``inputs`` as tensors, skipping empty ones."""
     return (b for b in iter_batches(inputs, batch_size) if b.shape[0] > 0)
 
 
@@ -304,7 +304,7 @@ def _trace_first_batch(model: nn.Module, first: torch.Tensor) -> Trace:
 
 
 def _chosen_layers(trace: Trace, opts: _Options) -> list[int]:
-    """Indices of the traced layers to record (those :func:`nngraph.weight_graph` keeps)."""
+    """List the traced layers to record (those :func:`nngraph.weight_graph` keeps), by index."""
     keep = [
         i
         for i, layer in enumerate(trace.layers)
@@ -364,7 +364,7 @@ def _stream_statistics(
 def _build_adjacency(
     sink: ActivationSink, opts: _Options, random_state: Any
 ) -> tuple[sp.csr_array, np.ndarray, str | None]:
-    """The adjacency, the dead-unit mask and the k-NN search used (None when dense)."""
+    """Return the adjacency, the dead-unit mask and the k-NN search used (None when dense)."""
     if opts.knn:
         seed = seed_from(random_state)
         return sink.knn(opts.n_neighbors, opts.transform, opts.knn_method, seed)
@@ -380,7 +380,7 @@ def _assemble(
     dead: np.ndarray,
     knn_used: str | None,
 ) -> NeuronGraph:
-    """The NeuronGraph: nodes layer by layer, and ``meta`` recording how it was built."""
+    """Assemble the NeuronGraph: nodes layer by layer, and ``meta`` recording how it was built."""
     meta = {
         "builder": "activation_graph",
         "options": asdict(opts),

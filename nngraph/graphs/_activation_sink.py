@@ -171,7 +171,7 @@ class ActivationSink:
         return (std == 0) | (std <= self.dead_rtol * np.maximum(np.abs(mean), scale))
 
     def _held_columns(self) -> np.ndarray:
-        """The held activations as one ``(n_examples, n)`` array, freeing the chunks."""
+        """Return the held activations as one ``(n_examples, n)`` array, freeing the chunks."""
         out = np.empty((self.n_samples, self.n), dtype=self.dtype)
         row = 0
         while self.chunks:
@@ -181,7 +181,7 @@ class ActivationSink:
         return out
 
     def dense(self, how: str, threshold: float | None) -> tuple[sp.csr_array, np.ndarray]:
-        """The all-pairs graph and the dead-unit mask (frees the statistics).
+        """Build the all-pairs graph and the dead-unit mask (frees the statistics).
 
         Parameters
         ----------
@@ -210,7 +210,7 @@ class ActivationSink:
         return dense_adjacency(corr, how, threshold, self.budget), dead
 
     def knn(self, k: int, how: str, method: str, seed: int) -> tuple[sp.csr_array, np.ndarray, str]:
-        """The symmetrised ``k``-nearest-neighbour graph (frees the held activations).
+        """Build the symmetrised ``k``-nearest-neighbour graph (frees the held activations).
 
         Parameters
         ----------

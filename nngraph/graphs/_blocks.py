@@ -79,7 +79,7 @@ class Block:
         return (int(self.values.shape[0]), int(n_producer))
 
     def dense(self) -> np.ndarray:
-        """The block as an owned ``(n_consumer, n_producer)`` float64 array of ``|weights|``.
+        """Return the block as an owned ``(n_consumer, n_producer)`` float64 array of ``|weights|``.
 
         Examples
         --------

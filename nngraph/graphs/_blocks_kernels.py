@@ -46,8 +46,10 @@ def count_block(values, columns, row_factor, col_factor, row_counts, col_counts)
 
 @numba.njit(cache=True)
 def write_dense(data, indices, cursor, first_column, values):
-    """:func:`write_block` for a block with no zero, no column map and no factors:
-    ``|values|`` row by row, in contiguous loops that vectorise."""
+    """Write ``|values|`` row by row, in contiguous loops that vectorise.
+
+    :func:`write_block` for a block with no zero, no column map and no factors.
+    """
     n, m = values.shape
     for i in range(n):
         base = cursor[i]
@@ -63,7 +65,7 @@ def write_dense(data, indices, cursor, first_column, values):
 
 @numba.njit(cache=True)
 def write_dense_transposed(data, indices, cursor, first_column, values):
-    """The transpose of :func:`write_dense`, tiled so that reads and writes stay in cache."""
+    """Write the transpose of :func:`write_dense`, tiled so that reads and writes stay in cache."""
     n, m = values.shape
     for u0 in range(0, m, _TILE):
         u1 = min(u0 + _TILE, m)
@@ -109,7 +111,7 @@ def write_block(data, indices, cursor, first_column, values, columns, row_factor
 def write_block_transposed(
     data, indices, cursor, first_column, values, columns, row_factor, col_factor
 ):
-    """Producer row ``u`` gets its non-zero edges to consumer ``i`` at ``cursor[u]``.
+    """Write producer row ``u``'s non-zero edges to consumer ``i`` at ``cursor[u]``.
 
     The transpose of :func:`write_block`, tiled so that reads and writes both stay in
     cache; within a row the consumers come in increasing order.

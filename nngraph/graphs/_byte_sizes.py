@@ -25,7 +25,7 @@ _UNITS = {
 
 
 def human_bytes(n: float) -> str:
-    """A byte count for messages, in binary units up to GiB.
+    """Format a byte count for messages, in binary units up to GiB.
 
     Parameters
     ----------
@@ -49,7 +49,7 @@ def human_bytes(n: float) -> str:
 
 
 def parse_bytes(name: str, value: Any) -> float:
-    """A positive number of bytes from a number or a string such as ``"2GiB"``.
+    """Parse a positive number of bytes from a number or a string such as ``"2GiB"``.
 
     Parameters
     ----------

@@ -181,7 +181,7 @@ class CorrelationAccumulator:
         return (std == 0) | (std <= self.dead_rtol * np.abs(self._mean))
 
     def covariance(self, ddof: int = 1) -> np.ndarray:
-        """The full covariance matrix (a new C-ordered array)."""
+        """Compute the full covariance matrix (a new C-ordered array)."""
         self._require_cross()
         self._require(ddof + 1)
         self._flush()
@@ -191,7 +191,7 @@ class CorrelationAccumulator:
         return cov
 
     def correlation(self, *, overwrite: bool = False, dead: Any = None) -> np.ndarray:
-        """The Pearson correlation matrix, shape ``(n_features, n_features)``, C-ordered.
+        """Compute the Pearson correlation matrix, shape ``(n_features, n_features)``, C-ordered.
 
         Rows and columns of dead features are 0 (not NaN); the diagonal is 1 for the
         other features. Values are clipped to ``[-1, 1]``; the matrix is exactly

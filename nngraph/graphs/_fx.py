@@ -39,8 +39,10 @@ class UnsupportedModelError(ValueError):
 
 
 def unwrap_model(model: Any) -> nn.Module:
-    """The module a wrapper holds: ``DataParallel``/``DistributedDataParallel``
-    (``.module``) and ``torch.compile`` (``._orig_mod``), unwrapped repeatedly.
+    """Return the module a wrapper holds, unwrapped repeatedly.
+
+    The wrappers are ``DataParallel``/``DistributedDataParallel`` (``.module``) and
+    ``torch.compile`` (``._orig_mod``).
 
     Examples
     --------
@@ -159,7 +161,7 @@ def _meta(value: Any) -> Any:
 
 
 def describe(node: fx.Node) -> str:
-    """The op of a node, and the module it sits in, for error messages."""
+    """Describe the op of a node, and the module it sits in, for error messages."""
     stack = node.meta.get("nn_module_stack") or {}
     where = next(reversed(stack.values()))[0] if stack else ""
     if node.op == "call_module":
@@ -200,7 +202,7 @@ class _ShapeInterpreter(fx.Interpreter):
 
 
 def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    """The device and floating dtype of the model's first parameter (CPU, default dtype)."""
+    """Return the device and floating dtype of the model's first parameter (CPU, default dtype)."""
     for p in model.parameters():
         return p.device, p.dtype
     return torch.device("cpu"), torch.get_default_dtype()

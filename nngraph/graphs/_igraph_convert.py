@@ -38,7 +38,7 @@ _PREFIX = "nngraph-igraph-"
 
 @contextlib.contextmanager
 def _scratch_file(data: np.ndarray) -> Iterator[str]:
-    """A path igraph's C readers can open, holding ``data``'s bytes; gone afterwards."""
+    """Yield a path igraph's C readers can open, holding ``data``'s bytes; gone afterwards."""
     if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
         fd = os.memfd_create("nngraph-edges")
         try:

@@ -16,7 +16,7 @@ def _n_digits(x):
 
 @numba.njit(cache=True)
 def edgelist_text_size(sources, targets):
-    """Bytes needed to write ``"s t\\n"`` for every edge."""
+    r"""Bytes needed to write ``"s t\n"`` for every edge."""
     total = 0
     for e in range(sources.shape[0]):
         total += _n_digits(sources[e]) + _n_digits(targets[e]) + 2
@@ -34,7 +34,7 @@ def _write_int(buf, pos, x):
 
 @numba.njit(cache=True)
 def write_edgelist_text(sources, targets, buf):
-    """Write ``"s t\\n"`` lines for every edge into ``buf`` (uint8); return bytes used."""
+    r"""Write ``"s t\n"`` lines for every edge into ``buf`` (uint8); return bytes used."""
     pos = 0
     for e in range(sources.shape[0]):
         pos = _write_int(buf, pos, sources[e])

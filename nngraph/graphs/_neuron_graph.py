@@ -124,7 +124,7 @@ class NeuronGraph:
         return np.asarray(self.adjacency.sum(axis=1)).ravel()
 
     def layer_nodes(self, layer: int | str) -> np.ndarray:
-        """Indices of the nodes of one layer.
+        """Return the indices of the nodes of one layer.
 
         Parameters
         ----------
@@ -195,7 +195,7 @@ class NeuronGraph:
 
     # ------------------------------------------------------------------ arrays
     def csr_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The adjacency's CSR arrays in the dtypes every numba kernel of nngraph takes.
+        """Return the adjacency's CSR arrays in the dtypes every numba kernel of nngraph takes.
 
         Returns
         -------
@@ -431,7 +431,7 @@ class NeuronGraph:
 
     # ------------------------------------------------------------------ derived graphs
     def subgraph(self, nodes: Any) -> NeuronGraph:
-        """The graph induced on ``nodes``, in the given order.
+        """Return the graph induced on ``nodes``, in the given order.
 
         Parameters
         ----------
@@ -468,7 +468,7 @@ class NeuronGraph:
         )
 
     def with_adjacency(self, adjacency: Any) -> NeuronGraph:
-        """A graph with the same units and new edge weights (e.g. a shuffled copy).
+        """Return a graph with the same units and new edge weights (e.g. a shuffled copy).
 
         Parameters
         ----------

@@ -285,8 +285,10 @@ class Propagator:
         return Provenance(full.shape, full.dims, planes).compress()
 
     def _exclusive_producer(self, source: Any) -> int | None:
-        """The layer whose output reaches ``source`` through per-channel ops only, if
-        nothing else reads that output on the way."""
+        """Find the layer whose output reaches ``source`` through per-channel ops only.
+
+        It is found only if nothing else reads that output on the way.
+        """
         n = source
         while isinstance(n, fx.Node) and len(n.users) == 1:
             if n.op == "placeholder":

@@ -53,7 +53,7 @@ class Plane:
     norms: tuple[tuple[int, np.ndarray], ...] = ()
 
     def apply(self, fn) -> Plane:
-        """The plane with ``fn`` applied to every per-position array."""
+        """Return the plane with ``fn`` applied to every per-position array."""
         return Plane(self.layer, fn(self.units), tuple((i, fn(c)) for i, c in self.norms))
 
     def same(self, other: Plane) -> bool:
@@ -91,7 +91,7 @@ class Provenance:
     # ------------------------------------------------------------------ construction
     @classmethod
     def of_layer(cls, shape: Sequence[int], dim: int, layer: int) -> Provenance:
-        """The units of one layer along ``dim`` (``shape[dim]`` of them, in order)."""
+        """Make the units of one layer along ``dim`` (``shape[dim]`` of them, in order)."""
         shape = tuple(int(s) for s in shape)
         units = np.arange(shape[dim], dtype=np.int64)
         return cls(shape, (dim,), (Plane(layer, units),)).compress()
@@ -107,7 +107,7 @@ class Provenance:
         return tuple(self.shape[d] for d in self.dims)
 
     def layers(self) -> set[int]:
-        """The layers contributing units."""
+        """Return the layers contributing units."""
         return {p.layer for p in self.planes}
 
     def compress(self) -> Provenance:
@@ -130,7 +130,7 @@ class Provenance:
 
     # ------------------------------------------------------------------ views
     def expanded(self, dims: Sequence[int]) -> Provenance:
-        """The same provenance with arrays spanning ``dims`` (a superset of ``self.dims``)."""
+        """Return the same provenance, arrays spanning ``dims`` (a superset of ``self.dims``)."""
         dims = tuple(sorted(set(dims) | set(self.dims)))
         if dims == self.dims:
             return self
@@ -146,7 +146,7 @@ class Provenance:
         return Provenance(self.shape, dims, tuple(p.apply(grow) for p in self.planes))
 
     def along(self, dim: int) -> tuple[Plane, ...]:
-        """The planes as 1-D arrays along ``dim``, the only dimension allowed to carry units.
+        """Return the planes as 1-D arrays along ``dim``, the only dimension allowed to carry units.
 
         Raises
         ------
@@ -164,7 +164,7 @@ class Provenance:
 
     # ------------------------------------------------------------------ ops
     def with_shape(self, shape: Sequence[int]) -> Provenance:
-        """An op that changes only dimensions without units (pooling, resizing, padding).
+        """Apply an op that changes only dimensions without units (pooling, resizing, padding).
 
         Raises
         ------
@@ -287,7 +287,7 @@ class Provenance:
         return Provenance(shape, dims, planes).compress()
 
     def reduced(self, dims: Sequence[int], shape: Sequence[int], keepdim: bool) -> Provenance:
-        """A reduction (mean, sum, amax, ...) over ``dims``, which must carry no units."""
+        """Apply a reduction (mean, sum, amax, ...) over ``dims``, which must carry no units."""
         reduce = sorted({int(d) % self.ndim for d in dims})
         if 0 in reduce:
             raise UnsupportedOp("it reduces over the batch dimension")

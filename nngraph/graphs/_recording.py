@@ -252,7 +252,7 @@ def _applies_activation(bn: nn.Module) -> bool:
 
 
 def batchnorm_alone(bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The eval-mode batch norm of ``x``, without anything a subclass adds to it."""
+    """Compute the eval-mode batch norm of ``x``, without anything a subclass adds to it."""
     return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
@@ -272,7 +272,7 @@ def _is_identity(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
 
 
 def _follow_identity(node: fx.Node, modules: dict[str, nn.Module]) -> fx.Node:
-    """The last node of the chain of value-preserving single consumers starting at node."""
+    """Follow the chain of value-preserving single consumers from ``node`` to its last node."""
     while True:
         user = _single_user(node)
         if user is None or not _is_identity(user, modules) or user.args[0] is not node:
@@ -444,7 +444,7 @@ class Recorder:
         return hook
 
     def _input_values(self, x: torch.Tensor, p: RecordPoint) -> torch.Tensor:
-        """The input layer's values: per channel, or per feature for a flattening MLP.
+        """Return the input layer's values: per channel, or per feature for a flattening MLP.
 
         When the input is read only by ``Linear`` layers through a flatten, the tracer
         (like :func:`nngraph.weight_graph`) gives it one unit per feature (``C * prod(S)``
@@ -455,7 +455,7 @@ class Recorder:
         return summarize(x, self.spatial, p.unit_dim)
 
     def run(self, x: torch.Tensor, batch_index: int) -> np.ndarray:
-        """The activations of one batch, units in the order of ``points``.
+        """Record the activations of one batch, units in the order of ``points``.
 
         Parameters
         ----------

@@ -1,5 +1,7 @@
-"""The result of tracing a model: its layers of units, what each weighted layer reads,
-and its batch norms (see :mod:`._tracing`)."""
+"""The result of tracing a model (see :mod:`._tracing`).
+
+Its layers of units, what each weighted layer reads, and its batch norms.
+"""
 
 from __future__ import annotations
 
@@ -51,8 +53,10 @@ class Norm:
 
 @dataclass
 class Consumption:
-    """A weighted layer reading its input features: one plane per contributing layer,
-    each a 1-D array over the features the module reads."""
+    """A weighted layer reading its input features.
+
+    One plane per contributing layer, each a 1-D array over the features the module reads.
+    """
 
     layer: int
     module: nn.Module

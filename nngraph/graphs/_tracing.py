@@ -129,7 +129,7 @@ def choose_layers(
     include_output: bool = True,
     layers: Sequence[str] | Callable[[str, nn.Module | None], bool] | None = None,
 ) -> list[int]:
-    """Indices of the traced layers a graph keeps.
+    """Return the indices of the traced layers a graph keeps.
 
     Parameters
     ----------

@@ -33,8 +33,10 @@ __all__ = ["Scales", "layer_blocks", "normalize_scales", "norm_factors"]
 
 @dataclass
 class Scales:
-    """Per-layer factors of the edges entering (``entering``) and leaving (``leaving``)
-    each unit, applied when the blocks are written."""
+    """Per-layer factors of the edges entering and leaving each unit.
+
+    ``entering`` and ``leaving`` hold them; they are applied when the blocks are written.
+    """
 
     entering: dict[int, np.ndarray]
     leaving: dict[int, np.ndarray]
@@ -80,8 +82,11 @@ def _factor(norm: Norm) -> np.ndarray:
 
 
 def _reduced_weights(c: Consumption, name: str, reduction: str) -> np.ndarray:
-    """``(n_out, n_features)``: ``|W|`` (a view for a ``Linear``), summed over a kernel
-    slice for a convolution (L1); ``W**2`` summed likewise for L2 (owned float64)."""
+    """Reduce a layer's weights to an ``(n_out, n_features)`` array.
+
+    ``|W|`` (a view for a ``Linear``), summed over a kernel slice for a convolution (L1);
+    ``W**2`` summed likewise for L2 (owned float64).
+    """
     mod = c.module
     w = mod.weight.detach()
     if isinstance(mod, nn.Linear):
@@ -109,8 +114,11 @@ def _reduced_weights(c: Consumption, name: str, reduction: str) -> np.ndarray:
 
 
 def _reduce_kernels(w: torch.Tensor, reduction: str) -> np.ndarray:
-    """``sum |w|`` (or ``sum w**2``) over each kernel slice, accumulated in float64
-    straight from the weights' own dtype (no float64 copy of the whole weight)."""
+    """Sum ``|w|`` (or ``w**2``) over each kernel slice.
+
+    Accumulated in float64 straight from the weights' own dtype (no float64 copy of the
+    whole weight).
+    """
     w = w.detach().to("cpu")
     if w.dtype not in (torch.float32, torch.float64):
         w = w.to(torch.float64)

@@ -1,5 +1,7 @@
-"""Numba kernel for :mod:`nngraph.graphs._weight_blocks`: a convolution's kernel slices
-reduced to one number each, in one pass and without a float64 copy of the weights.
+"""Numba kernel for :mod:`nngraph.graphs._weight_blocks`: kernel slices reduced.
+
+A convolution's kernel slices are reduced to one number each, in one pass and without a
+float64 copy of the weights.
 
 Flag policy as everywhere in nngraph: arrays and scalars only, ``cache=True``, no
 ``fastmath`` (the sums must be the same on every machine).

@@ -123,7 +123,7 @@ def vgg(
     batch_norm: bool = True,
     hidden: int = 512,
 ) -> nn.Module:
-    """A VGG-style CNN (CIFAR-size classifier head), laid out as torchvision's ``VGG``.
+    """Build a VGG-style CNN (CIFAR-size classifier head), laid out as torchvision's ``VGG``.
 
     ``config`` lists output channels of 3x3 convolutions and ``"M"`` for 2x2 max pooling.
 

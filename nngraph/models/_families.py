@@ -57,7 +57,7 @@ class Bottleneck(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The block's output: ``relu(main(x) + shortcut(x))``."""
+        """Compute the block's output: ``relu(main(x) + shortcut(x))``."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
@@ -122,7 +122,7 @@ class _InvertedResidual(nn.Module):
 
 
 def inverted_residual_net(num_classes: int = 10, width: int = 8) -> nn.Module:
-    """A MobileNetV2-style network: inverted residuals with depthwise convolutions.
+    """Build a MobileNetV2-style network: inverted residuals with depthwise convolutions.
 
     Examples
     --------
@@ -159,8 +159,9 @@ class _DenseLayer(nn.Module):
 
 
 def densenet(num_classes: int = 10, growth: int = 4, n_layers: int = 3) -> nn.Module:
-    """A DenseNet block: every layer reads the concatenation of all earlier outputs
-    through its own pre-activation batch norm.
+    """Build a DenseNet block: every layer reads the concatenation of all earlier outputs.
+
+    Each layer reads it through its own pre-activation batch norm.
 
     Examples
     --------
@@ -191,7 +192,7 @@ class _Fire(nn.Module):
 
 
 def fire_net(num_classes: int = 10) -> nn.Module:
-    """A SqueezeNet-style network of Fire modules (squeeze, then two expands concatenated).
+    """Build a SqueezeNet-style network of Fire modules (squeeze, then two expands concatenated).
 
     Examples
     --------
@@ -235,8 +236,9 @@ class _ShuffleUnit(nn.Module):
 
 
 def channel_shuffle_net(num_classes: int = 10, channels: int = 8) -> nn.Module:
-    """A ShuffleNetV2-style network: channel split (``chunk``), channel shuffle
-    (``view -> transpose -> view``).
+    """Build a ShuffleNetV2-style network: a channel split and a channel shuffle.
+
+    The split is a ``chunk``, the shuffle a ``view -> transpose -> view``.
 
     Examples
     --------
@@ -267,7 +269,7 @@ class _SE(nn.Module):
 
 
 def se_net(num_classes: int = 10, channels: int = 8) -> nn.Module:
-    """A small CNN with a squeeze-and-excitation gate (as in SE-ResNets, MobileNetV3).
+    """Build a small CNN with a squeeze-and-excitation gate (as in SE-ResNets, MobileNetV3).
 
     Examples
     --------
@@ -304,8 +306,9 @@ class _UNet(nn.Module):
 
 
 def unet(n_out: int = 2, channels: int = 8) -> nn.Module:
-    """A two-level U-Net: downsampling, upsampling (``nn.Upsample``, ``F.interpolate``)
-    and a skip concatenation; a per-pixel head.
+    """Build a two-level U-Net: downsampling, upsampling and a skip concatenation.
+
+    The upsampling uses ``nn.Upsample`` and ``F.interpolate``; the head is per pixel.
 
     Examples
     --------

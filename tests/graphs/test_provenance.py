@@ -24,7 +24,7 @@ def _channels(shape, layer=0) -> Provenance:
 
 
 def _units_at(p: Provenance, layer: int = 0) -> np.ndarray:
-    """The unit of ``layer`` at every position of the full tensor (batch dropped)."""
+    """Return the unit of ``layer`` at every position of the full tensor (batch dropped)."""
     (plane,) = [q for q in p.planes if q.layer == layer]
     full = np.broadcast_to(
         plane.units.reshape([p.shape[d] if d in p.dims else 1 for d in range(1, p.ndim)]),

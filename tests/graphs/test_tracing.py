@@ -12,8 +12,10 @@ from nngraph.graphs._tracing import Trace, UnsupportedModelError, trace_model
 
 
 def _reads(trace: Trace, name: str) -> dict[str, list[int]]:
-    """What the layer named ``name`` reads: per producer layer, the unit at each input
-    feature (-1: none)."""
+    """Return what the layer named ``name`` reads.
+
+    Per producer layer, the unit at each input feature (-1: none).
+    """
     (c,) = [c for c in trace.consumptions if trace.layers[c.layer].name == name]
     return {trace.layers[p.layer].name: p.units.tolist() for p in c.planes}
 

@@ -394,8 +394,11 @@ def test_unsupported_models_raise_clear_errors(model, x, pattern):
 
 
 def test_bn_after_add_scales_the_streams_readers(seeded):
-    """A batch norm after a residual add belongs to no single layer: it scales the edges
-    from the stream to the layers reading it (here none: it feeds the output)."""
+    """A batch norm after a residual add belongs to no single layer.
+
+    It scales the edges from the stream to the layers reading it (here none: it feeds the
+    output).
+    """
     model = BnAfterAdd()
     with torch.no_grad():
         model.bn.running_var.uniform_(0.1, 10.0)
@@ -474,8 +477,10 @@ class TwoNorms(nn.Module):
 
 
 def test_two_batch_norms_read_by_one_layer_scale_its_inputs(seeded):
-    """fc's output is read by two batch norms, so neither belongs to fc's units: each
-    scales the path it is on, and the two paths' magnitudes add up."""
+    """Two batch norms read ``fc``'s output, so neither belongs to ``fc``'s units.
+
+    Each scales the path it is on, and the two paths' magnitudes add up.
+    """
     model = TwoNorms()
     with torch.no_grad():
         for bn in (model.bn_a, model.bn_b):

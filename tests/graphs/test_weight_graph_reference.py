@@ -45,8 +45,10 @@ def bnf(bn: nn.Module) -> np.ndarray:
 
 
 def red(module: nn.Module) -> np.ndarray:
-    """The L1 reduction of a layer's weights, (out, in): kernel slices summed, groups
-    expanded with zeros."""
+    """Return the L1 reduction of a layer's weights, (out, in).
+
+    Kernel slices are summed, groups expanded with zeros.
+    """
     w = module.weight.detach().double().numpy()
     if w.ndim == 2:
         return np.abs(w)
@@ -76,9 +78,12 @@ class Reference:
         row: np.ndarray | None = None,
         col: np.ndarray | None = None,
     ) -> None:
-        """``consumer`` reads input channels from ``sources``: per producer, the producer
-        unit at each input channel (-1: none). ``row`` scales the consumer's entering
-        edges (its own batch norm), ``col`` each input channel (a batch norm between)."""
+        """Add the edges of ``consumer`` reading input channels from ``sources``.
+
+        ``sources`` gives, per producer, the producer unit at each input channel (-1: none).
+        ``row`` scales the consumer's entering edges (its own batch norm), ``col`` each input
+        channel (a batch norm between).
+        """
         n_out, n_in = weights.shape
         row = np.ones(n_out) if row is None else row
         col = np.ones(n_in) if col is None else col

@@ -1,5 +1,8 @@
-"""weight_graph on the networks people train: the model untouched, wrappers, extra
-arguments, token-wise layers, resizing, dimension semantics, and choosing layers."""
+"""weight_graph on the networks people train.
+
+The model untouched, wrappers, extra arguments, token-wise layers, resizing, dimension
+semantics, and choosing layers.
+"""
 
 from __future__ import annotations
 
@@ -178,8 +181,10 @@ def test_linear_on_tokens_has_one_unit_per_feature(seeded):
 
 
 class ChannelsLast(nn.Module):
-    """ConvNeXt's pattern without its LayerNorm: a depthwise conv, then pointwise Linear
-    layers on channels-last (N, H, W, C), then back."""
+    """ConvNeXt's pattern without its LayerNorm.
+
+    A depthwise conv, then pointwise Linear layers on channels-last (N, H, W, C), then back.
+    """
 
     def __init__(self, norm: bool = False) -> None:
         super().__init__()
