@@ -5,7 +5,8 @@ partition. The package is laid out as the pipeline, one subpackage per stage:
 
 * :mod:`nngraph.graphs` -- graphs of units, from weights or from activations;
 * :mod:`nngraph.partition` -- partitioners, partition quality and the partition file;
-* :mod:`nngraph.stats` -- null models and clusterability;
+* :mod:`nngraph.stats` -- null models, clusterability, p-values and their combination;
+* :mod:`nngraph.proxies` -- what the parts do: importance (and coherence);
 * :mod:`nngraph.pipeline` -- the whole study as one function, :func:`nngraph.study`;
 * :mod:`nngraph.models`, :mod:`nngraph.datasets` -- bundled networks and data;
 * :mod:`nngraph.utils` -- what every stage shares.
@@ -47,6 +48,7 @@ __all__ = [
     "NonSymmetricWarning",
     "Partition",
     "PartitionerComparison",
+    "ProxyResult",
     "ResolutionResult",
     "ResolutionWarning",
     "ShuffleFailedError",
@@ -63,6 +65,7 @@ __all__ = [
     "conductance",
     "datasets",
     "eigengap",
+    "importance",
     "models",
     "modularity",
     "ncut",
@@ -83,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
     from . import graphs as graphs
     from . import partition as partition
     from . import pipeline as pipeline
+    from . import proxies as proxies
     from . import stats as stats
     from . import utils as utils
     from .graphs import (
@@ -117,4 +121,5 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
         spectral_embedding,
     )
     from .pipeline import StudyResult, study
+    from .proxies import ProxyResult, importance
     from .stats import ClusterabilityResult, ShuffleFailedError, clusterability

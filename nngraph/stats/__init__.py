@@ -15,6 +15,7 @@ from ._pvalues import (
     EmpiricalPValues,
     benjamini_hochberg,
     combine_across_networks,
+    combine_dependent,
     combine_pvalues,
     empirical_pvalues,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "benjamini_hochberg",
     "clusterability",
     "combine_across_networks",
+    "combine_dependent",
     "combine_pvalues",
     "empirical_pvalues",
 ]
