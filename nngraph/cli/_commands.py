@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cmd_cluster", "cmd_clusterability", "cmd_compare", "cmd_graph", "cmd_run"]
+__all__ = [
+    "cmd_cluster",
+    "cmd_clusterability",
+    "cmd_compare",
+    "cmd_graph",
+    "cmd_importance",
+    "cmd_run",
+]
 
 
 def _progress() -> bool:
@@ -174,4 +181,40 @@ def cmd_clusterability(args: argparse.Namespace) -> int:
     if args.output:
         res.to_json(args.output)
         print(f"saved {args.output}")
+    return 0
+
+
+def _output_path(value: str | None) -> Path | None:
+    out = Path(value) if value else None
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
+        raise ValueError(f"--output must end in .csv or .json, got {out}")
+    if out is not None and not out.parent.exists():
+        raise ValueError(f"--output {out}: the folder {out.parent} does not exist")
+    return out
+
+
+def cmd_importance(args: argparse.Namespace) -> int:
+    """``nngraph importance``: lesion the sub-clusters of a partition file."""
+    from ..partition import Partition
+    from ..proxies import importance
+
+    out = _output_path(args.output)
+    part = Partition.load(args.partition)
+    model, data = _bundled(args)
+    res = importance(
+        model,
+        part,
+        data.x_test,
+        data.y_test,
+        n_random=args.n_random,
+        n_null_partitions=args.null_partitions,
+        min_size=args.min_size,
+        site=args.site,
+        random_state=args.random_state,
+        progress=_progress(),
+    )
+    print(res)
+    if out is not None:
+        (res.to_json if out.suffix.lower() == ".json" else res.to_csv)(out)
+        print(f"saved {out}")
     return 0

@@ -120,4 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
     clus.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     clus.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     clus.add_argument("--output", default=None, help="write the result as JSON")
+
+    imp = sub.add_parser(
+        "importance",
+        help="lesion each sub-cluster of a partition against random same-size sets",
+    )
+    _add_model_options(imp)
+    imp.add_argument(
+        "--partition",
+        required=True,
+        help="a partition file (.json, from `nngraph cluster` or any tool) of the model's units",
+    )
+    imp.add_argument("--n-random", type=int, default=19, help="random sets per sub-cluster (19)")
+    imp.add_argument(
+        "--null-partitions",
+        type=int,
+        default=19,
+        help="random partitions for the dependent combination (default 19; 0 skips)",
+    )
+    imp.add_argument("--min-size", type=int, default=2, help="smallest sub-cluster tested (2)")
+    imp.add_argument("--site", default="read", choices=["read", "pre"], help="lesion point")
+    imp.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    imp.add_argument("--output", default=None, help="write the rows to this .csv or .json file")
     return parser

@@ -411,6 +411,7 @@ def importance(
         engine,
     )
     names = list(by_layer)
+    t_engine = time.perf_counter()
     if executor is None:
         intact, counts = _layer_counts(prep.model, names, sets, *args, progress=progress)
     else:
@@ -422,6 +423,7 @@ def importance(
         for fut in futures:
             intact, part = fut.result()
             counts.update(part)
+    engine_seconds = time.perf_counter() - t_engine
     totals = _class_totals(prep.targets, prep.n_heads, prep.n_classes)
     base = lesion_statistics(intact, intact, totals)
     stats = _statistics(prep.n_heads)
@@ -451,6 +453,9 @@ def importance(
         "n_classes": prep.n_classes,
         "intact": {k: float(v[0]) for k, v in base.items() if k != "drops" and np.ndim(v) == 1},
         "engine": engine,
+        "n_lesions": int(sum(len(c.sets) for c in controlled)),
+        "engine_seconds": engine_seconds,
+        "device": str(prep.device),
         "seconds": time.perf_counter() - t0,
     }
     return ProxyResult.build(

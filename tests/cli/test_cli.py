@@ -99,3 +99,16 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+def test_importance_subcommand_reads_a_partition_file(tmp_path, capsys):
+    part = tmp_path / "part.json"
+    assert main(["cluster", "--k", "4", "--output", str(part)]) == 0
+    out = tmp_path / "imp.json"
+    argv = ["importance", "--partition", str(part), "--n-random", "4", "--null-partitions", "2"]
+    assert main([*argv, "--output", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["proxy"] == "importance" and doc["rows"]
+    assert "combined p" in capsys.readouterr().out
+    assert main([*argv, "--output", str(tmp_path / "no" / "imp.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
