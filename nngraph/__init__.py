@@ -60,6 +60,7 @@ __all__ = [
     "activation_graph",
     "cluster_sizes",
     "clusterability",
+    "coherence",
     "compare_partitioners",
     "compare_partitions",
     "conductance",
@@ -121,5 +122,5 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
         spectral_embedding,
     )
     from .pipeline import StudyResult, study
-    from .proxies import ProxyResult, importance
+    from .proxies import ProxyResult, coherence, importance
     from .stats import ClusterabilityResult, ShuffleFailedError, clusterability

@@ -70,6 +70,9 @@ class ProxyResult:
         values, ...
     null : dict of str to ndarray, shape (n_rows, n_null)
         The statistics of the rows' counterparts in random partitions.
+    extras : dict
+        What a proxy keeps for pictures, by row: coherence's top examples of every set
+        (``"top_examples"``) or optimised inputs (``"inputs"``). Not written to files.
     """
 
     proxy: str
@@ -81,6 +84,7 @@ class ProxyResult:
     alpha: float = 0.05
     info: dict[str, Any] = field(default_factory=dict)
     null: dict[str, np.ndarray] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(

@@ -1,0 +1,202 @@
+"""coherence: planted coherence is found, the optimiser behaves, batches change nothing."""
+
+from __future__ import annotations
+
+import copy
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from scipy.stats import kstest
+
+import nngraph as ng
+from nngraph.proxies import coherence_figure
+from nngraph.proxies._visualization import optimise, parameterization
+from nngraph.stats import empirical_pvalues
+
+matplotlib.use("Agg")
+
+
+def _planted():
+    """Build a layer where units 0-4 respond only to classes 0 and 1.
+
+    Inputs are noise plus a class signal on feature ``c``; units 0-4 read features 0
+    and 1 alone, the 45 others random mixtures of all 20 features.
+    """
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(10).repeat(30)
+    x = torch.randn(300, 20, generator=g)
+    x[torch.arange(300), y] += 3.0
+    first = nn.Linear(20, 50, bias=False)
+    w = torch.randn(50, 20, generator=g)
+    w[:5] = 0.0
+    w[:5, :2] = 1.0
+    with torch.no_grad():
+        first.weight.copy_(w)
+    model = nn.Sequential(first, nn.ReLU(), nn.Linear(50, 10)).eval()
+    part = ng.Partition({"0": np.r_[np.zeros(5), np.ones(45)].astype(int)})
+    return model, x, y, part
+
+
+def test_a_sub_cluster_responding_to_two_classes_gets_the_smallest_p():
+    model, x, y, part = _planted()
+    res = ng.coherence(model, part, x, y, random_state=0, max_fraction=0.95)
+    (row,) = [r for r in res.rows if r["cluster"] == 0]
+    assert sum(label in (0, 1) for label in row["top_labels"]) >= 8
+    assert row["label_entropy"] < 1.5
+    assert row["label_entropy_p"] == pytest.approx(1 / 20)
+    assert row["label_entropy"] < np.min(res.random["label_entropy"][0])
+
+
+def test_the_optimiser_climbs_a_concave_objective_monotonically():
+    w = torch.tensor([[1.0, 2.0, 0.5, 3.0]])
+    param = parameterization("plain", torch.tensor([[0.0] * 4, [1.0] * 4]))
+    history: list[torch.Tensor] = []
+    x = optimise(
+        lambda v: v @ w.t()[:, 0:1].squeeze(1).unsqueeze(1).squeeze(1) if False else (v * w).sum(1),
+        param,
+        1,
+        steps=50,
+        history=history,
+    )
+    values = torch.stack(history).squeeze(1).numpy()
+    assert np.all(np.diff(values) > 0)
+    assert float((x * w).sum()) > values[-1]  # the final input, after the last step
+
+
+def test_batched_and_one_at_a_time_optimisation_agree():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3))
+    model = model.double().eval()
+    member = torch.tensor([[1.0, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0], [0, 1, 0, 0, 0, 1]])
+    param = parameterization("fourier", torch.rand(5, 1, 8, 8))
+    theta0 = param.init(3, torch.Generator().manual_seed(1), torch.device("cpu"))
+
+    def objective(x, rows=slice(None)):
+        values = model(x).mean(dim=(2, 3)).abs()
+        return (values * member[rows]).sum(1)
+
+    batched = optimise(objective, param, 3, steps=20, theta0=theta0, dtype=torch.float64)
+    for j in range(3):
+        alone = optimise(
+            lambda x, j=j: objective(x, slice(j, j + 1)),
+            param,
+            1,
+            steps=20,
+            theta0=theta0[j : j + 1],
+            dtype=torch.float64,
+        )
+        np.testing.assert_allclose(alone[0].numpy(), batched[j].numpy(), rtol=1e-6, atol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from nngraph.models import pretrained, pretrained_data
+
+    model, data = pretrained("mlp", hidden=(32, 32), epochs=10), pretrained_data("mlp")
+    g = ng.weight_graph(model, data.x_train[:1])
+    part = ng.Partition(ng.SpectralClustering(4, random_state=0).fit(g).labels_, g)
+    return model, data, g, part
+
+
+def test_same_seed_same_result_and_the_model_untouched(digits):
+    model, data, _, part = digits
+    model = copy.deepcopy(model).train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    kw = dict(method="visualization", n_random=4, n_null_partitions=2, random_state=3, steps=10)
+    a = ng.coherence(model, part, data.x_test, data.y_test, **kw)
+    b = ng.coherence(model, part, data.x_test, data.y_test, **kw)
+    for s in a.statistics:
+        np.testing.assert_array_equal(a.true[s.name], b.true[s.name])
+        np.testing.assert_array_equal(a.random[s.name], b.random[s.name])
+    assert model.training
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert a.info["parameterization"] == "plain" and a.info["steps"] == 10
+
+
+def test_dataset_scores_match_a_loop_over_sets(digits):
+    """The one product with the membership matrix equals scoring each set alone."""
+    model, data, g, part = digits
+    res = ng.coherence(model, part, data.x_test, data.y_test, n_random=3, random_state=0)
+    row = res.rows[0]
+    layer = model[int(row["layer"])]
+    with torch.no_grad():
+        acts = (
+            layer(model[: int(row["layer"])](data.x_test))
+            if int(row["layer"])
+            else layer(data.x_test)
+        )
+    score = acts[:, row["units"]].abs().sum(1)
+    top = torch.topk(score.double(), 10).indices.tolist()
+    assert sorted(top) == sorted(row["top_examples"])
+
+
+def test_figure(digits, tmp_path):
+    model, data, _, part = digits
+    ds = ng.coherence(model, part, data.x_test, data.y_test, n_random=4, random_state=0, min_size=2)
+    vis = ng.coherence(
+        model,
+        part,
+        data.x_test,
+        data.y_test,
+        method="visualization",
+        n_random=4,
+        random_state=0,
+        steps=5,
+    )
+    layer = ds.rows[0]["layer"]
+    fig = coherence_figure(data.x_test, layer, dataset=ds, visualization=vis, image_shape=(8, 8))
+    fig.savefig(tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 5000
+    assert len(fig.axes) >= 1 + 5 + 3
+
+
+@pytest.mark.slow
+def test_dataset_statistic_is_calibrated_under_random_partitions(digits):
+    model, data, g, _ = digits
+    rng = np.random.default_rng(0)
+    randomized, reported, combined = [], [], []
+    for rep in range(1000):
+        part = ng.Partition(rng.integers(0, 3, g.n_nodes), g)
+        res = ng.coherence(model, part, data.x_test, data.y_test, random_state=rep)
+        t, r = res.true["label_entropy"], res.random["label_entropy"]
+        pv = empirical_pvalues(t, r, alternative="less")
+        randomized += list((pv.n_more + rng.random(t.size) * (pv.n_ties + 1)) / (pv.n_random + 1))
+        reported += [row["label_entropy_p"] for row in res.rows]
+        combined.append(res.combined_p("label_entropy"))
+    assert kstest(randomized, "uniform").pvalue > 0.01
+    assert np.mean(np.array(reported) <= 0.05) < 0.08
+    size = np.mean(np.array(combined) <= 0.05)
+    assert 0.03 <= size <= 0.07, size
+
+
+def test_bad_input(digits):
+    model, data, _, part = digits
+    with pytest.raises(
+        ValueError, match=r"k=1000 top examples asked for, but the data set holds 450"
+    ):
+        ng.coherence(model, part, data.x_test, data.y_test, k=1000)
+    with pytest.raises(ValueError, match="parameterization='fourier' needs images"):
+        ng.coherence(
+            model,
+            part,
+            data.x_test,
+            data.y_test,
+            method="visualization",
+            parameterization="fourier",
+        )
+    tokens = nn.Sequential(nn.Embedding(20, 8), nn.Flatten(), nn.Linear(24, 4))
+    with pytest.raises((ValueError, ng.UnsupportedModelError)):
+        ng.coherence(
+            tokens,
+            part,
+            torch.zeros(5, 3, dtype=torch.long),
+            torch.zeros(5, dtype=torch.long),
+            method="visualization",
+        )
+    from nngraph.proxies._visualization import parameterization as make
+
+    with pytest.raises(ValueError, match="use method='dataset'"):
+        make("plain", torch.zeros(5, 3, dtype=torch.long))
