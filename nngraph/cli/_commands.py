@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "cmd_cluster",
     "cmd_clusterability",
+    "cmd_coherence",
     "cmd_compare",
     "cmd_graph",
     "cmd_importance",
@@ -217,4 +218,46 @@ def cmd_importance(args: argparse.Namespace) -> int:
     if out is not None:
         (res.to_json if out.suffix.lower() == ".json" else res.to_csv)(out)
         print(f"saved {out}")
+    return 0
+
+
+def cmd_coherence(args: argparse.Namespace) -> int:
+    """``nngraph coherence``: data-set examples or feature visualisation of sub-clusters."""
+    from ..partition import Partition
+    from ..proxies import coherence
+
+    out = _output_path(args.output)
+    figure = Path(args.figure) if args.figure else None
+    if figure is not None and (figure.suffix.lower() != ".png" or not figure.parent.exists()):
+        raise ValueError(f"--figure must be a .png path in an existing folder, got {figure}")
+    part = Partition.load(args.partition)
+    model, data = _bundled(args)
+    res = coherence(
+        model,
+        part,
+        data.x_test,
+        data.y_test,
+        method=args.method,
+        n_random=args.n_random,
+        n_null_partitions=args.null_partitions,
+        k=args.k,
+        steps=args.steps,
+        random_state=args.random_state,
+    )
+    print(res)
+    if out is not None:
+        (res.to_json if out.suffix.lower() == ".json" else res.to_csv)(out)
+        print(f"saved {out}")
+    if figure is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ..proxies import coherence_figure
+
+        kind = {"dataset": "dataset", "visualization": "visualization"}[args.method]
+        fig = coherence_figure(
+            data.x_test, res.rows[0]["layer"], image_shape=data.image_shape, **{kind: res}
+        )
+        fig.savefig(figure, dpi=120)
+        print(f"saved {figure}")
     return 0

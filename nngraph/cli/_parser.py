@@ -142,4 +142,30 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--site", default="read", choices=["read", "pre"], help="lesion point")
     imp.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     imp.add_argument("--output", default=None, help="write the rows to this .csv or .json file")
+
+    coh = sub.add_parser(
+        "coherence",
+        help="do each sub-cluster's units respond to the same features? (against random sets)",
+    )
+    _add_model_options(coh)
+    coh.add_argument(
+        "--partition", required=True, help="a partition file (.json) of the model's units"
+    )
+    coh.add_argument(
+        "--method",
+        default="dataset",
+        choices=["dataset", "visualization"],
+        help="(default dataset)",
+    )
+    coh.add_argument("--n-random", type=int, default=19, help="random sets per sub-cluster (19)")
+    coh.add_argument(
+        "--null-partitions", type=int, default=19, help="random partitions (default 19; 0 skips)"
+    )
+    coh.add_argument("--k", type=int, default=10, help="top examples per set (dataset; 10)")
+    coh.add_argument("--steps", type=int, default=64, help="optimisation steps (visualization; 64)")
+    coh.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    coh.add_argument("--output", default=None, help="write the rows to this .csv or .json file")
+    coh.add_argument(
+        "--figure", default=None, help="also draw the first layer's sub-clusters to this .png"
+    )
     return parser

@@ -47,6 +47,9 @@ class Dataset:
         Number of classes (per head).
     name : str
         Short name of the data set, e.g. ``"digits"``.
+    image_shape : tuple of int, optional
+        How one input is drawn as an image when it is not stored as one: ``(8, 8)``
+        for the flattened digits (pictures of coherence use it).
 
     Examples
     --------
@@ -64,6 +67,7 @@ class Dataset:
     y_test: torch.Tensor
     n_classes: int
     name: str
+    image_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for split in ("train", "test"):
@@ -211,6 +215,7 @@ def load_digits(*, test_size: float = 0.25, random_state: int = 0, flatten: bool
         y_test=_y(test_idx),
         n_classes=_N_DIGIT_CLASSES,
         name="digits",
+        image_shape=(_IMAGE_SIDE, _IMAGE_SIDE) if flatten else None,
     )
 
 
@@ -298,4 +303,5 @@ def load_two_digits(
         y_test=y_test,
         n_classes=_N_DIGIT_CLASSES,
         name="two_digits",
+        image_shape=(_IMAGE_SIDE, 2 * _IMAGE_SIDE) if flatten else None,
     )

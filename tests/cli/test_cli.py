@@ -112,3 +112,16 @@ def test_importance_subcommand_reads_a_partition_file(tmp_path, capsys):
     assert "combined p" in capsys.readouterr().out
     assert main([*argv, "--output", str(tmp_path / "no" / "imp.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_coherence_subcommand_writes_rows_and_a_figure(tmp_path, capsys):
+    part = tmp_path / "part.json"
+    assert main(["cluster", "--k", "4", "--output", str(part)]) == 0
+    out, fig = tmp_path / "coh.csv", tmp_path / "coh.png"
+    argv = ["coherence", "--partition", str(part), "--n-random", "4", "--null-partitions", "2"]
+    assert main([*argv, "--output", str(out), "--figure", str(fig)]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert rows and "label_entropy_p" in rows[0]
+    assert fig.stat().st_size > 5000
+    assert main([*argv, "--figure", str(tmp_path / "coh.jpg")]) == 2
+    assert "--figure must be a .png" in capsys.readouterr().err
