@@ -98,9 +98,11 @@ def run(name: str, device: str, quick: bool) -> dict:
         results[engine] = ng.importance(model, part, x, y, engine=engine, **kw)
         results[engine].info["wall"] = time.perf_counter() - t0
     fast, naive = results["batched"], results["naive"]
+    # float32 logits: the loss agrees to float rounding (a GPU sums in other orders)
+    rtol = 1e-6 if device == "cpu" else 1e-4
     for s in fast.statistics:
-        np.testing.assert_allclose(fast.true[s.name], naive.true[s.name], rtol=1e-6, atol=1e-9)
-        np.testing.assert_allclose(fast.random[s.name], naive.random[s.name], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(fast.true[s.name], naive.true[s.name], rtol=rtol, atol=1e-9)
+        np.testing.assert_allclose(fast.random[s.name], naive.random[s.name], rtol=rtol, atol=1e-9)
     for s in ("balanced_accuracy", "selectivity"):
         np.testing.assert_array_equal(fast.true[s], naive.true[s])
     layers_after, mac_ratio, n_layers = _layers_after_cut(ng, model, fast, x)
@@ -135,7 +137,7 @@ def main() -> None:
         for row in rows:
             cpu = run(row["network"], "cpu", args.quick)
             for k, v in row["_stats"].items():
-                np.testing.assert_allclose(v, cpu["_stats"][k], rtol=1e-5, atol=1e-7)
+                np.testing.assert_allclose(v, cpu["_stats"][k], rtol=1e-4, atol=1e-7)
             row["agrees with cpu"] = True
     columns = [
         "network",
