@@ -99,7 +99,7 @@ def run(name: str, device: str, quick: bool) -> dict:
         results[engine].info["wall"] = time.perf_counter() - t0
     fast, naive = results["batched"], results["naive"]
     # float32 logits: the loss agrees to float rounding (a GPU sums in other orders)
-    rtol = 1e-6 if device == "cpu" else 1e-4
+    rtol = 1e-6 if device == "cpu" else 1e-3
     for s in fast.statistics:
         np.testing.assert_allclose(fast.true[s.name], naive.true[s.name], rtol=rtol, atol=1e-9)
         np.testing.assert_allclose(fast.random[s.name], naive.random[s.name], rtol=rtol, atol=1e-9)
