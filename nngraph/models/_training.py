@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..datasets import Dataset
+from ..utils._progress import progress_bar
 from ..utils._validation import check_int, check_real, check_seed
 
 __all__ = ["accuracy", "train"]
@@ -314,9 +314,9 @@ def _fit(
         shuffle = torch.Generator().manual_seed(shuffle_seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         model.train()
-        bar = tqdm(range(epochs), desc=f"train {data.name}", unit="epoch", disable=not progress)
+        bar = progress_bar(epochs, f"train {data.name}", enabled=progress, unit="epoch")
         try:
-            for _ in bar:
+            for _ in range(epochs):
                 order = torch.randperm(n, generator=shuffle).to(device)
                 total = 0.0
                 for b in range(0, n, batch_size):
@@ -330,6 +330,7 @@ def _fit(
                     total += float(loss.detach()) * idx.shape[0]
                 history["train_loss"].append(total / n)
                 bar.set_postfix(loss=f"{total / n:.4f}")
+                bar.update(1)
         finally:
             bar.close()
             model.eval()

@@ -30,6 +30,7 @@ from ..graphs._byte_sizes import parse_bytes
 from ..graphs._fx import frozen
 from ..graphs._sites import unit_sites
 from ..graphs._tracing import trace_model
+from ..utils._progress import progress_bar
 from ..utils._validation import check_choice, check_int, check_real
 from ._controls import Controlled, draw_controls, draw_null_partitions
 from ._data import prepare
@@ -146,9 +147,7 @@ def _layer_counts(
 
 
 def _bar(progress: bool, total: int):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not progress, desc="lesions", unit="layer-batch")
+    return progress_bar(total, "lesions", enabled=progress, unit="layer-batch")
 
 
 def lesion_statistics(

@@ -19,6 +19,7 @@ from ..graphs._canonical import as_neuron_graph
 from ..graphs._neuron_graph import NeuronGraph
 from ..partition._metrics import ncut as _ncut
 from ..utils._io import json_text, to_jsonable
+from ..utils._progress import progress_bar
 from ._null_models import NULL_METHODS, NullModel
 
 __all__ = ["ClusterabilityResult", "ShuffleFailedError", "clusterability"]
@@ -381,6 +382,4 @@ def clusterability(
 
 
 def _bar(progress: bool, total: int):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not progress, desc="shuffles", unit="shuffle")
+    return progress_bar(total, "shuffles", enabled=progress, unit="shuffle")

@@ -11,6 +11,8 @@ from ._lazy import lazy_exports, type_checking_exports
 __all__ = [
     "SYMMETRY_RTOL",
     "InvalidParameterError",
+    "PlainProgress",
+    "Stages",
     "atomic_write",
     "canonical_labels",
     "check_bool",
@@ -24,6 +26,7 @@ __all__ = [
     "json_text",
     "kernel_csr_arrays",
     "lazy_exports",
+    "progress_bar",
     "seed_from",
     "to_jsonable",
     "type_checking_exports",
@@ -36,6 +39,7 @@ __getattr__, __dir__ = lazy_exports(__name__, type_checking_exports(__file__), g
 
 if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time as above
     from ._io import atomic_write, json_text, to_jsonable, write_json
+    from ._progress import PlainProgress, Stages, progress_bar
     from ._sparse import SYMMETRY_RTOL, is_symmetric, kernel_csr_arrays
     from ._validation import (
         InvalidParameterError,

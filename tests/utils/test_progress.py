@@ -1,0 +1,86 @@
+"""Progress indicators: bars on a terminal, plain lines in logs, stage timings."""
+
+import io
+
+from nngraph.utils import PlainProgress, Stages, progress_bar
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_log_gets_plain_lines_at_each_quarter():
+    log = io.StringIO()
+    bar = progress_bar(20, "shuffles", stream=log)
+    assert isinstance(bar, PlainProgress)
+    for i in range(20):
+        bar.set_postfix(loss=f"{i}")
+        bar.update(1)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "shuffles: 25%",
+        "shuffles: 50%",
+        "shuffles: 75%",
+        "shuffles: 100%",
+    ]
+    assert lines[-1].endswith(", loss 19")
+    assert "\r" not in log.getvalue()  # no bar control characters in a log
+
+
+def test_big_step_writes_every_quarter_passed_once():
+    log = io.StringIO()
+    bar = progress_bar(4, "x", stream=log)
+    bar.update(4)
+    assert len(log.getvalue().splitlines()) == 4
+
+
+def test_disabled_writes_nothing_and_unknown_total_is_quiet():
+    log = io.StringIO()
+    bar = progress_bar(10, "x", enabled=False, stream=log)
+    bar.update(10)
+    bar = progress_bar(None, "x", stream=log)
+    bar.update(3)
+    bar.set_postfix(loss="1")
+    bar.close()
+    assert log.getvalue() == ""
+
+
+def test_terminal_gets_a_tqdm_bar():
+    tty = _Tty()
+    bar = progress_bar(3, "train", stream=tty)
+    from tqdm import tqdm
+
+    assert isinstance(bar, tqdm)
+    bar.update(3)
+    bar.close()
+
+
+def test_stages_time_and_announce():
+    log = io.StringIO()
+    stages = Stages(stream=log)
+    with stages("a"):
+        pass
+    with stages("a"):
+        pass
+    with stages("b"):
+        pass
+    assert list(stages.timings) == ["a", "b"]
+    assert all(v >= 0 for v in stages.timings.values())
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "[nngraph] a ..." and lines[1].startswith("[nngraph] a done in ")
+    quiet = io.StringIO()
+    with Stages(enabled=False, stream=quiet)("c"):
+        pass
+    assert quiet.getvalue() == ""
+
+
+def test_stage_time_is_kept_when_it_fails():
+    stages = Stages(enabled=False)
+    try:
+        with stages("boom"):
+            raise RuntimeError
+    except RuntimeError:
+        pass
+    assert "boom" in stages.timings
