@@ -6,10 +6,8 @@ The test of ``docs/method.md``, section 3.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import copy
 import os
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,20 +15,21 @@ import numpy as np
 
 from ..graphs._canonical import as_neuron_graph
 from ..graphs._neuron_graph import NeuronGraph
-from ..partition._metrics import ncut as _ncut
 from ..utils._io import json_text, to_jsonable
 from ..utils._progress import progress_bar
+from ..utils._validation import check_int
 from ._null_models import NULL_METHODS, NullModel
+from ._shuffles import (
+    ShippedGraph,
+    ShuffleFailedError,
+    int_seed,
+    partition_ncut,
+    run_chunk,
+    run_shuffle,
+)
+from ._worker_pool import is_worker_pool, shutdown_worker_pool, terminate_pool, worker_pool
 
 __all__ = ["ClusterabilityResult", "ShuffleFailedError", "clusterability"]
-
-
-class ShuffleFailedError(RuntimeError):
-    """The partitioner failed on one shuffled graph; ``.shuffle`` says which."""
-
-    def __init__(self, message: str, shuffle: int) -> None:
-        super().__init__(message)
-        self.shuffle = shuffle
 
 
 @dataclass
@@ -146,64 +145,6 @@ class ClusterabilityResult:
 # ---------------------------------------------------------------------------- workers
 
 
-def _clone(partitioner: Any, seed: int) -> Any:
-    """Clone ``partitioner`` with its parameters; a ``random_state`` of None becomes ``seed``."""
-    try:
-        from sklearn.base import clone
-
-        est = clone(partitioner)
-    except TypeError:  # not a scikit-learn estimator: copy it whole
-        est = copy.deepcopy(partitioner)
-    params = est.get_params() if hasattr(est, "get_params") else {}
-    if "random_state" in params and params["random_state"] is None:
-        est.set_params(random_state=seed)
-    return est
-
-
-def _partition_ncut(graph: NeuronGraph, partitioner: Any, seed: int) -> tuple[float, int]:
-    """Remove isolated units, partition, and score: (n-cut, units clustered)."""
-    keep = np.flatnonzero(graph.degree > 0)
-    sub = graph if keep.size == graph.n_nodes else graph.subgraph(keep)
-    labels = _clone(partitioner, seed).fit(sub).labels_
-    return _ncut(sub, labels), int(keep.size)
-
-
-def _run_chunk(
-    payload: tuple[NeuronGraph, Any, str],
-    tasks: Sequence[tuple[int, np.random.SeedSequence]],
-    null: NullModel | None = None,
-    done: Callable[[int], Any] | None = None,
-) -> list[tuple[int, float]]:
-    """Run shuffles ``tasks`` (index, seed sequence) of one graph.
-
-    Module-level, so that it pickles to worker processes. The graph arrives once per
-    chunk, and its blocks are extracted once (``null``, when the caller already has
-    them). ``done(1)`` is called after each shuffle.
-    """
-    graph, partitioner, method = payload
-    null = null if null is not None else NullModel(graph, method)
-    out = []
-    for index, seq in tasks:
-        shuffle_seq, partition_seq = seq.spawn(2)
-        shuffled = graph.with_adjacency(null.sample(np.random.default_rng(shuffle_seq)))
-        try:
-            value, _ = _partition_ncut(shuffled, partitioner, _int_seed(partition_seq))
-        except Exception as exc:
-            raise ShuffleFailedError(
-                f"{partitioner!r} failed on shuffle {index} (of the {method!r} null): "
-                f"{type(exc).__name__}: {exc}",
-                index,
-            ) from exc
-        out.append((index, value))
-        if done is not None:
-            done(1)
-    return out
-
-
-def _int_seed(seq: np.random.SeedSequence) -> int:
-    return int(seq.generate_state(1, dtype=np.uint32)[0] >> 1)
-
-
 def _n_workers(executor: cf.Executor) -> int:
     """How many tasks the executor runs at once (best effort)."""
     client = getattr(executor, "_client", None)  # distributed's ClientExecutor
@@ -222,13 +163,47 @@ def _stop_workers(executor: cf.Executor, futures: list[cf.Future]) -> None:
     """After Ctrl-C: cancel what has not started; end a process pool's workers."""
     for f in futures:
         f.cancel()
-    if isinstance(executor, cf.ProcessPoolExecutor):
-        processes = list((getattr(executor, "_processes", None) or {}).values())
-        executor.shutdown(wait=False, cancel_futures=True)
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            proc.join(timeout=5)
+    if is_worker_pool(executor):
+        shutdown_worker_pool(terminate=True)  # the next call starts a fresh pool
+    elif isinstance(executor, cf.ProcessPoolExecutor):
+        terminate_pool(executor)
+
+
+def _submit(
+    executor: cf.Executor,
+    payload: tuple[NeuronGraph, Any, str],
+    tasks: list[tuple[int, np.random.SeedSequence]],
+    ship: ShippedGraph | None,
+) -> list[cf.Future]:
+    """Hand the shuffles out: one by one to a process pool, in one chunk per worker else."""
+    if ship is not None:
+        return [executor.submit(run_shuffle, ship.ref, index, seq) for index, seq in tasks]
+    n_chunks = min(len(tasks), _n_workers(executor))
+    chunks = [tasks[i::n_chunks] for i in range(n_chunks)]
+    return [executor.submit(run_chunk, payload, chunk) for chunk in chunks]
+
+
+def _collect(
+    executor: cf.Executor, futures: list[cf.Future], null: np.ndarray, progress: bool
+) -> None:
+    """Write each finished shuffle's n-cut into ``null``; stop the workers on Ctrl-C."""
+    bar = _bar(progress, null.size)
+    try:
+        for fut in cf.as_completed(futures):
+            results = fut.result()
+            results = [results] if isinstance(results, tuple) else results
+            for index, value in results:
+                null[index] = value
+            bar.update(len(results))
+    except KeyboardInterrupt:
+        _stop_workers(executor, futures)
+        raise
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+    finally:
+        bar.close()
 
 
 def clusterability(
@@ -239,6 +214,7 @@ def clusterability(
     method: str = "layer",
     random_state: int | None = None,
     executor: cf.Executor | None = None,
+    n_jobs: int | None = None,
     progress: bool = False,
 ) -> ClusterabilityResult:
     """Test whether a network is more clusterable than shuffled copies of itself.
@@ -270,11 +246,17 @@ def clusterability(
     executor : concurrent.futures.Executor, optional
         Where the shuffles run: None runs them here, one after the other; a
         ``ProcessPoolExecutor`` runs them in parallel on this machine; a Dask cluster
-        through ``distributed.Client(...).get_executor()``. The shuffles are split into
-        one chunk per worker, so each worker receives the graph once. On Ctrl-C, work
-        not yet started is cancelled and a process pool's workers are ended.
+        through ``distributed.Client(...).get_executor()``. Each worker receives the
+        graph once: a process pool reads it from a file and takes the shuffles one at a
+        time; other executors get one chunk of shuffles per worker. On Ctrl-C, work not
+        yet started is cancelled and a process pool's workers are ended.
+    n_jobs : int, optional
+        Run the shuffles on the kept pool of ``n_jobs`` worker processes
+        (:func:`~nngraph.stats.worker_pool`; ``-1``: one per core), started by the first
+        call that asks for it and reused by the next ones. None or 1: here, unless
+        ``executor`` is given. Not with ``executor``.
     progress : bool, default=False
-        Show a progress bar (per finished chunk with an executor).
+        Show a progress bar (per finished chunk with a Dask or thread executor).
 
     Returns
     -------
@@ -320,6 +302,10 @@ def clusterability(
         raise TypeError(
             f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}"
         )
+    if n_jobs is not None and n_jobs != -1:
+        n_jobs = check_int("n_jobs", n_jobs, 1)
+    if n_jobs is not None and n_jobs != 1 and executor is not None:
+        raise ValueError("pass executor or n_jobs, not both")
     t0 = time.perf_counter()
     graph = as_neuron_graph(graph)
     keep = np.flatnonzero(graph.degree > 0)
@@ -333,38 +319,36 @@ def clusterability(
         isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))
     ):
         raise TypeError(f"random_state must be None or an int, got {type(random_state).__name__}")
+    if n_jobs is not None and n_jobs != 1:
+        executor = worker_pool(n_jobs)
     root = np.random.SeedSequence(random_state)
     true_seq, *shuffle_seqs = root.spawn(n_shuffles + 1)
-    true_ncut, n_units = _partition_ncut(graph, partitioner, _int_seed(true_seq))
     tasks = list(enumerate(shuffle_seqs))
     payload = (graph, partitioner, method)
 
     null = np.empty(n_shuffles)
     if executor is None:
+        true_ncut, n_units = partition_ncut(graph, partitioner, int_seed(true_seq))
         bar = _bar(progress, n_shuffles)
-        for index, value in _run_chunk(payload, tasks, null_model, done=bar.update):
+        for index, value in run_chunk(payload, tasks, null_model, done=bar.update):
             null[index] = value
         bar.close()
     else:
-        n_chunks = min(n_shuffles, _n_workers(executor))
-        chunks = [tasks[i::n_chunks] for i in range(n_chunks)]
-        futures = [executor.submit(_run_chunk, payload, chunk) for chunk in chunks]
-        bar = _bar(progress, n_shuffles)
+        # A process pool gets the graph through a file, once per worker; the shuffles
+        # start before the true graph is partitioned here.
+        ship = ShippedGraph(payload) if isinstance(executor, cf.ProcessPoolExecutor) else None
         try:
-            for fut in cf.as_completed(futures):
-                results = fut.result()
-                for index, value in results:
-                    null[index] = value
-                bar.update(len(results))
-        except KeyboardInterrupt:
-            _stop_workers(executor, futures)
-            raise
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+            futures = _submit(executor, payload, tasks, ship)
+            try:
+                true_ncut, n_units = partition_ncut(graph, partitioner, int_seed(true_seq))
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+            _collect(executor, futures, null, progress)
         finally:
-            bar.close()
+            if ship is not None:
+                ship.close()
     try:
         params = partitioner.get_params()
     except Exception:

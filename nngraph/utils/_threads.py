@@ -14,7 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ThreadPolicy", "blas_single_thread", "cpu_count", "executor", "thread_policy"]
+__all__ = [
+    "ThreadPolicy",
+    "blas_single_thread",
+    "cpu_count",
+    "executor",
+    "limit_cpus",
+    "thread_policy",
+]
 
 #: With ``n_threads=None``, graphs up to this many clusterable units run BLAS and OpenMP
 #: on one thread (see :func:`thread_policy`).
@@ -23,6 +30,7 @@ SINGLE_THREAD_MAX_UNITS = 20_000
 _CONTROLLER: Any = None
 _EXECUTORS: dict[int, ThreadPoolExecutor] = {}
 _EXECUTOR_LOCK = threading.Lock()
+_CPU_LIMIT: int | None = None  # set in a worker process that shares the machine
 
 
 def _reset_after_fork() -> None:
@@ -66,11 +74,34 @@ def executor(workers: int) -> ThreadPoolExecutor:
 
 
 def cpu_count() -> int:
-    """Cores this process may run on (its affinity mask where the system has one)."""
+    """Cores this process may use: its affinity mask, capped by :func:`limit_cpus`."""
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    return n if _CPU_LIMIT is None else max(1, min(n, _CPU_LIMIT))
+
+
+def limit_cpus(n: int | None) -> None:
+    """Cap :func:`cpu_count` for the rest of this process (None lifts the cap).
+
+    A worker of a process pool shares the machine with the other workers: with
+    ``limit_cpus(1)``, the thread policies of its fits (:func:`thread_policy`) use one
+    core, so that ``n`` workers keep ``n`` cores busy instead of oversubscribing them.
+
+    Parameters
+    ----------
+    n : int or None
+        The most cores :func:`cpu_count` reports from now on.
+
+    Examples
+    --------
+    >>> limit_cpus(1); cpu_count()
+    1
+    >>> limit_cpus(None)
+    """
+    global _CPU_LIMIT
+    _CPU_LIMIT = None if n is None else max(1, int(n))
 
 
 @dataclass

@@ -1,0 +1,148 @@
+"""One pool of worker processes per process, kept for the shuffles of every call.
+
+A fresh pool of spawned workers costs each worker the import of numpy, scipy,
+scikit-learn and numba and the loading of nngraph's kernels (about 3 s of CPU each):
+on two cores, more than parallel shuffles of a small network gain. So the pool is
+made once and reused (:func:`worker_pool`), and its workers are forked from a fork
+server that did that work once, in the background, as soon as the pool was asked for
+(``multiprocessing``'s ``"forkserver"`` start method, preloading
+:mod:`nngraph.stats._preload`; ``"spawn"`` where there is no fork server, each worker
+then loading the same itself). The fork server imports the main script first, as
+every ``spawn`` worker would: a script that starts the pool must keep its work under
+``if __name__ == "__main__":``.
+
+Each worker uses ``cpu_count() // n_jobs`` threads (BLAS, OpenMP and nngraph's own),
+ignores Ctrl-C (the parent ends the workers, see ``clusterability``), and the pool is
+shut down when the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures as cf
+import importlib
+import multiprocessing as mp
+import signal
+import threading
+
+from ..utils._threads import cpu_count, limit_cpus
+from ..utils._validation import check_int
+
+__all__ = ["is_worker_pool", "shutdown_worker_pool", "terminate_pool", "worker_pool"]
+
+_PRELOAD = "nngraph.stats._preload"
+_LOCK = threading.Lock()
+_POOL: cf.ProcessPoolExecutor | None = None
+
+
+def worker_pool(n_jobs: int) -> cf.ProcessPoolExecutor:
+    """Return this process's pool of ``n_jobs`` worker processes, started once and kept.
+
+    The first call starts the fork server that prepares the workers (in the background:
+    it returns at once); later calls with the same ``n_jobs`` return the same pool, so
+    the workers are ready for the next call of :func:`~nngraph.clusterability`. Asking
+    for another size shuts the old pool down. Call it early (before loading a model) to
+    hide the workers' start-up behind that work.
+
+    Parameters
+    ----------
+    n_jobs : int
+        Worker processes; ``-1`` for one per available core.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+        Pass it as ``executor=`` (or pass ``n_jobs=`` to ``clusterability``, which
+        calls this). Do not shut it down yourself: :func:`shutdown_worker_pool` does, at
+        the latest when the interpreter exits.
+
+    Examples
+    --------
+    >>> from nngraph.stats import worker_pool
+    >>> pool = worker_pool(2)   # doctest: +SKIP
+    >>> worker_pool(2) is pool  # doctest: +SKIP
+    True
+    """
+    global _POOL
+    n = cpu_count() if n_jobs == -1 else check_int("n_jobs", n_jobs, 1)
+    with _LOCK:
+        if _POOL is not None and _POOL._max_workers == n and _usable(_POOL):
+            return _POOL
+        if _POOL is not None:
+            _POOL.shutdown(wait=True, cancel_futures=True)
+        ctx = _context()
+        _POOL = cf.ProcessPoolExecutor(
+            n, mp_context=ctx, initializer=_init_worker, initargs=(max(1, cpu_count() // n),)
+        )
+        return _POOL
+
+
+def shutdown_worker_pool(*, terminate: bool = False) -> None:
+    """Shut the kept pool down (a later :func:`worker_pool` starts a new one).
+
+    Parameters
+    ----------
+    terminate : bool, default=False
+        End the workers at once (after Ctrl-C) instead of letting them finish.
+    """
+    global _POOL
+    with _LOCK:
+        pool, _POOL = _POOL, None
+    if pool is None:
+        return
+    if terminate:
+        terminate_pool(pool)
+    else:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def terminate_pool(pool: cf.ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down now: cancel its queued work and end its workers (after Ctrl-C).
+
+    Parameters
+    ----------
+    pool : concurrent.futures.ProcessPoolExecutor
+        Any process pool.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
+
+
+def is_worker_pool(executor: object) -> bool:
+    """Whether ``executor`` is the pool :func:`worker_pool` keeps."""
+    return executor is not None and executor is _POOL
+
+
+def _usable(pool: cf.ProcessPoolExecutor) -> bool:
+    return not (getattr(pool, "_broken", False) or getattr(pool, "_shutdown_thread", False))
+
+
+def _context() -> mp.context.BaseContext:
+    """Return the fork server context, started now with the preload (spawn without one)."""
+    if "forkserver" not in mp.get_all_start_methods():  # pragma: no cover - Windows
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    # "__main__" first, as multiprocessing does by default: the workers can then unpickle
+    # what the main script defines. No effect when the fork server already runs.
+    ctx.set_forkserver_preload(["__main__", _PRELOAD])
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()  # returns at once; the server preloads meanwhile
+    return ctx
+
+
+def _init_worker(threads: int) -> None:
+    """In each worker: ignore Ctrl-C, use ``threads`` cores, have the preload imported."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_cpus(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)  # BLAS and OpenMP, for the worker's lifetime
+    importlib.import_module(_PRELOAD)  # done already when forked from the server
+
+
+atexit.register(shutdown_worker_pool)
