@@ -54,6 +54,7 @@ __all__ = [
     "ShuffleFailedError",
     "SpectralClustering",
     "SpectralConvergenceWarning",
+    "StudyConfig",
     "StudyResult",
     "Subcluster",
     "UnsupportedModelError",
@@ -67,6 +68,7 @@ __all__ = [
     "datasets",
     "eigengap",
     "importance",
+    "load_config",
     "models",
     "modularity",
     "ncut",
@@ -121,6 +123,6 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
         resolution_for_k,
         spectral_embedding,
     )
-    from .pipeline import StudyResult, study
+    from .pipeline import StudyConfig, StudyResult, load_config, study
     from .proxies import ProxyResult, coherence, importance
     from .stats import ClusterabilityResult, ShuffleFailedError, clusterability

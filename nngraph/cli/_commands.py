@@ -1,17 +1,19 @@
 """The subcommands: each parses nothing and computes nothing of its own.
 
-Every ``cmd_<name>(args)`` turns parsed arguments into one call of the library
-(importing it only then, so that ``nngraph --help`` stays fast), prints what a user
-needs to read, and writes the files asked for.
+Every ``cmd_<name>(args)`` checks its output paths, turns parsed arguments into one
+call of the library (importing it only then, so that ``nngraph --help`` stays fast),
+prints what a user needs to read, and writes the files asked for.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from ._parser import MODEL_OPTIONS
 
 __all__ = [
     "cmd_cluster",
@@ -23,39 +25,104 @@ __all__ = [
     "cmd_run",
 ]
 
+_NETWORK_DEFAULTS = {
+    "model": "mlp",
+    "dropout": 0.0,
+    "weight_decay": 0.0,
+    "epochs": None,
+    "seed": 0,
+    "graph": "weight",
+    "normalize": False,
+}
+
+
+def _opt(args: argparse.Namespace, name: str) -> Any:
+    """Return an option's value: the flag's if given, else its default."""
+    return getattr(args, name, _NETWORK_DEFAULTS.get(name))
+
 
 def _progress() -> bool:
     return sys.stderr.isatty()
 
 
-def _bundled(args: argparse.Namespace) -> tuple[Any, Any]:
-    from ..models import pretrained, pretrained_data
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
+
+def _p_floor(n: int, what: str, option: str) -> None:
+    """Warn when ``n`` random draws cannot give a p-value below 0.05."""
+    if 1 / (n + 1) > 0.05:
+        extra = "; z is undefined with one shuffle" if n == 1 and what == "shuffles" else ""
+        _warn(
+            f"with {n} {what} the smallest possible p-value is 1/{n + 1} = {1 / (n + 1):.3g}: "
+            f"nothing can be significant at 0.05{extra}. Use {option} 19 or more."
+        )
+
+
+def _output_file(value: str | None, suffixes: tuple[str, ...], option: str) -> Path | None:
+    """Check an output file's name and folder before any work starts."""
+    if value is None:
+        return None
+    out = Path(value)
+    if out.suffix.lower() not in suffixes:
+        raise ValueError(f"{option} must end in {' or '.join(suffixes)}, got {value!r}")
+    if out.is_dir():
+        raise ValueError(f"{option} {value!r} is a folder, not a file")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{option} {value!r}: the folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{option} {value!r}: cannot write in {str(parent)!r}")
+    return out
+
+
+def _network(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Load ``--model``: a bundled network (trained once, cached) or module:function."""
+    spec = _opt(args, "model")
+    if ":" in spec:
+        from ..pipeline import load_source
+
+        model, data, _ = load_source(spec, seed=_opt(args, "seed"))
+        return model, data
+    from ..models import PRETRAINED_NAMES, pretrained, pretrained_data
+
+    if spec not in PRETRAINED_NAMES:
+        raise ValueError(
+            f"--model {spec!r}: not a bundled network ({', '.join(PRETRAINED_NAMES)}) nor "
+            f"'package.module:function'"
+        )
     model = pretrained(
-        args.model,
-        dropout=args.dropout,
-        weight_decay=args.weight_decay,
-        random_state=args.seed,
+        spec,
+        dropout=_opt(args, "dropout"),
+        weight_decay=_opt(args, "weight_decay"),
+        epochs=_opt(args, "epochs"),
+        random_state=_opt(args, "seed"),
         progress=_progress(),
     )
-    return model, pretrained_data(args.model)
+    return model, pretrained_data(spec)
 
 
 def _build_graph(args: argparse.Namespace) -> Any:
-    """Build the ``--graph`` graph of the bundled ``--model``."""
+    """Build the ``--graph`` graph of ``--model``."""
     from ..graphs import activation_graph, weight_graph
 
-    model, data = _bundled(args)
-    if args.graph == "weight":
-        return weight_graph(model, data.x_train[:1], normalize=args.normalize)
+    model, data = _network(args)
+    if _opt(args, "graph") == "weight":
+        return weight_graph(model, data.x_train[:1], normalize=_opt(args, "normalize"))
     return activation_graph(model, data.x_train)
 
 
 def _graph_from(args: argparse.Namespace) -> Any:
-    """Load a saved graph (``--graph-file``), or build the graph of the bundled ``--model``."""
+    """Load ``--graph-file`` (refusing network options with it), or build the graph."""
     from ..graphs import NeuronGraph
 
-    if getattr(args, "graph_file", None):
+    if args.graph_file:
+        given = [f"--{n.replace('_', '-')}" for n in MODEL_OPTIONS if hasattr(args, n)]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} cannot be used with --graph-file (the graph is already "
+                f"built); drop them, or drop --graph-file"
+            )
         return NeuronGraph.load(args.graph_file)
     return _build_graph(args)
 
@@ -69,60 +136,57 @@ def _null_for(graph: Any) -> str:
     return "layer" if graph.layer_pairs.size else "offdiagonal"
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """``nngraph run``: the whole study (:func:`nngraph.study`), saved to ``--output``."""
-    from ..pipeline import study
+def _seeded(spec: str, k: int, seed: int) -> Any:
+    """Build a partitioner from its spec, its ``random_state`` set to ``--seed``."""
+    from ..partition import make_partitioner
 
-    result = study(
-        args.model,
-        progress=_progress(),
-        dropout=args.dropout,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        graphs=(args.graph,),
-        normalize=args.normalize,
-        k=args.k,
-        n_shuffles=args.shuffles,
-    )
-    folder = result.save(args.output)
-    for gs in result.graphs.values():
-        _print_graph(gs.graph)
-        s = gs.summary()["spectral"]
-        print(
-            f"spectral clustering, k={s['k']}: n-cut {s['ncut']:.4f}, modularity "
-            f"{s['modularity']:.4f}, {s['n_subclusters']} sub-clusters (cluster x layer); "
-            f"eigengap suggests k={s['suggested_k']}"
-        )
-        print(gs.comparison)
-        if gs.clusterability is not None:
-            print(gs.clusterability)
-    print(f"results in {folder}/ ({sum(result.timings.values()):.1f} s)")
+    est = make_partitioner(spec, n_clusters=k)
+    if "random_state" in est.get_params(deep=False):
+        est.set_params(random_state=seed)
+    return est
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``nngraph run``: the whole study (:func:`nngraph.study`) and its report."""
+    from ..pipeline import StudyConfig, check_output, load_config, study
+
+    names = StudyConfig.option_names()
+    options = {k: v for k, v in vars(args).items() if k in names}
+    if args.config:
+        config = load_config(args.config, **options)
+    else:
+        config = StudyConfig.from_options(options, where="the command line")
+    check_output(args.output, force=args.force)
+    for message in config.limits():
+        _warn(message)
+    result = study(config=config, output=args.output, force=args.force, progress=not args.quiet)
+    print(result.text())
+    print(f"\nreport: {Path(args.output) / 'report.html'} (and report.md, figures/, data files)")
     return 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    """``nngraph graph``: build and save the graph of a bundled network."""
+    """``nngraph graph``: build and save the graph of a network."""
+    out = _output_file(args.output, (".npz",), "--output")
+    graphml = _output_file(args.graphml, (".graphml", ".xml"), "--graphml")
     g = _build_graph(args)
     _print_graph(g)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     print(f"saved {g.save(out)}")
-    if args.graphml:
-        g.write_graphml(args.graphml)
-        print(f"saved {args.graphml}")
+    if graphml is not None:
+        g.write_graphml(graphml)
+        print(f"saved {graphml}")
     return 0
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     """``nngraph cluster``: partition a graph and save the partition file."""
-    from ..partition import Partition, make_partitioner
+    from ..partition import Partition
 
-    est = make_partitioner(args.method, n_clusters=args.k)
-    if "random_state" in est.get_params():
-        est.set_params(random_state=args.random_state)
+    out = _output_file(args.output, (".json",), "--output")
+    est = _seeded(args.method, args.k, _opt(args, "seed"))
     g = _graph_from(args)
     part = Partition.from_estimator(est.fit(g), g)
-    path = part.save(args.output)
+    path = part.save(out)
     print(
         f"{args.method}: {part.n_clusters} clusters, n-cut {part.metrics['ncut']:.4f}, "
         f"modularity {part.metrics['modularity']:.4f}; saved {path}"
@@ -134,64 +198,59 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``nngraph compare``: several partitioners on one graph, as a table."""
     from ..partition import compare_partitioners, make_partitioners
 
-    out = Path(args.output) if args.output else None
-    if out is not None and out.suffix.lower() not in (".csv", ".json"):
-        raise ValueError(f"--output must end in .csv or .json, got {out}")
+    out = _output_file(args.output, (".csv", ".json"), "--output")
     partitioners = make_partitioners(args.methods, n_clusters=args.k, equal_k=args.equal_k)
+    for est in partitioners.values():  # each gets --seed itself, as in `nngraph cluster`
+        if "random_state" in est.get_params(deep=False):
+            est.set_params(random_state=_opt(args, "seed"))
     g = _graph_from(args)
-    result = compare_partitioners(g, partitioners, random_state=args.random_state)
+    result = compare_partitioners(g, partitioners)
     print(result)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".json":
-            result.to_json(out)
-        else:
-            result.to_csv(out)
+        (result.to_json if out.suffix.lower() == ".json" else result.to_csv)(out)
         print(f"\nsaved {out}")
     return 0
 
 
 def cmd_clusterability(args: argparse.Namespace) -> int:
     """``nngraph clusterability``: the network against shuffled copies of itself."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    from ..partition import make_partitioner
     from ..stats import clusterability
 
-    if args.shuffles < 1:
-        raise ValueError(f"--shuffles must be at least 1, got {args.shuffles}")
-    est = make_partitioner(args.method, n_clusters=args.k)
+    out = _output_file(args.output, (".json",), "--output")
+    _p_floor(args.shuffles, "shuffles", "--shuffles")
+    seed = _opt(args, "seed")
+    est = _seeded(args.method, args.k, seed)
     g = _graph_from(args)
-    pool = (
-        cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn"))
-        if args.jobs > 1
-        else contextlib.nullcontext(None)
+    res = clusterability(
+        g,
+        est,
+        n_shuffles=args.shuffles,
+        method=args.null or _null_for(g),
+        random_state=seed,
+        n_jobs=args.jobs,
+        progress=_progress(),
     )
-    with pool as executor:
-        res = clusterability(
-            g,
-            est,
-            n_shuffles=args.shuffles,
-            method=args.null or _null_for(g),
-            random_state=args.random_state,
-            executor=executor,
-            progress=_progress(),
-        )
     print(res)
-    if args.output:
-        res.to_json(args.output)
-        print(f"saved {args.output}")
+    if out is not None:
+        res.to_json(out)
+        print(f"saved {out}")
     return 0
 
 
-def _output_path(value: str | None) -> Path | None:
-    out = Path(value) if value else None
-    if out is not None and out.suffix.lower() not in (".csv", ".json"):
-        raise ValueError(f"--output must end in .csv or .json, got {out}")
-    if out is not None and not out.parent.exists():
-        raise ValueError(f"--output {out}: the folder {out.parent} does not exist")
-    return out
+def _proxy_common(args: argparse.Namespace) -> dict[str, Any]:
+    _p_floor(args.n_random, "random sets per sub-cluster", "--n-random")
+    return {
+        "n_random": args.n_random,
+        "n_null_partitions": args.null_partitions,
+        "random_state": _opt(args, "seed"),
+    }
+
+
+def _write_rows(res: Any, out: Path | None) -> None:
+    print(res)
+    if out is not None:
+        (res.to_json if out.suffix.lower() == ".json" else res.to_csv)(out)
+        print(f"saved {out}")
 
 
 def cmd_importance(args: argparse.Namespace) -> int:
@@ -199,25 +258,21 @@ def cmd_importance(args: argparse.Namespace) -> int:
     from ..partition import Partition
     from ..proxies import importance
 
-    out = _output_path(args.output)
+    out = _output_file(args.output, (".csv", ".json"), "--output")
+    common = _proxy_common(args)
     part = Partition.load(args.partition)
-    model, data = _bundled(args)
+    model, data = _network(args)
     res = importance(
         model,
         part,
         data.x_test,
         data.y_test,
-        n_random=args.n_random,
-        n_null_partitions=args.null_partitions,
         min_size=args.min_size,
         site=args.site,
-        random_state=args.random_state,
         progress=_progress(),
+        **common,
     )
-    print(res)
-    if out is not None:
-        (res.to_json if out.suffix.lower() == ".json" else res.to_csv)(out)
-        print(f"saved {out}")
+    _write_rows(res, out)
     return 0
 
 
@@ -226,37 +281,33 @@ def cmd_coherence(args: argparse.Namespace) -> int:
     from ..partition import Partition
     from ..proxies import coherence
 
-    out = _output_path(args.output)
-    figure = Path(args.figure) if args.figure else None
-    if figure is not None and (figure.suffix.lower() != ".png" or not figure.parent.exists()):
-        raise ValueError(f"--figure must be a .png path in an existing folder, got {figure}")
+    out = _output_file(args.output, (".csv", ".json"), "--output")
+    figure = _output_file(args.figure, (".png",), "--figure")
+    common = _proxy_common(args)
     part = Partition.load(args.partition)
-    model, data = _bundled(args)
+    model, data = _network(args)
     res = coherence(
         model,
         part,
         data.x_test,
         data.y_test,
         method=args.method,
-        n_random=args.n_random,
-        n_null_partitions=args.null_partitions,
         k=args.k,
         steps=args.steps,
-        random_state=args.random_state,
+        **common,
     )
-    print(res)
-    if out is not None:
-        (res.to_json if out.suffix.lower() == ".json" else res.to_csv)(out)
-        print(f"saved {out}")
+    _write_rows(res, out)
     if figure is not None:
         import matplotlib
 
         matplotlib.use("Agg")
         from ..proxies import coherence_figure
 
-        kind = {"dataset": "dataset", "visualization": "visualization"}[args.method]
         fig = coherence_figure(
-            data.x_test, res.rows[0]["layer"], image_shape=data.image_shape, **{kind: res}
+            data.x_test,
+            res.rows[0]["layer"],
+            image_shape=data.image_shape,
+            **{args.method: res},
         )
         fig.savefig(figure, dpi=120)
         print(f"saved {figure}")

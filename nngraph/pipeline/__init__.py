@@ -1,11 +1,39 @@
-"""Stage 5: the whole pipeline (the study) as one library function, and its result.
+"""Stage 6: the whole study as one library function, its result, and its report.
 
 The subpackage is not called ``study`` so that it cannot shadow :func:`nngraph.study`.
 
-* :func:`study` -- graphs, partitions, comparison and clusterability of a network (the
-  bundled default or your own), returned as one :class:`StudyResult`.
+* :func:`study` -- graphs, partitions, comparison, clusterability, importance and
+  coherence of a network (the bundled default or your own), as one :class:`StudyResult`
+  that answers in plain words (:meth:`StudyResult.verdict`) and saves a report.
+* :class:`StudyConfig` -- every option; :func:`load_config` reads one from TOML.
+* :func:`load_source` / :func:`as_dataset` -- a network of yours, from
+  ``"package.module:function"``, and the data forms accepted.
 """
 
-from ._study import GraphStudy, StudyConfig, StudyResult, study
+from typing import TYPE_CHECKING
 
-__all__ = ["GraphStudy", "StudyConfig", "StudyResult", "study"]
+from ..utils._lazy import lazy_exports, type_checking_exports
+
+__all__ = [
+    "GraphStudy",
+    "GraphVerdict",
+    "StudyConfig",
+    "StudyResult",
+    "Verdict",
+    "as_dataset",
+    "check_output",
+    "load_config",
+    "load_source",
+    "study",
+    "write_folder",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, type_checking_exports(__file__), globals())
+
+if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time as above
+    from ._config import StudyConfig, load_config
+    from ._output import check_output, write_folder
+    from ._result import GraphStudy, StudyResult
+    from ._source import as_dataset, load_source
+    from ._study import study
+    from ._verdict import GraphVerdict, Verdict

@@ -1,211 +1,124 @@
 """The whole study as one library function: :func:`study` returns a :class:`StudyResult`.
 
-``nngraph run`` is a thin call of :func:`study` followed by :meth:`StudyResult.save`.
+One network, its graphs (weights, activation correlations), spectral clustering with
+the papers' ``k`` beside the eigengap's suggestion, the other partitioners compared,
+clusterability against shuffled networks, and importance and coherence of every
+sub-cluster against random same-size sets. ``nngraph run`` is a thin call of
+:func:`study` followed by :meth:`StudyResult.save`.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field, fields
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-from ..utils._io import to_jsonable, write_json
-from ..utils._validation import (
-    check_bool,
-    check_choice,
-    check_int,
-    check_real,
-    check_seed,
-)
+from ..utils._progress import Stages
+from ._config import StudyConfig, load_config
+from ._output import check_output
+from ._result import GraphStudy, StudyResult
+from ._source import as_dataset, is_source_spec, load_source
 
-__all__ = ["GraphStudy", "StudyConfig", "StudyResult", "study"]
-
-GRAPH_KINDS = ("weight", "activation")
+__all__ = ["study"]
 
 
-@dataclass(frozen=True)
-class StudyConfig:
-    """Every option of a study (what :func:`study` takes as keywords).
-
-    Attributes
-    ----------
-    model : str
-        The bundled network to train or load (:func:`nngraph.models.pretrained`) when
-        no model is passed.
-    dropout, weight_decay : float
-        Training options of the bundled network.
-    seed : int
-        Seed of training, of every partitioner and of the shuffles.
-    graphs : tuple of {"weight", "activation"}
-        Which graphs of the network to study.
-    normalize : bool
-        Remove the ReLU rescaling symmetry from weight graphs.
-    k : int
-        Clusters for spectral clustering (the paper: 12).
-    partitioners : tuple of str
-        Partitioners compared on each graph (specs of
-        :func:`nngraph.partition.make_partitioner`); spectral clustering with ``k`` is
-        always the study's partition.
-    n_shuffles : int
-        Shuffled networks in the clusterability test (0 skips it).
-    """
-
-    model: str = "mlp"
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    seed: int = 0
-    graphs: tuple[str, ...] = ("weight",)
-    normalize: bool = False
-    k: int = 12
-    partitioners: tuple[str, ...] = ("spectral", "louvain", "leiden")
-    n_shuffles: int = 20
-
-    def __post_init__(self) -> None:
-        check_real("dropout", self.dropout, maximum=1.0, below_maximum=True)
-        check_real("weight_decay", self.weight_decay)
-        check_seed("seed", self.seed)
-        check_bool("normalize", self.normalize)
-        check_int("k", self.k, 2)
-        check_int("n_shuffles", self.n_shuffles, 0)
-        graphs = (self.graphs,) if isinstance(self.graphs, str) else tuple(self.graphs)
-        if not graphs:
-            raise ValueError("graphs must name at least one of 'weight', 'activation'")
-        for kind in graphs:
-            check_choice("graphs", kind, GRAPH_KINDS)
-        object.__setattr__(self, "graphs", tuple(dict.fromkeys(graphs)))
-        parts = (self.partitioners,) if isinstance(self.partitioners, str) else self.partitioners
-        object.__setattr__(self, "partitioners", tuple(parts))
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        """Return the names of every option."""
-        return [f.name for f in fields(cls)]
-
-
-@dataclass
-class GraphStudy:
-    """Everything the study found on one graph of the network.
-
-    Attributes
-    ----------
-    graph : NeuronGraph
-    partition : Partition
-        Spectral clustering with ``k`` clusters.
-    eigengap : EigengapResult
-        The eigenvalues and the number of clusters the largest gap suggests.
-    comparison : PartitionerComparison
-        The partitioners side by side.
-    clusterability : ClusterabilityResult or None
-        Against shuffled copies (None with ``n_shuffles=0``).
-    """
-
-    graph: Any
-    partition: Any
-    eigengap: Any
-    comparison: Any
-    clusterability: Any = None
-
-    def summary(self) -> dict[str, Any]:
-        """Return the headline numbers, JSON-ready."""
-        g, part = self.graph, self.partition
-        out: dict[str, Any] = {
-            "kind": g.kind,
-            "n_nodes": g.n_nodes,
-            "n_edges": g.n_edges,
-            "layers": dict(zip(g.layer_names, map(int, g.layer_sizes), strict=True)),
-            "spectral": {
-                "k": part.n_clusters,
-                "ncut": part.metrics.get("ncut"),
-                "modularity": part.metrics.get("modularity"),
-                "suggested_k": int(self.eigengap.suggested_k),
-                "n_subclusters": len(part.subclusters()),
-            },
-        }
-        if self.clusterability is not None:
-            out["clusterability"] = {
-                k: v for k, v in self.clusterability.to_dict().items() if k != "null"
-            }
-        return to_jsonable(out)
-
-
-@dataclass
-class StudyResult:
-    """What :func:`study` found: one :class:`GraphStudy` per graph, and how it was run.
-
-    Attributes
-    ----------
-    config : StudyConfig
-    model : torch.nn.Module
-        The network studied.
-    model_info : dict
-        Its name and, for bundled networks, the training history.
-    graphs : dict of str to GraphStudy
-        By graph kind (``"weight"``, ``"activation"``).
-    timings : dict of str to float
-        Seconds per stage.
-    """
-
-    config: StudyConfig
-    model: Any
-    model_info: dict[str, Any]
-    graphs: dict[str, GraphStudy] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, Any]:
-        """Return the configuration, the model and each graph's headline numbers, JSON-ready."""
-        return to_jsonable(
-            {
-                "config": asdict(self.config),
-                "model": self.model_info,
-                "graphs": {kind: gs.summary() for kind, gs in self.graphs.items()},
-                "timings": self.timings,
-            },
-            unknown="repr",
-        )
-
-    def save(self, folder: str | Path) -> Path:
-        """Write every result to ``folder`` (created if needed); returns the folder.
-
-        Per graph kind ``<kind>``: ``graph-<kind>.npz``, ``partition-<kind>.json``
-        (:doc:`partition-format`), ``comparison-<kind>.csv`` and, with shuffles,
-        ``clusterability-<kind>.json``; then ``summary.json``.
-        """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        for kind, gs in self.graphs.items():
-            gs.graph.save(folder / f"graph-{kind}.npz")
-            gs.partition.save(folder / f"partition-{kind}.json")
-            gs.comparison.to_csv(folder / f"comparison-{kind}.csv")
-            if gs.clusterability is not None:
-                gs.clusterability.to_json(folder / f"clusterability-{kind}.json")
-        write_json(folder / "summary.json", self.summary())
-        return folder
-
-
-def _null_for(graph: Any) -> str:
+def _null_for(graph: Any, null: str) -> str:
     """Choose the clusterability null that fits the graph: layer blocks, or all pairs."""
+    if null != "auto":
+        return null
     return "layer" if graph.layer_pairs.size else "offdiagonal"
 
 
-def _load_bundled(config: StudyConfig, progress: bool) -> tuple[Any, Any, dict[str, Any]]:
+def _resolve_config(model: Any, config: Any, options: dict[str, Any]) -> StudyConfig:
+    if "model" in options:
+        raise TypeError("pass the network (or a bundled network's name) as the first argument")
+    if config is None:
+        base = StudyConfig()
+    elif isinstance(config, StudyConfig):
+        base = config
+    elif isinstance(config, (str, os.PathLike)):
+        base = load_config(config)
+    else:
+        raise TypeError(
+            f"config must be a StudyConfig or the path of a TOML file, got {type(config).__name__}"
+        )
+    if isinstance(model, str):
+        options = {**options, "model": model}
+    elif model is not None:
+        options = {**options, "model": type(model).__name__}
+    return base.replace(**options) if options else base
+
+
+def _load_network(
+    model: Any, data: Any, config: StudyConfig, progress: bool
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Return the network, its data (a Dataset) and what the report says about it."""
+    if model is not None and not isinstance(model, str):
+        if data is None:
+            raise ValueError(
+                "pass the network's data with it: a Dataset, (x_train, y_train, x_test, "
+                "y_test), a dict with those keys, or (train_loader, test_loader)"
+            )
+        return model, as_dataset(data, name="data"), {"name": type(model).__name__}
+    if data is not None:
+        raise ValueError("data goes with a network of your own, not with a bundled network")
+    if is_source_spec(config.model):
+        return load_source(config.model, seed=config.seed)
     from .. import models
 
     model, history = models.pretrained(
         config.model,
         dropout=config.dropout,
         weight_decay=config.weight_decay,
+        epochs=config.epochs,
         random_state=config.seed,
         progress=progress,
         return_history=True,
     )
-    data = models.pretrained_data(config.model)
     info = {
         "name": config.model,
+        "bundled": True,
+        "epochs": len(history.get("train_loss", [])) or None,
         "test_accuracy": history.get("test_accuracy"),
         "train_accuracy": history.get("train_accuracy"),
     }
-    return model, data, info
+    return model, models.pretrained_data(config.model), info
+
+
+def _warm_up(config: StudyConfig) -> None:
+    """Compile (or load from numba's cache) the kernels on a small graph, untimed elsewhere."""
+    import numpy as np
+    import torch
+
+    from ..graphs import activation_graph, weight_graph
+    from ..partition import SpectralClustering, make_partitioner
+    from ..stats import clusterability
+
+    tiny = torch.nn.Sequential(
+        torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.ReLU()
+    )
+    tiny.append(torch.nn.Linear(8, 3))
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graphs = []
+        if "weight" in config.graphs:
+            graphs.append(weight_graph(tiny, x[:1]))
+        if "activation" in config.graphs:
+            graphs.append(activation_graph(tiny, x))
+        for g in graphs:
+            SpectralClustering(2, random_state=0).fit(g)
+            for spec in config.partitioners:
+                make_partitioner(spec, n_clusters=2).fit(g)
+            if config.n_shuffles:
+                clusterability(
+                    g,
+                    SpectralClustering(2, random_state=0),
+                    n_shuffles=1,
+                    method=_null_for(g, config.null),
+                    random_state=0,
+                )
 
 
 def _build_graph(kind: str, model: Any, data: Any, config: StudyConfig) -> Any:
@@ -216,56 +129,124 @@ def _build_graph(kind: str, model: Any, data: Any, config: StudyConfig) -> Any:
     return activation_graph(model, data.x_train)
 
 
-def _study_graph(graph: Any, config: StudyConfig, progress: bool) -> GraphStudy:
-    from ..partition import (
-        Partition,
-        SpectralClustering,
-        compare_partitioners,
-        make_partitioner,
-    )
-    from ..stats import clusterability
+def _partition(graph: Any, config: StudyConfig) -> tuple[Any, Any, Any]:
+    from ..partition import Partition, SpectralClustering, compare_partitioners, make_partitioner
 
     est = SpectralClustering(config.k, random_state=config.seed).fit(graph)
     partition = Partition.from_estimator(est, graph)
-    gap = est.eigengap_
     partitioners = {}
     for spec in config.partitioners:
         p = make_partitioner(spec, n_clusters=config.k)
         if "random_state" in p.get_params(deep=False):
             p.set_params(random_state=config.seed)
         partitioners[spec] = p
-    comparison = compare_partitioners(graph, partitioners)
-    clus = None
+    comparison = compare_partitioners(graph, partitioners) if partitioners else None
+    return partition, est.eigengap_, comparison
+
+
+def _study_graph(
+    kind: str,
+    model: Any,
+    data: Any,
+    config: StudyConfig,
+    stages: Stages,
+) -> GraphStudy:
+    from ..partition import SpectralClustering
+    from ..proxies import coherence, importance
+    from ..stats import clusterability
+
+    progress = stages.enabled
+    with stages(f"{kind} graph"):
+        graph = _build_graph(kind, model, data, config)
+    with stages(f"{kind}: partitions"):
+        partition, eigengap, comparison = _partition(graph, config)
+    gs = GraphStudy(graph, partition, eigengap, comparison)
     if config.n_shuffles > 0:
-        clus = clusterability(
-            graph,
-            SpectralClustering(config.k, random_state=config.seed),
-            n_shuffles=config.n_shuffles,
-            method=_null_for(graph),
-            random_state=config.seed,
-            progress=progress,
-        )
-    return GraphStudy(graph, partition, gap, comparison, clus)
+        with stages(f"{kind}: clusterability ({config.n_shuffles} shuffles)"):
+            gs.clusterability = clusterability(
+                graph,
+                SpectralClustering(config.k, random_state=config.seed),
+                n_shuffles=config.n_shuffles,
+                method=_null_for(graph, config.null),
+                random_state=config.seed,
+                n_jobs=config.jobs,
+                progress=progress,
+            )
+    common = {
+        "n_random": config.n_random,
+        "n_null_partitions": config.n_null_partitions,
+        "random_state": config.seed,
+        "alpha": config.alpha,
+    }
+    if config.importance:
+        with stages(f"{kind}: importance ({config.n_random} random sets per sub-cluster)"):
+            gs.importance = importance(
+                model,
+                partition,
+                data.x_test,
+                data.y_test,
+                min_size=2 if config.min_size is None else config.min_size,
+                progress=progress,
+                **common,
+            )
+    for method in config.coherence:
+        with stages(f"{kind}: coherence ({method})"):
+            gs.coherence[method] = coherence(
+                model,
+                partition,
+                data.x_test,
+                data.y_test,
+                method=method,
+                min_size=config.min_size,
+                steps=config.steps,
+                **common,
+            )
+    return gs
 
 
 def study(
-    model: Any = None, data: Any = None, *, progress: bool = False, **options: Any
+    model: Any = None,
+    data: Any = None,
+    *,
+    config: StudyConfig | str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    progress: bool = False,
+    **options: Any,
 ) -> StudyResult:
-    """Run the whole study on a network: graphs, partitions, comparison, clusterability.
+    """Run the whole study on a network and return everything it found.
+
+    Builds the network's graphs, partitions each with spectral clustering (``k``
+    clusters; the eigengap's suggestion is kept beside it) and compares the other
+    partitioners, tests clusterability against shuffled networks, and tests every
+    sub-cluster (a cluster's units in one layer) for importance and coherence against
+    random same-size sets of its layer.
 
     Parameters
     ----------
     model : torch.nn.Module or str, optional
-        The network, or the name of a bundled one (:data:`nngraph.models.PRETRAINED_NAMES`,
-        trained once and cached). Default: ``"mlp"``, an MLP trained on the bundled
-        digits.
-    data : nngraph.datasets.Dataset, optional
-        The network's data (``x_train`` feeds the activation graph and the example
-        input of the weight graph). Required with ``model``.
+        The network (a trained classifier), the name of a bundled one (``"mlp"``,
+        ``"small_cnn"``, ``"two_digit_mlp"``; trained once and cached), or
+        ``"package.module:function"`` naming a function that returns ``(model, data)``
+        (see :func:`nngraph.pipeline.load_source`). Default: the configuration's model,
+        ``"mlp"`` (an MLP trained on the bundled digits).
+    data : Dataset, tuple, dict or pair of loaders, optional
+        The data of a network passed as a module: ``x_train`` feeds the activation
+        graph and the example input of the weight graph, ``x_test``/``y_test`` the
+        proxies. See :func:`nngraph.pipeline.as_dataset` for the forms accepted.
+    config : StudyConfig or path, optional
+        The options (a TOML file's path, or a :class:`StudyConfig`); ``options`` win.
+    output : path, optional
+        Save the result there (:meth:`StudyResult.save`). The folder is checked before
+        any work starts, so a bad path fails at once.
+    force : bool, default=False
+        With ``output``: replace an existing folder whole.
     progress : bool, default=False
-        Show progress bars.
+        Announce each stage with its time, and show progress (bars on a terminal,
+        plain lines in a log).
     **options
-        Any field of :class:`StudyConfig` (``k``, ``graphs``, ``n_shuffles``, ...).
+        Any field of :class:`StudyConfig` (``k``, ``graphs``, ``n_shuffles``,
+        ``n_random``, ...), checked before any work starts.
 
     Returns
     -------
@@ -281,39 +262,29 @@ def study(
     Examples
     --------
     >>> import nngraph as ng
-    >>> res = ng.study(n_shuffles=2, k=4, partitioners=("spectral", "louvain"))
-    >>> sorted(res.graphs), res.graphs["weight"].partition.n_clusters
-    (['weight'], 4)
+    >>> res = ng.study(graphs="weight", k=4, n_shuffles=2, n_random=9, coherence=())
+    >>> res.graphs["weight"].partition.n_clusters
+    4
+    >>> res.verdict().modular in ("yes", "partly", "no")
+    True
     """
-    unknown = sorted(set(options) - set(StudyConfig.option_names()) - {"model"})
-    if unknown:
-        raise TypeError(
-            f"unknown study option(s) {unknown}; options are {StudyConfig.option_names()}"
-        )
-    if "model" in options:
-        raise TypeError("pass the network (or a bundled network's name) as model")
-    if model is None or isinstance(model, str):
-        if data is not None:
-            raise ValueError("data goes with a model of your own, not with a bundled network")
-        config = StudyConfig(model=model or "mlp", **options)
-        model = None
-    else:
-        if data is None:
-            raise ValueError("pass the network's data with it (an nngraph.datasets.Dataset)")
-        config = StudyConfig(model=type(model).__name__, **options)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    if model is None:
-        model, data, info = _load_bundled(config, progress)
-    else:
-        info = {"name": type(model).__name__}
-    timings["model"] = time.perf_counter() - t0
-    result = StudyResult(config, model, info, timings=timings)
-    for kind in config.graphs:
-        t0 = time.perf_counter()
-        graph = _build_graph(kind, model, data, config)
-        timings[f"graph-{kind}"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result.graphs[kind] = _study_graph(graph, config, progress)
-        timings[f"partition-{kind}"] = time.perf_counter() - t0
+    config = _resolve_config(model, config, options)
+    if output is not None:
+        check_output(output, force=force)
+    stages = Stages(enabled=progress)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with stages("network"):
+            model, data, info = _load_network(model, data, config, progress)
+        with stages("compile (numba kernels: once per machine, then read from its cache)"):
+            _warm_up(config)
+        result = StudyResult(config, model, data, info, timings=stages.timings)
+        for kind in config.graphs:
+            result.graphs[kind] = _study_graph(kind, model, data, config, stages)
+    raised = {str(w.message): w.message for w in caught}  # each once, in order
+    result.warnings = result.statistical_warnings() + list(raised)
+    for message in raised.values():
+        warnings.warn(message, stacklevel=2)  # the original category
+    if output is not None:
+        result.save(Path(output), force=force)
     return result

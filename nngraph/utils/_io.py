@@ -22,7 +22,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bi
     it is removed and an existing ``path`` is left untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # name the user's path, not the temporary file
+        raise type(exc)(exc.errno, f"cannot write {str(path)!r}: {exc.strerror}") from None
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would.
         umask = os.umask(0)
@@ -34,7 +37,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bi
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"cannot write {str(path)!r}: {exc.strerror}") from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -1,8 +1,9 @@
-"""The whole study as one function (ng.study, nngraph.pipeline._study) and its result."""
+"""The whole study as one function (ng.study) and its result, on the reduced study."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -12,107 +13,139 @@ import torch
 import torch.nn as nn
 
 import nngraph as ng
-from nngraph.datasets import Dataset, load_digits
+from nngraph.datasets import Dataset
 from nngraph.pipeline import GraphStudy, StudyConfig, StudyResult
 
-K = 4
+from .conftest import SMALL
+
+K = SMALL["k"]
 
 
-@pytest.fixture(scope="module")
-def result(session_cache_dir):
-    """Run a reduced study (2 shuffles, k=4) on the bundled default network, once."""
-    with pytest.MonkeyPatch.context() as mp:  # the autouse cache fixture is per test
-        mp.setenv("NNGRAPH_CACHE_DIR", str(session_cache_dir))
-        return ng.study(n_shuffles=2, k=K)
+def test_every_stage_ran_on_both_graphs(small_study):
+    res = small_study
+    assert isinstance(res, StudyResult) and res.config == StudyConfig(**SMALL)
+    assert res.model_info["name"] == "mlp" and res.model_info["test_accuracy"] > 0.8
+    assert list(res.graphs) == ["weight", "activation"]
+    for kind, gs in res.graphs.items():
+        assert isinstance(gs, GraphStudy) and gs.graph.kind == kind
+        assert gs.partition.n_clusters == K
+        assert gs.clusterability.n_shuffles == SMALL["n_shuffles"]
+        assert gs.importance.info["n_random"] == SMALL["n_random"]
+        assert set(gs.coherence) == {"dataset", "visualization"}
+    assert res.graphs["weight"].clusterability.method == "layer"
+    assert res.graphs["activation"].clusterability.method == "offdiagonal"
 
 
-def test_the_result_holds_the_weight_graph_of_the_bundled_network(result):
-    assert isinstance(result, StudyResult)
-    assert result.config == StudyConfig(n_shuffles=2, k=K)
-    assert result.model_info["name"] == "mlp" and result.model_info["test_accuracy"] > 0.8
-    assert isinstance(result.model, nn.Module)
-    assert list(result.graphs) == ["weight"]
-    study = result.graphs["weight"]
-    assert isinstance(study, GraphStudy)
-    assert isinstance(study.graph, ng.NeuronGraph) and study.graph.kind == "weight"
-    assert study.graph.layer_sizes.tolist() == [64, 256, 256, 256, 256, 10]
-    assert set(result.timings) == {"model", "graph-weight", "partition-weight"}
-    assert all(t >= 0 for t in result.timings.values())
+def test_compilation_is_timed_apart_from_the_partitioners(small_study):
+    stages = list(small_study.timings)
+    assert stages[0] == "network" and stages[1].startswith("compile")
+    assert "weight: partitions" in stages and "activation: importance" in stages[-3]
+    assert all(t >= 0 for t in small_study.timings.values())
 
 
-def test_the_partition_is_spectral_clustering_with_k_clusters(result):
-    study = result.graphs["weight"]
-    part, graph = study.partition, study.graph
-    assert part.method == "SpectralClustering" and part.n_clusters == K
-    labels = part.labels_for(graph)
-    assert part.metrics["ncut"] == pytest.approx(ng.ncut(graph, labels), rel=1e-12)
-    assert part.metrics["modularity"] == pytest.approx(ng.modularity(graph, labels), rel=1e-12)
-    expected = ng.SpectralClustering(K, random_state=result.config.seed).fit(graph)
+def test_the_partition_is_spectral_clustering_with_the_seed(small_study):
+    gs = small_study.graphs["weight"]
+    labels = gs.partition.labels_for(gs.graph)
+    expected = ng.SpectralClustering(K, random_state=small_study.config.seed).fit(gs.graph)
     np.testing.assert_array_equal(labels, expected.labels_)
-    assert study.eigengap.suggested_k == expected.suggested_k_
+    assert gs.eigengap.suggested_k == expected.suggested_k_
+    assert gs.clusterability.ncut == pytest.approx(gs.partition.metrics["ncut"], rel=1e-12)
+    assert [r["method"] for r in gs.comparison.rows] == ["spectral", "louvain"]
 
 
-def test_the_comparison_has_one_row_per_partitioner(result):
-    study = result.graphs["weight"]
-    comparison = study.comparison
-    assert [row["method"] for row in comparison.rows] == ["spectral", "louvain", "leiden"]
-    spectral = comparison.rows[0]
-    assert spectral["n_clusters"] == K
-    assert spectral["ncut"] == pytest.approx(study.partition.metrics["ncut"], rel=1e-12)
-    assert comparison.nmi.shape == comparison.ari.shape == (3, 3)
-    np.testing.assert_allclose(np.diag(comparison.ari), 1.0)
+def test_the_proxies_test_the_study_partition(small_study):
+    gs = small_study.graphs["weight"]
+    subclusters = gs.partition.subclusters(min_size=2)
+    assert gs.importance.n_rows == len([s for s in subclusters if s.fraction <= 0.99])
+    table = gs.subcluster_table()
+    assert len(table) >= gs.importance.n_rows
+    row = table[0]
+    assert {"layer", "cluster", "size", "importance.loss_p", "dataset.label_entropy_p"} <= set(row)
+    order = [gs.graph.layer_names.index(r["layer"]) for r in table]
+    assert order == sorted(order)
 
 
-def test_clusterability_compares_the_partition_with_shuffles(result):
-    study = result.graphs["weight"]
-    clus = study.clusterability
-    assert clus.n_shuffles == 2 and clus.method == "layer"
-    assert clus.random_state == result.config.seed
-    assert clus.ncut == pytest.approx(study.partition.metrics["ncut"], rel=1e-12)
-    assert np.all(np.isfinite(clus.null))
+def test_the_verdict_is_plain_words_with_numbers(small_study):
+    v = small_study.verdict()
+    assert v.modular in ("yes", "partly", "no")  # "untested" only when nothing ran
+    text = v.text()
+    assert text.startswith("Is it modular?")
+    assert "from 3 shuffles" in text and "Benjamini-Hochberg" in text
+    assert "eigengap suggests" in text or "k = 4" in text
+    # 3 shuffles and 9 random sets cannot be significant: the notes say so
+    assert any("1/4 = 0.25" in n for n in v.notes)
+    assert small_study.graphs["weight"].clusterability.p >= 0.25
+    assert v.graphs["weight"].clusterable is False
 
 
-def test_the_summary_is_strict_json(result):
-    summary = result.summary()
+def _with(result, **graph_changes):
+    graphs = {k: dataclasses.replace(gs, **graph_changes) for k, gs in result.graphs.items()}
+    return dataclasses.replace(result, graphs=graphs)
+
+
+def test_the_verdict_follows_the_evidence(small_study):
+    res = small_study
+    gs = res.graphs["weight"]
+    clus = dataclasses.replace(gs.clusterability, null=np.full(99, gs.clusterability.ncut + 1))
+    imp = dataclasses.replace(
+        gs.importance, rows=[dict(r, loss_significant=False) for r in gs.importance.rows]
+    )
+    imp.rows = [dict(r, balanced_accuracy_significant=False) for r in imp.rows]
+    imp.rows = [dict(r, selectivity_significant=False) for r in imp.rows]
+    quiet = _with(res, clusterability=clus, importance=imp, coherence={})
+    assert quiet.verdict().modular == "partly"
+    assert "more clusterable than shuffled networks, but no sub-cluster" in quiet.verdict().headline
+    hit = dict(imp.rows[0], loss_significant=True)
+    imp_hit = dataclasses.replace(imp, rows=[hit, *imp.rows[1:]])
+    both = _with(res, clusterability=clus, importance=imp_hit, coherence={})
+    v = both.verdict()
+    assert v.modular == "yes" and v.graphs["weight"].n_significant == 1
+    assert v.graphs["weight"].significant["importance"][0]["statistics"] == ["loss"]
+    neither = _with(res, importance=imp, coherence={})
+    assert neither.verdict().modular == "no"
+
+
+def test_the_summary_is_strict_json(small_study):
+    summary = small_study.summary()
     assert json.loads(json.dumps(summary, allow_nan=False)) == summary
+    assert summary["verdict"]["modular"] == small_study.verdict().modular
+    assert summary["config"]["k"] == K and summary["data"]["name"] == "digits"
     weight = summary["graphs"]["weight"]
-    study = result.graphs["weight"]
-    assert weight["n_nodes"] == study.graph.n_nodes and weight["spectral"]["k"] == K
-    assert weight["spectral"]["n_subclusters"] == len(study.partition.subclusters())
-    assert "null" not in weight["clusterability"]
-    assert summary["config"]["n_shuffles"] == 2
+    assert weight["importance"]["n_subclusters"] == small_study.graphs["weight"].importance.n_rows
+    assert summary["versions"]["torch"] == torch.__version__.split("+")[0] or summary["versions"][
+        "torch"
+    ].startswith(torch.__version__.split("+")[0])
 
 
-def test_save_writes_files_that_load_back(result, tmp_path):
-    folder = result.save(tmp_path / "out")
-    assert folder == tmp_path / "out"
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "clusterability-weight.json",
-        "comparison-weight.csv",
-        "graph-weight.npz",
-        "partition-weight.json",
-        "summary.json",
-    ]
-    study = result.graphs["weight"]
-    graph = ng.NeuronGraph.load(folder / "graph-weight.npz")
-    assert graph.layer_names == study.graph.layer_names
-    assert (graph.adjacency != study.graph.adjacency).nnz == 0
+def test_the_files_load_back(small_study, tmp_path):
+    written = small_study.write_files(tmp_path)
+    names = {p.name for p in written}
+    for kind in ("weight", "activation"):
+        for stem in (
+            "graph-{}.npz",
+            "partition-{}.json",
+            "comparison-{}.csv",
+            "clusterability-{}.json",
+            "importance-{}.csv",
+            "importance-{}.json",
+            "coherence-dataset-{}.csv",
+            "coherence-visualization-{}.json",
+            "subclusters-{}.csv",
+        ):
+            assert stem.format(kind) in names
+    assert {"summary.json", "config.toml", "versions.json"} <= names
+    gs = small_study.graphs["weight"]
+    graph = ng.NeuronGraph.load(tmp_path / "graph-weight.npz")
+    assert (graph.adjacency != gs.graph.adjacency).nnz == 0
+    part = ng.Partition.load(tmp_path / "partition-weight.json", graph)
+    np.testing.assert_array_equal(part.labels, gs.partition.labels_for(graph))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "subclusters-weight.csv").read_text())))
+    assert len(rows) == len(gs.subcluster_table())
+    assert ng.load_config(tmp_path / "config.toml") == small_study.config
 
-    part = ng.Partition.load(folder / "partition-weight.json", graph)
-    np.testing.assert_array_equal(part.labels, study.partition.labels_for(graph))
-    assert part.metrics["ncut"] == pytest.approx(study.partition.metrics["ncut"], rel=1e-12)
 
-    rows = list(csv.DictReader(io.StringIO((folder / "comparison-weight.csv").read_text())))
-    assert [r["method"] for r in rows] == ["spectral", "louvain", "leiden"]
-
-    clus = json.loads((folder / "clusterability-weight.json").read_text())
-    np.testing.assert_array_equal(clus["null"], study.clusterability.null)
-
-    assert json.loads((folder / "summary.json").read_text()) == result.summary()
-
-
-def test_unknown_options_are_refused():
-    with pytest.raises(TypeError, match=r"unknown study option\(s\) \['n_shufles'\]"):
+def test_unknown_options_are_refused_with_a_suggestion():
+    with pytest.raises(ValueError, match=r"unknown option 'n_shufles'.*'n_shuffles'"):
         ng.study(n_shufles=2)
 
 
@@ -123,12 +156,20 @@ def test_unknown_options_are_refused():
         ({"n_shuffles": -1}, "n_shuffles must be an integer >= 0"),
         ({"graphs": ()}, "graphs must name at least one"),
         ({"graphs": ("weight", "other")}, "graphs must be one of"),
-        ({"dropout": 1.0}, "dropout must be a finite"),
+        ({"dropout": 1.0}, "dropout must be"),
+        ({"jobs": 0}, "jobs must be an integer >= 1"),
     ],
 )
 def test_bad_option_values_are_refused_before_any_work(options, message):
     with pytest.raises(ValueError, match=message):
         ng.study(**options)
+
+
+def test_a_bad_output_folder_fails_before_any_work(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("")
+    with pytest.raises(FileExistsError, match="already exists"):
+        ng.study(output=tmp_path / "taken", model="no_such_module:f")  # fails before loading
 
 
 def test_a_model_of_your_own_needs_its_data():
@@ -137,11 +178,9 @@ def test_a_model_of_your_own_needs_its_data():
 
 
 def test_data_goes_with_a_model_of_your_own_only():
-    data = load_digits()
-    with pytest.raises(ValueError, match="data goes with a model of your own"):
+    data = ng.datasets.load_digits()
+    with pytest.raises(ValueError, match="data goes with a network of your own"):
         ng.study("mlp", data)
-    with pytest.raises(ValueError, match="data goes with a model of your own"):
-        ng.study(data=data)
 
 
 def _small_problem() -> tuple[nn.Module, Dataset]:
@@ -157,33 +196,43 @@ def _small_problem() -> tuple[nn.Module, Dataset]:
     return model, data
 
 
-def test_a_model_of_your_own_with_a_dataset():
+def test_a_model_of_your_own_is_studied_and_left_untouched():
     model, data = _small_problem()
-    before = [p.detach().clone() for p in model.parameters()]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
     res = ng.study(
         model,
         data,
-        graphs=("weight", "activation"),
         k=3,
         partitioners=("spectral",),
         n_shuffles=2,
+        n_random=4,
+        n_null_partitions=2,
+        steps=4,
     )
-    assert res.model is model
+    assert res.model is model and model.training  # mode restored
     assert res.model_info == {"name": "Sequential"} and res.config.model == "Sequential"
-    assert list(res.graphs) == ["weight", "activation"]
-    weight, activation = res.graphs["weight"].graph, res.graphs["activation"].graph
-    assert weight.layer_names == ["input", "0", "2", "4"]
-    assert activation.layer_names == ["0", "2", "4"]  # activation_graph: no input units
-    assert activation.kind == "activation"
-    assert res.graphs["weight"].clusterability.method == "layer"
-    assert res.graphs["activation"].clusterability.method == "offdiagonal"
-    for kind in ("weight", "activation"):
-        assert res.graphs[kind].partition.n_clusters == 3
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert res.graphs["weight"].graph.layer_names == ["input", "0", "2", "4"]
+    assert res.graphs["activation"].graph.layer_names == ["0", "2", "4"]
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_n_shuffles_zero_skips_clusterability():
+def test_nothing_optional_runs_when_switched_off():
     model, data = _small_problem()
-    res = ng.study(model, data, k=2, partitioners=("spectral",), n_shuffles=0)
-    assert res.graphs["weight"].clusterability is None
+    res = ng.study(
+        model,
+        data,
+        graphs="weight",
+        k=2,
+        partitioners=(),
+        n_shuffles=0,
+        importance=False,
+        coherence=(),
+    )
+    gs = res.graphs["weight"]
+    assert gs.clusterability is None and gs.importance is None and gs.coherence == {}
+    assert gs.comparison is None and gs.proxies() == {}
     assert "clusterability" not in res.summary()["graphs"]["weight"]
+    assert res.verdict().modular == "untested"
+    assert res.verdict().headline.startswith("Nothing was tested")

@@ -1,0 +1,291 @@
+"""The study's answer in plain words, with the numbers behind it.
+
+:func:`make_verdict` reads a :class:`~nngraph.pipeline.StudyResult` and says, per graph
+and overall: is the network more clusterable than shuffled copies of itself (at what p,
+from how many shuffles), how many sub-clusters are important or coherent after
+Benjamini-Hochberg (and which), and what the numbers mean. The report opens with it
+and ``nngraph run`` ends with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["PROXY_STATISTICS", "GraphVerdict", "Verdict", "make_verdict"]
+
+# Per proxy, its statistics in the order the verdict names them, with plain words for
+# "this sub-cluster is significant for it".
+PROXY_STATISTICS: dict[str, list[tuple[str, str]]] = {
+    "importance": [
+        ("balanced_accuracy", "lesioning it lowers accuracy more than lesioning random sets"),
+        ("loss", "lesioning it raises the loss more than lesioning random sets"),
+        ("selectivity", "its lesion hurts some classes more than others, beyond random sets"),
+    ],
+    "dataset": [
+        ("label_entropy", "the inputs that excite it most share their labels"),
+    ],
+    "visualization": [
+        ("objective", "an input optimised for it excites it more than random sets"),
+        ("softmax_entropy", "its optimised input is classified more confidently"),
+    ],
+}
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+@dataclass
+class GraphVerdict:
+    """What the study says about one graph of the network.
+
+    Attributes
+    ----------
+    kind : str
+        ``"weight"`` or ``"activation"``.
+    clusterable : bool or None
+        More clusterable than shuffled networks at ``alpha`` (None: not tested).
+    significant : dict of str to list of dict
+        Per proxy key (``"importance"``, ``"dataset"``, ``"visualization"``): the
+        sub-clusters significant for any of its statistics, each with ``layer``,
+        ``cluster``, ``size`` and ``statistics`` (the names it is significant for).
+    lines : list of str
+        The findings in plain words, with their numbers.
+    """
+
+    kind: str
+    clusterable: bool | None
+    significant: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def n_significant(self) -> int:
+        """Sub-clusters significant for at least one proxy (each counted once)."""
+        keys = {(r["layer"], r["cluster"]) for rows in self.significant.values() for r in rows}
+        return len(keys)
+
+
+@dataclass
+class Verdict:
+    """The study's answer: ``modular`` in one word, the headline, and per graph details.
+
+    Attributes
+    ----------
+    modular : {"yes", "partly", "no", "untested"}
+        "yes": a graph is more clusterable than its shuffles *and* some of its
+        sub-clusters are significantly important or coherent; "partly": one of the
+        two; "no": neither; "untested": no test was run.
+    headline : str
+        One sentence.
+    graphs : dict of str to GraphVerdict
+    notes : list of str
+        What the reader needs to read the numbers right.
+    """
+
+    modular: str
+    headline: str
+    graphs: dict[str, GraphVerdict]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the verdict as plain JSON types."""
+        return {
+            "modular": self.modular,
+            "headline": self.headline,
+            "graphs": {
+                k: {
+                    "clusterable": g.clusterable,
+                    "significant": g.significant,
+                    "lines": g.lines,
+                }
+                for k, g in self.graphs.items()
+            },
+            "notes": self.notes,
+        }
+
+    def text(self) -> str:
+        """Return the verdict as plain text (the end of ``nngraph run``)."""
+        out = [f"Is it modular? {self.modular.upper()}. {self.headline}"]
+        for g in self.graphs.values():
+            out.append(f"\n{g.kind} graph:")
+            out += [f"  - {line}" for line in g.lines]
+        if self.notes:
+            out.append("")
+            out += [f"note: {n}" for n in self.notes]
+        return "\n".join(out)
+
+    __str__ = text
+
+
+def _clusterability_line(clus: Any, alpha: float) -> tuple[bool, str]:
+    n = clus.n_shuffles
+    p_min = 1.0 / (n + 1)
+    more = clus.p <= alpha and clus.ncut < clus.mean
+    z = clus.z
+    z_text = f"z = {z:.2f}" if n >= 2 and abs(z) != float("inf") else "z undefined"
+    floor = " (the smallest p that many shuffles can give)" if clus.p <= p_min * 1.0001 else ""
+    where = "below" if clus.ncut < clus.mean else "not below"
+    if more:
+        head = "More clusterable than shuffled copies of the network"
+    else:
+        head = "Not shown to be more clusterable than shuffled copies of the network"
+    return more, (
+        f"{head}: its partition's n-cut {clus.ncut:.3f} is {where} the shuffles' "
+        f"{clus.mean:.3f} ± {clus.std:.3f} ({z_text}; a negative z means fewer, weaker "
+        f"edges between clusters than chance), p = {_p(clus.p)} from {n} shuffles{floor}."
+    )
+
+
+def _describe(row: dict[str, Any]) -> str:
+    return f"{row['layer']}/cluster {row['cluster']} ({row['size']} units)"
+
+
+def _proxy_lines(key: str, res: Any, out: GraphVerdict) -> None:
+    stats = [(s, words) for s, words in PROXY_STATISTICS[key] if s in res.combined]
+    if not stats or res.n_rows == 0:
+        out.lines.append(f"{res.proxy}: no sub-cluster large enough to test.")
+        return
+    parts, hits = [], {}
+    for name, words in stats:
+        n = res.n_significant(name)
+        parts.append(
+            f"{n} of {res.n_rows} significant for {name.replace('_', ' ')} ({words}; "
+            f"combined p = {_p(res.combined_p(name))})"
+        )
+        for row in res.rows:
+            if row.get(f"{name}_significant"):
+                hit = hits.setdefault(
+                    (row["layer"], row["cluster"]),
+                    {
+                        "layer": row["layer"],
+                        "cluster": int(row["cluster"]),
+                        "size": int(row["size"]),
+                        "statistics": [],
+                    },
+                )
+                hit["statistics"].append(name)
+                if key == "importance" and row.get("classes_hurt") is not None:
+                    hit["classes_hurt"] = row["classes_hurt"]
+    out.significant[key] = list(hits.values())
+    line = f"{res.proxy.capitalize()}: " + "; ".join(parts) + "."
+    if hits:
+        named = [_describe(h) for h in list(hits.values())[:6]]
+        more = f" and {len(hits) - 6} more" if len(hits) > 6 else ""
+        line += f" Significant: {', '.join(named)}{more}."
+        if key == "importance":
+            classes = [
+                f"{_describe(h)} hurts classes {h['classes_hurt']} most"
+                for h in list(hits.values())[:3]
+                if h.get("classes_hurt")
+            ]
+            if classes:
+                line += " What they do: " + "; ".join(classes) + "."
+    out.lines.append(line)
+
+
+def _graph_verdict(kind: str, gs: Any, config: Any) -> GraphVerdict:
+    out = GraphVerdict(kind, None)
+    part = gs.partition
+    gap_k = int(gs.eigengap.suggested_k)
+    k_line = (
+        f"Spectral clustering with k = {part.n_clusters} (the papers' setting): n-cut "
+        f"{part.metrics['ncut']:.3f}, {len(part.subclusters())} sub-clusters (a cluster's "
+        f"units in one layer)."
+    )
+    if gap_k != config.k:
+        k_line += (
+            f" The eigengap suggests k = {gap_k}: the graph's clearest split has "
+            f"{gap_k} parts; k = {config.k} asks for finer groups."
+        )
+    out.lines.append(k_line)
+    if gs.clusterability is not None:
+        out.clusterable, line = _clusterability_line(gs.clusterability, config.alpha)
+        out.lines.append(line)
+    if gs.importance is not None:
+        _proxy_lines("importance", gs.importance, out)
+    for method, res in gs.coherence.items():
+        _proxy_lines(method, res, out)
+    if gs.comparison is not None and len(gs.comparison.names) > 1:
+        names = gs.comparison.names
+        if "spectral" in names:
+            i = names.index("spectral")
+            others = [
+                f"{n} (NMI {gs.comparison.nmi[i, j]:.2f}, ARI {gs.comparison.ari[i, j]:.2f}, "
+                f"{gs.comparison.rows[j]['n_clusters']} clusters)"
+                for j, n in enumerate(names)
+                if j != i
+            ]
+            out.lines.append("Spectral clustering against " + ", ".join(others) + ".")
+    return out
+
+
+def make_verdict(result: Any) -> Verdict:
+    """Read a study's result and answer "is it modular, where, and what do the parts do?".
+
+    Parameters
+    ----------
+    result : StudyResult
+        What :func:`nngraph.study` found.
+
+    Returns
+    -------
+    Verdict
+    """
+    config = result.config
+    graphs = {kind: _graph_verdict(kind, gs, config) for kind, gs in result.graphs.items()}
+    clusterable = [k for k, g in graphs.items() if g.clusterable]
+    with_parts = [k for k, g in graphs.items() if g.n_significant]
+    both = [k for k in clusterable if k in with_parts]
+    tested = any(g.clusterability is not None or g.proxies() for g in result.graphs.values())
+    if not tested:
+        modular = "untested"
+        headline = (
+            "Nothing was tested: the clusterability test (n_shuffles = 0) and the proxies "
+            "(importance, coherence) were switched off; the partitions are below."
+        )
+    elif both:
+        modular = "yes"
+        g = graphs[both[0]]
+        headline = (
+            f"The {both[0]} graph is more clusterable than shuffled networks, and "
+            f"{g.n_significant} of its sub-clusters are significantly important or "
+            f"coherent after Benjamini-Hochberg at {config.alpha:g}."
+        )
+    elif clusterable or with_parts:
+        modular = "partly"
+        if clusterable:
+            headline = (
+                f"The {clusterable[0]} graph is more clusterable than shuffled networks, "
+                f"but no sub-cluster is significantly important or coherent."
+                if not with_parts
+                else f"The {clusterable[0]} graph is more clusterable than shuffled "
+                f"networks; significant sub-clusters are found in the {with_parts[0]} graph."
+            )
+        else:
+            shuffled = any(g.clusterable is not None for g in graphs.values())
+            headline = (
+                f"Some sub-clusters of the {with_parts[0]} graph are significantly important "
+                f"or coherent, "
+                + (
+                    "but no graph is more clusterable than shuffled networks."
+                    if shuffled
+                    else "but clusterability was not tested (n_shuffles = 0)."
+                )
+            )
+    else:
+        modular = "no"
+        headline = (
+            "No graph is more clusterable than shuffled networks and no sub-cluster is "
+            "significantly important or coherent: no evidence of parts at these settings."
+        )
+    notes = [
+        f"p-values count how many of the random draws are at least as extreme; with N "
+        f"draws the smallest possible p is 1/(N+1). Sub-clusters are tested against "
+        f"{config.n_random} random same-size sets of their layer (smallest p "
+        f"{_p(1 / (config.n_random + 1))}), and their p-values are corrected for testing "
+        f"many sub-clusters with Benjamini-Hochberg at a false discovery rate of "
+        f"{config.alpha:g}.",
+    ]
+    notes += list(getattr(result, "warnings", []))
+    return Verdict(modular, headline, graphs, notes)

@@ -1,0 +1,90 @@
+"""Study options: checked at once, read from TOML, unknown keys refused with a suggestion."""
+
+from __future__ import annotations
+
+import pytest
+
+from nngraph.pipeline import StudyConfig, load_config
+from nngraph.pipeline._config import load_config_text
+
+
+def test_defaults_are_the_papers_settings():
+    c = StudyConfig()
+    assert (c.model, c.k, c.graphs, c.partitioners) == (
+        "mlp",
+        12,
+        ("weight", "activation"),
+        ("spectral", "louvain"),
+    )
+    assert c.coherence == ("dataset", "visualization") and c.importance
+    assert c.limits() == []  # the defaults can reach p < alpha
+
+
+def test_toml_round_trip_keeps_every_option(tmp_path):
+    config = StudyConfig(
+        model="mymod:build",
+        epochs=3,
+        graphs="activation",
+        partitioners=("spectral", "louvain:resolution=2"),
+        coherence=(),
+        importance=False,
+        n_random=99,
+        min_size=3,
+        alpha=0.1,
+    )
+    path = tmp_path / "study.toml"
+    path.write_text(config.to_toml())
+    assert load_config(path) == config
+    assert load_config(path, k=5) == config.replace(k=5)  # flags win over the file
+
+
+def test_a_study_table_is_accepted():
+    assert load_config_text("[study]\nk = 7\n").k == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "n_shufles = 3",
+            r"unknown option 'n_shufles' in .*t.toml \(did you mean 'n_shuffles'\?\)",
+        ),
+        ("graph = 'weight'", r"did you mean 'graphs'"),
+        ("zzz = 1", r"unknown option 'zzz' in .*t.toml$"),
+        ("k = ", "t.toml is not valid TOML"),
+        ("[other]\nk = 3", r"unexpected table \[other\]"),
+        ("k = 1", "k must be an integer >= 2"),
+        ("graphs = ['weights']", "graphs must be one of"),
+        ("coherence = ['data']", "coherence must be one of"),
+        ("alpha = 0", "alpha must be"),
+        ("jobs = 0", "jobs must be an integer >= 1"),
+        ("partitioners = [1]", "partitioners must hold strings"),
+    ],
+)
+def test_bad_files_are_refused_with_what_and_where(tmp_path, text, message):
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_config(path)
+
+
+def test_a_missing_file_is_named():
+    with pytest.raises(FileNotFoundError, match="'nope.toml' does not exist"):
+        load_config("nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"n_shuffles": 1}, "z is undefined with one shuffle"),
+        ({"n_shuffles": 10}, "1/11 = 0.0909, above alpha = 0.05"),
+        ({"n_random": 9}, "with 9 random sets per sub-cluster"),
+    ],
+)
+def test_limits_say_when_no_test_can_be_significant(options, fragment):
+    (message,) = StudyConfig(**options).limits()
+    assert fragment in message
+
+
+def test_limits_follow_alpha():
+    assert StudyConfig(n_shuffles=10, alpha=0.1).limits() == []
