@@ -82,11 +82,22 @@ class ClusterabilityResult:
 
     @property
     def z(self) -> float:
-        """``(ncut - mean) / std``; ``±inf`` (or 0 when equal) if the null has no spread."""
+        """``(ncut - mean) / std``: negative when the network is more clusterable.
+
+        NaN with fewer than two shuffles (one value has no spread to measure);
+        ``±inf`` (or 0 when equal) when two or more shuffles all have the same n-cut.
+        """
+        if self.null.size < 2:
+            return float("nan")
         diff = self.ncut - self.mean
         if self.std == 0:
             return 0.0 if diff == 0 else float(np.copysign(np.inf, diff))
         return diff / self.std
+
+    @property
+    def p_min(self) -> float:
+        """The smallest p-value ``N`` shuffles can give: ``1 / (N + 1)``."""
+        return 1.0 / (self.null.size + 1)
 
     @property
     def p(self) -> float:
@@ -94,7 +105,7 @@ class ClusterabilityResult:
         return float((np.count_nonzero(self.null <= self.ncut) + 1) / (self.null.size + 1))
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything, JSON-ready (``z`` is None when the null has no spread)."""
+        """Everything, JSON-ready (``z`` is None when undefined or infinite)."""
         return {
             "ncut": self.ncut,
             "null": self.null.tolist(),
@@ -102,6 +113,7 @@ class ClusterabilityResult:
             "std": self.std,
             "z": self.z if np.isfinite(self.z) else None,  # JSON has no infinity
             "p": self.p,
+            "p_min": self.p_min,
             "n_shuffles": self.n_shuffles,
             "method": self.method,
             "random_state": self.random_state,
@@ -135,10 +147,22 @@ class ClusterabilityResult:
         return ax
 
     def __str__(self) -> str:
+        z = "undefined (fewer than 2 shuffles)" if np.isnan(self.z) else f"{self.z:.2f}"
+        floor = (
+            f" (the smallest p {self.n_shuffles} shuffles can give)"
+            if self.p <= self.p_min * (1 + 1e-9)
+            else f" (smallest possible: {self.p_min:.3g})"
+        )
+        verdict = (
+            "more clusterable than its shuffles"
+            if self.ncut < self.mean and self.p <= 0.05
+            else "not shown more clusterable than its shuffles at p <= 0.05"
+        )
         return (
             f"clusterability ({self.method} null, {self.n_shuffles} shuffles): "
             f"n-cut {self.ncut:.4f} vs null {self.mean:.4f} ± {self.std:.4f}; "
-            f"z = {self.z:.2f}, p = {self.p:.3g}"
+            f"z = {z} (negative: fewer, weaker edges between clusters than chance), "
+            f"p = {self.p:.3g}{floor}: {verdict}"
         )
 
 

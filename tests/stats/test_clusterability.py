@@ -391,3 +391,20 @@ def test_p_value_counts_ties_and_z_without_spread():
     )
     assert flat.z == -np.inf and flat.p == pytest.approx(1 / 4)
     assert json.loads(flat.to_json())["z"] is None  # strict JSON: no -Infinity
+
+
+def test_one_shuffle_gives_no_z_and_the_text_says_what_p_can_be():
+    from nngraph.stats._clusterability import ClusterabilityResult
+
+    one = ClusterabilityResult(
+        ncut=1.0, null=np.array([2.0]), method="layer", random_state=0, partitioner="x"
+    )
+    assert np.isnan(one.z) and one.p == one.p_min == pytest.approx(0.5)
+    assert json.loads(one.to_json())["z"] is None
+    text = str(one)
+    assert "z = undefined (fewer than 2 shuffles)" in text
+    assert "the smallest p 1 shuffles can give" in text and "not shown more clusterable" in text
+    many = ClusterabilityResult(
+        ncut=1.0, null=np.linspace(2, 3, 40), method="layer", random_state=0, partitioner="x"
+    )
+    assert "p = 0.0244 (the smallest p 40 shuffles can give): more clusterable" in str(many)
