@@ -294,6 +294,7 @@ def cmd_coherence(args: argparse.Namespace) -> int:
         method=args.method,
         k=args.k,
         steps=args.steps,
+        progress=_progress(),
         **common,
     )
     _write_rows(res, out)

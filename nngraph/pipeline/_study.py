@@ -199,6 +199,7 @@ def _study_graph(
                 method=method,
                 min_size=config.min_size,
                 steps=config.steps,
+                progress=progress,
                 **common,
             )
     return gs

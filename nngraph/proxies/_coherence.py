@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from ..graphs._fx import frozen
 from ..graphs._sites import UnitSite
+from ..utils._progress import progress_bar
 from ..utils._validation import check_choice, check_int, check_real
 from ._controls import Controlled, draw_controls, draw_null_partitions, membership
 from ._data import Prepared, prepare
@@ -131,6 +132,7 @@ def _visualize(
     sets: dict[str, list[np.ndarray]],
     options: dict[str, Any],
     seed: int,
+    progress: bool = False,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """Per layer: each set's objective and softmax entropy, and the optimised inputs."""
     param = options["param"]
@@ -139,6 +141,9 @@ def _visualize(
     images: dict[str, np.ndarray] = {}
     gm = prep.trace.graph_module
     seeds = np.random.SeedSequence([seed, 2]).generate_state(len(sets))
+    bar = progress_bar(
+        len(sets) * options["steps"], "feature visualisation", enabled=progress, unit="step"
+    )
     with frozen(prep.model):
         for (name, groups), layer_seed in zip(sets.items(), seeds, strict=True):
             site = prep.sites[name]
@@ -161,6 +166,7 @@ def _visualize(
                 seed=int(layer_seed),
                 device=prep.device,
                 dtype=prep.dtype,
+                on_step=bar.update,
             )
             with torch.no_grad():
                 reached = objective(x)
@@ -173,6 +179,7 @@ def _visualize(
             stats["objective"][name] = reached.double().cpu().numpy()
             stats["softmax_entropy"][name] = entropy_bits(probs).mean(dim=1).cpu().numpy()
             images[name] = x.detach().cpu().numpy()
+    bar.close()
     return stats, images
 
 
@@ -226,6 +233,7 @@ def coherence(
     scale: float = 0.0,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     alpha: float = 0.05,
+    progress: bool = False,
 ) -> ProxyResult:
     """Test whether each sub-cluster's units respond to the same features of the input.
 
@@ -274,6 +282,8 @@ def coherence(
         preprocessing, when ``inputs`` are raw).
     alpha : float, default=0.05
         False discovery rate of the ``significant`` columns.
+    progress : bool, default=False
+        Show the optimisation's progress (``"visualization"``).
 
     Returns
     -------
@@ -367,7 +377,7 @@ def coherence(
         entropy, top = _dataset(prep, sets, k, spatial, batch_size)
         per_layer = {"label_entropy": entropy}
     else:
-        per_layer, images = _visualize(prep, sets, options, seed)
+        per_layer, images = _visualize(prep, sets, options, seed, progress)
     engine_seconds = time.perf_counter() - t_engine
     stats = _STATS[method]
     per_set = 1 + n_random + n_null_partitions

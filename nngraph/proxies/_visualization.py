@@ -163,6 +163,7 @@ def optimise(
     dtype: torch.dtype = torch.float32,
     history: list[torch.Tensor] | None = None,
     theta0: torch.Tensor | None = None,
+    on_step: Callable[[], Any] | None = None,
 ) -> torch.Tensor:
     """Optimise ``n`` inputs together; returns the final inputs ``(n, *shape)``.
 
@@ -187,6 +188,8 @@ def optimise(
         When given, receives each step's objectives (before that step's update).
     theta0 : torch.Tensor, optional
         Starting parameters (default: drawn from ``seed``).
+    on_step : callable, optional
+        Called after each step (e.g. a progress bar's update).
 
     Returns
     -------
@@ -207,6 +210,8 @@ def optimise(
             history.append(values.detach().cpu())
         (-values.sum()).backward()
         opt.step()
+        if on_step is not None:
+            on_step()
     with torch.no_grad():
         return param(theta).to(dtype).detach()
 

@@ -116,6 +116,16 @@ def test_same_seed_same_result_and_the_model_untouched(digits):
     assert a.info["parameterization"] == "plain" and a.info["steps"] == 10
 
 
+def test_visualisation_progress_is_plain_lines_in_a_log(digits, capsys):
+    model, data, _, part = digits
+    kw = dict(method="visualization", n_random=2, n_null_partitions=0, random_state=0, steps=4)
+    ng.coherence(model, part, data.x_test, data.y_test, progress=True, **kw)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("feature visualisation: 100% (")
+    ng.coherence(model, part, data.x_test, data.y_test, **kw)
+    assert capsys.readouterr().err == ""
+
+
 def test_dataset_scores_match_a_loop_over_sets(digits):
     """The one product with the membership matrix equals scoring each set alone."""
     model, data, g, part = digits
