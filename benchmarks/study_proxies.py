@@ -1,16 +1,17 @@
-"""How many sub-clusters of the digits MLP are important? Real partitions against random.
+"""How many sub-clusters are important and coherent? Real partitions against random.
 
-Run: ``python benchmarks/study_importance.py [--n-random N] [--quick]``
+Run: ``python benchmarks/study_proxies.py [--networks mlp small_cnn] [--n-random N]
+[--draws D] [--quick]``
 
-The trained digits MLP (64-256x4-10) is partitioned four ways -- spectral clustering
-(k = 12) and Louvain, each on the weight graph and on the activation graph (Pearson,
-squared) -- and, for comparison, by partitions drawn at random within each layer with
-the sub-cluster sizes of each real partition. For every partition: ``ng.importance``
-with ``n_random`` random sets per sub-cluster (default 999: with the paper's 19, no
-p-value can fall below 1/20 and Benjamini-Hochberg over 20+ sub-clusters rejects
-nothing) and the default 19 random partitions. Reported: sub-clusters tested, how many
-are significant after Benjamini-Hochberg at FDR 0.05 for each statistic, and the
-combined p-values.
+Each trained bundled network is partitioned four ways -- spectral clustering (k = 12)
+and Louvain, each on the weight graph and on the activation graph (Pearson, squared) --
+and, for comparison, by ``D`` partitions drawn at random within each layer with the
+sub-cluster sizes of each real partition. For every partition: ``ng.importance``,
+``ng.coherence(method="dataset")`` and ``ng.coherence(method="visualization")`` with
+``n_random`` random sets per sub-cluster (default 999: with the paper's 19, no p-value
+can fall below 1/20 and Benjamini-Hochberg over 20+ sub-clusters rejects nothing) and
+the default 19 random partitions. Reported per statistic: sub-clusters tested, how many
+are significant after Benjamini-Hochberg at FDR 0.05, and the combined p-value.
 """
 
 from __future__ import annotations
@@ -39,69 +40,85 @@ def _shuffled(ng, part, seed: int):
     return ng.Partition(labels)
 
 
+PROXIES = {
+    "importance": ("importance", {}),
+    "coherence (dataset)": ("coherence", {"method": "dataset"}),
+    "coherence (visualization)": ("coherence", {"method": "visualization"}),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", nargs="+", default=["mlp", "small_cnn"])
     parser.add_argument("--n-random", type=int, default=999)
-    parser.add_argument("--quick", action="store_true", help="n_random 99, one random draw")
+    parser.add_argument("--draws", type=int, default=1, help="random partitions per real one")
+    parser.add_argument("--quick", action="store_true", help="n_random 99")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import nngraph as ng
     from nngraph.models import pretrained, pretrained_data
 
     n_random = 99 if args.quick else args.n_random
-    model, data = pretrained("mlp"), pretrained_data("mlp")
-    graphs = {
-        "weights": ng.weight_graph(model, data.x_train[:1]),
-        "activations": ng.activation_graph(model, data.x_train),
-    }
     rows = []
-    for gname, g in graphs.items():
-        for pname, est in (
-            ("spectral k=12", ng.SpectralClustering(12, random_state=0)),
-            ("louvain", ng.Louvain(random_state=0)),
-        ):
-            part = ng.Partition(est.fit(g).labels_, g)
-            candidates = [(f"{gname}, {pname}", part)]
-            draws = 1 if args.quick else 3
-            candidates += [
-                (f"{gname}, {pname}: random #{i}", _shuffled(ng, part, i)) for i in range(draws)
-            ]
-            for label, p in candidates:
-                t0 = time.perf_counter()
-                try:
-                    res = ng.importance(
-                        model, p, data.x_test, data.y_test, n_random=n_random, random_state=0
-                    )
-                except ValueError as exc:  # e.g. nothing to test in a 2-cluster partition
-                    rows.append({"partition": label, "sub-clusters": 0, "note": str(exc)[:60]})
-                    continue
-                rows.append(
-                    {
-                        "partition": label,
-                        "sub-clusters": res.n_rows,
-                        "BH bal. acc.": res.n_significant("balanced_accuracy"),
-                        "BH selectivity": res.n_significant("selectivity"),
-                        "BH loss": res.n_significant("loss"),
-                        "p bal. acc.": res.combined_p("balanced_accuracy"),
-                        "p selectivity": res.combined_p("selectivity"),
-                        "p loss": res.combined_p("loss"),
-                        "seconds": time.perf_counter() - t0,
-                    }
-                )
-                print(rows[-1], flush=True)
+    for network in args.networks:
+        model, data = pretrained(network), pretrained_data(network)
+        graphs = {
+            "weights": ng.weight_graph(model, data.x_train[:1]),
+            "activations": ng.activation_graph(model, data.x_train),
+        }
+        for gname, g in graphs.items():
+            for pname, est in (
+                ("spectral k=12", ng.SpectralClustering(12, random_state=0)),
+                ("louvain", ng.Louvain(random_state=0)),
+            ):
+                part = ng.Partition(est.fit(g).labels_, g)
+                candidates = [(f"{gname}, {pname}", part)]
+                candidates += [
+                    (f"{gname}, {pname}: random #{i}", _shuffled(ng, part, i))
+                    for i in range(args.draws)
+                ]
+                for label, p in candidates:
+                    for proxy, (fn, kw) in PROXIES.items():
+                        t0 = time.perf_counter()
+                        try:
+                            res = getattr(ng, fn)(
+                                model,
+                                p,
+                                data.x_test,
+                                data.y_test,
+                                n_random=n_random,
+                                random_state=0,
+                                **kw,
+                            )
+                        except ValueError as exc:  # nothing to test (sizes)
+                            print(f"{network} {label} {proxy}: {exc}", flush=True)
+                            continue
+                        for stat in res.statistics:
+                            rows.append(
+                                {
+                                    "network": network,
+                                    "partition": label,
+                                    "proxy": proxy,
+                                    "statistic": stat.name,
+                                    "sub-clusters": res.n_rows,
+                                    "significant (BH)": res.n_significant(stat.name),
+                                    "combined p": res.combined_p(stat.name),
+                                    "seconds": time.perf_counter() - t0,
+                                }
+                            )
+                            print(rows[-1], flush=True)
     columns = [
+        "network",
         "partition",
+        "proxy",
+        "statistic",
         "sub-clusters",
-        "BH bal. acc.",
-        "BH selectivity",
-        "BH loss",
-        "p bal. acc.",
-        "p selectivity",
-        "p loss",
+        "significant (BH)",
+        "combined p",
         "seconds",
     ]
     print(table(rows, columns))
-    path = write_results("study_importance", {"n_random": n_random, "rows": rows})
+    path = write_results("study_proxies", {"n_random": n_random, "rows": rows})
     print(f"results: {path}")
 
 
