@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from ..utils._validation import canonical_labels, check_int
+from ._kmeans import kmeans
 from ._spectral_embedding import (
     DENSE_THRESHOLD,
     EigengapResult,
@@ -33,6 +34,7 @@ def assign_clusters(
     n_init: int,
     max_iter: int,
     rng: np.random.Generator,
+    workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """``k`` clusters from the leading eigenpairs: k-means on the embedding.
 
@@ -47,11 +49,13 @@ def assign_clusters(
     k : int
         Number of clusters.
     n_init : int
-        k-means restarts.
+        k-means restarts (:func:`~._kmeans.kmeans`, all in one batched computation).
     max_iter : int
         Lloyd iterations per k-means run.
     rng : numpy.random.Generator
         One k-means seed is drawn from it (always, so it advances the same way).
+    workers : int, default=1
+        Threads sharing the restarts (the result does not depend on it).
 
     Returns
     -------
@@ -75,8 +79,6 @@ def assign_clusters(
     >>> assign_clusters(spec, 2, n_init=5, max_iter=100, rng=rng)[0]
     array([0, 0, 0, 0, 1, 1, 1, 1])
     """
-    from sklearn.cluster import KMeans
-
     prep = spec.prep
     kmeans_seed = int(rng.integers(0, 2**31 - 1))
     labels = np.full(prep.n_nodes, -1, dtype=np.int64)
@@ -88,9 +90,16 @@ def assign_clusters(
         labels[prep.kept] = group
         return labels, emb, 0.0
     emb = embedding_from(spec, k)
-    km = KMeans(n_clusters=k, n_init=n_init, max_iter=max_iter, random_state=kmeans_seed)
-    labels[prep.kept] = km.fit_predict(emb[prep.kept])
-    return labels, emb, float(km.inertia_)
+    result = kmeans(
+        emb[prep.kept],
+        k,
+        n_init=n_init,
+        max_iter=max_iter,
+        rng=np.random.default_rng(kmeans_seed),
+        workers=workers,
+    )
+    labels[prep.kept] = result.labels
+    return labels, emb, result.inertia
 
 
 class SpectralClustering(ClusterMixin, BaseEstimator):
@@ -98,9 +107,10 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
 
     The partition of ``docs/method.md``, section 2.1: the embedding of
     :func:`spectral_embedding` (``n_clusters`` eigenvectors of ``D^-1/2 A D^-1/2``,
-    divided by ``sqrt(deg)``, deterministic signs) followed by scikit-learn's
-    :class:`~sklearn.cluster.KMeans` with many restarts. Isolated units (degree 0) get
-    label -1. Clusters are numbered in order of their first unit.
+    divided by ``sqrt(deg)``, deterministic signs) followed by k-means with many
+    restarts (scikit-learn's :class:`~sklearn.cluster.KMeans` maths, all restarts in one
+    batched computation: :func:`~nngraph.partition._kmeans.kmeans`). Isolated units
+    (degree 0) get label -1. Clusters are numbered in order of their first unit.
 
     Parameters
     ----------
@@ -124,11 +134,14 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
     kmeans_max_iter : int, default=300
         Lloyd iterations per k-means run.
     n_threads : int, optional
-        Threads for BLAS, OpenMP (k-means) and the numba kernels during :meth:`fit`.
-        Default: BLAS and OpenMP on one thread for graphs of at most 20,000 clusterable
-        units, else the libraries' defaults; the numba kernels serial. ``n_threads > 1``
-        runs numba's parallel kernels, which make later fork-based process pools unsafe
-        (use a ``"spawn"`` context). See :func:`spectral_embedding`.
+        Threads for BLAS, OpenMP and the numba kernels during :meth:`fit`. Default:
+        BLAS and OpenMP on one thread for graphs of at most 20,000 clusterable units,
+        else the libraries' defaults; the numba kernels serial, except that the k-means
+        restarts and the dense-block products are shared among nngraph's worker
+        threads (one per core; the result does not depend on their number).
+        ``n_threads > 1`` runs numba's parallel kernels, which make later fork-based
+        process pools unsafe (use a ``"spawn"`` context). See
+        :func:`spectral_embedding`.
 
     Attributes
     ----------
@@ -241,7 +254,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
             n_eig = min(k + 1, prep.kept.size)
             spec = leading_eigenpairs(prep, n_eig, options, rng, threads, stacklevel=3)
             labels, emb, inertia = assign_clusters(
-                spec, k, n_init=n_init, max_iter=kmeans_max_iter, rng=rng
+                spec, k, n_init=n_init, max_iter=kmeans_max_iter, rng=rng, workers=threads.workers
             )
         self.inertia_ = inertia
         self.labels_ = canonical_labels(labels)

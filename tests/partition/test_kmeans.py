@@ -1,0 +1,132 @@
+"""Tests of the batched k-means of spectral clustering (nngraph.partition._kmeans).
+
+Oracle: scikit-learn's KMeans, run from the same starting centres (``init=centres,
+n_init=1``), must give the same labels, iterations and inertia; the seeding is compared
+with scikit-learn's ``_kmeans_plusplus`` fed the same random numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.cluster._kmeans import _kmeans_plusplus
+from sklearn.metrics import adjusted_rand_score
+
+from nngraph.datasets import planted_partition
+from nngraph.partition import _kmeans_kernels as kernels
+from nngraph.partition._kmeans import kmeans, kmeans_plusplus, lloyd
+from nngraph.partition._spectral_embedding import spectral_embedding
+
+
+def blobs(rng, n_per=(60, 80, 100, 40), dim=5, spread=0.6):
+    """Gaussian blobs around random centres (overlapping a little)."""
+    centres = rng.normal(0, 2, (len(n_per), dim))
+    parts = [rng.normal(c, spread, (m, dim)) for c, m in zip(centres, n_per, strict=True)]
+    x = np.concatenate(parts)
+    truth = np.repeat(np.arange(len(n_per)), n_per)
+    return x, truth
+
+
+@pytest.fixture
+def embedding(rng):
+    """Spectral embedding of a noisy 6-block SBM: the data k-means sees in nngraph."""
+    a, _ = planted_partition([40, 50, 60, 45, 55, 50], 0.3, 0.08, rng)
+    emb = spectral_embedding(a, 6, random_state=0)
+    return emb
+
+
+def assert_same_as_sklearn(x, seeds, max_iter=300, tol=1e-4):
+    labels, centres, inertia, n_iter = lloyd(x, seeds, max_iter=max_iter, tol=tol)
+    for r in range(seeds.shape[0]):
+        ref = KMeans(seeds.shape[1], init=seeds[r], n_init=1, max_iter=max_iter, tol=tol)
+        ref.fit(x)
+        np.testing.assert_array_equal(labels[r], ref.labels_)
+        assert n_iter[r] == ref.n_iter_
+        np.testing.assert_allclose(inertia[r], ref.inertia_, rtol=1e-12)
+        np.testing.assert_allclose(centres[r], ref.cluster_centers_, rtol=0, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- oracles
+def test_lloyd_equals_sklearn_on_blobs(rng):
+    x, _ = blobs(rng)
+    seeds = x[rng.choice(len(x), (8, 4))]  # random points: some runs need many steps
+    assert_same_as_sklearn(x, seeds)
+
+
+def test_lloyd_equals_sklearn_on_a_spectral_embedding(embedding):
+    x = embedding
+    seeds = kmeans_plusplus(x - x.mean(axis=0), 6, 10, np.random.default_rng(3)) + x.mean(0)
+    assert_same_as_sklearn(x, seeds)
+
+
+def test_lloyd_equals_sklearn_when_it_stops_early(embedding):
+    x = embedding
+    seeds = kmeans_plusplus(x, 6, 4, np.random.default_rng(4))
+    assert_same_as_sklearn(x, seeds, max_iter=3)  # stopped by max_iter: a last assignment
+    assert_same_as_sklearn(x, seeds, tol=1e-1)  # stopped by the tolerance
+
+
+def test_empty_cluster_is_relocated_as_sklearn_does(rng):
+    x, _ = blobs(rng)
+    seeds = x[rng.choice(len(x), (3, 4))]
+    seeds[:, 2] = 100.0  # no point is nearest to it: empty after the first assignment
+    assert_same_as_sklearn(x, seeds)
+
+
+def test_seeding_equals_sklearn_with_the_same_random_numbers(rng):
+    """Replay scikit-learn's draws (``choice`` of the first centre, ``uniform`` trials)."""
+    x, _ = blobs(rng)
+    x = x - x.mean(axis=0)
+    k, n_trials = 4, 2 + int(np.log(4))
+    for seed in range(5):
+        ref, _ = _kmeans_plusplus(
+            x, k, (x * x).sum(axis=1), np.ones(len(x)), np.random.RandomState(seed)
+        )
+        rs = np.random.RandomState(seed)
+        first = np.array([rs.choice(len(x), p=np.full(len(x), 1 / len(x)))])
+        uniforms = np.stack([rs.uniform(size=n_trials) for _ in range(k - 1)])[None]
+        centres = np.empty((1, k, x.shape[1]))
+        kernels.kmeans_plusplus(np.ascontiguousarray(x.T), first, uniforms, centres, 0, 1)
+        np.testing.assert_array_equal(centres[0], ref)
+
+
+# ----------------------------------------------------------------------------- behaviour
+def test_best_restart_is_kept(embedding):
+    result = kmeans(embedding, 6, n_init=20, rng=np.random.default_rng(0))
+    assert result.inertias.shape == (20,)
+    assert result.inertia == result.inertias.min()
+    d = ((embedding - result.centres[result.labels]) ** 2).sum()
+    np.testing.assert_allclose(result.inertia, d, rtol=1e-12)
+
+
+def test_deterministic_for_a_seed_whatever_the_threads(embedding):
+    runs = [
+        kmeans(embedding, 6, n_init=13, rng=np.random.default_rng(7), workers=w)
+        for w in (1, 1, 2, 3)
+    ]
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r.labels, runs[0].labels)
+        np.testing.assert_array_equal(r.inertias, runs[0].inertias)
+    other = kmeans(embedding, 6, n_init=13, rng=np.random.default_rng(8))
+    assert not np.array_equal(other.inertias, runs[0].inertias)
+
+
+def test_recovers_planted_blobs(rng):
+    x, truth = blobs(rng, spread=0.2)
+    result = kmeans(x, 4, n_init=10, rng=rng)
+    assert adjusted_rand_score(truth, result.labels) == 1.0
+
+
+def test_many_restarts_beat_few(embedding):
+    """The best of many restarts is at least as good as scikit-learn's best of 10."""
+    ours = kmeans(embedding, 6, n_init=100, rng=np.random.default_rng(0))
+    ref = KMeans(6, n_init=10, random_state=0).fit(embedding)
+    assert ours.inertia <= ref.inertia_ * (1 + 1e-12)
+
+
+def test_duplicate_points_and_k_equal_to_distinct_points():
+    x = np.repeat(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), 5, axis=0)
+    result = kmeans(x, 3, n_init=5, rng=np.random.default_rng(0))
+    assert result.inertia < 1e-20
+    assert adjusted_rand_score(np.repeat([0, 1, 2], 5), result.labels) == 1.0
