@@ -1,8 +1,8 @@
 """Numba kernel for weighted label propagation (:mod:`nngraph.partition._label_propagation`).
 
 Flag policy as in :mod:`nngraph.partition._louvain_kernels` (serial, ``cache=True``, no
-``fastmath``), whose seeded SplitMix64 generator and neighbour-weight helper this
-kernel shares.
+``fastmath``). The seeded SplitMix64 generator and the neighbour-weight helper come from
+:mod:`nngraph.utils._kernels`.
 """
 
 from __future__ import annotations
