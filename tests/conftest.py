@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
+import os
+
+# Before torch loads OpenMP (see nngraph/__init__.py): idle threads sleep, not spin.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 import pytest
 
 

@@ -106,6 +106,8 @@ def _build_graph(args: argparse.Namespace) -> Any:
     """Build the ``--graph`` graph of ``--model``."""
     from ..graphs import activation_graph, weight_graph
 
+    if _opt(args, "graph") == "activation" and hasattr(args, "normalize"):
+        raise ValueError("--normalize applies to weight graphs only (not with --graph activation)")
     model, data = _network(args)
     if _opt(args, "graph") == "weight":
         return weight_graph(model, data.x_train[:1], normalize=_opt(args, "normalize"))

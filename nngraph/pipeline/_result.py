@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -148,6 +149,12 @@ class GraphStudy:
         return to_jsonable(out, unknown="repr")
 
 
+def _short(stage: str) -> str:
+    """Shorten a stage's name for one line: ``"weight: importance (499 ...)"`` -> ``...``."""
+    head, _, detail = stage.partition(" (")
+    return f"{head} ({detail}" if detail in ("dataset)", "visualization)") else head
+
+
 def _csv_text(rows: list[dict[str, Any]]) -> str:
     columns: list[str] = []
     for r in rows:
@@ -216,7 +223,7 @@ class StudyResult:
                     continue
                 p_min = 1 / (int(res.info.get("n_random", cfg.n_random)) + 1)
                 if cfg.alpha / m < p_min <= cfg.alpha:
-                    need = int(-(-p_min * m // cfg.alpha))
+                    need = math.ceil(p_min * m / cfg.alpha - 1e-9)  # not 29.000000000000004
                     out.append(
                         f"{kind} graph, {res.proxy}: with {cfg.n_random} random sets the "
                         f"smallest p-value is {p_min:.3g}, above alpha/m = "
@@ -254,7 +261,7 @@ class StudyResult:
         total = sum(self.timings.values())
         lines.append(
             f"\n{total:.1f} s in all: "
-            + ", ".join(f"{name.split(' (')[0]} {s:.1f} s" for name, s in self.timings.items())
+            + ", ".join(f"{_short(name)} {s:.1f} s" for name, s in self.timings.items())
         )
         return "\n".join(lines)
 

@@ -188,8 +188,9 @@ def _graph_verdict(kind: str, gs: Any, config: Any) -> GraphVerdict:
     out = GraphVerdict(kind, None)
     part = gs.partition
     gap_k = int(gs.eigengap.suggested_k)
+    papers = " (the papers' setting)" if part.n_clusters == 12 else ""
     k_line = (
-        f"Spectral clustering with k = {part.n_clusters} (the papers' setting): n-cut "
+        f"Spectral clustering with k = {part.n_clusters}{papers}: n-cut "
         f"{part.metrics['ncut']:.3f}, {len(part.subclusters())} sub-clusters (a cluster's "
         f"units in one layer)."
     )
