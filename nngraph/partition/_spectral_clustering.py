@@ -121,7 +121,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         generator in :meth:`fit`.
     n_init : int, optional
         k-means restarts. Default: 25, or 100 above 2,000 clusterable units (as in [3]_).
-    eigen_solver : {"auto", "dense", "arpack", "lobpcg"}, default="auto"
+    eigen_solver : {"auto", "dense", "block", "arpack", "lobpcg"}, default="auto"
         See :func:`spectral_embedding`.
     eigen_tol : float or "auto", default="auto"
         See :func:`spectral_embedding`.
@@ -130,6 +130,8 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
     dense_threshold : int, default=500
         See :func:`spectral_embedding`.
     operator : {"auto", "blocks", "csr"}, default="auto"
+        See :func:`spectral_embedding`.
+    block_dtype : {"float64", "float32"}, default="float64"
         See :func:`spectral_embedding`.
     kmeans_max_iter : int, default=300
         Lloyd iterations per k-means run.
@@ -203,6 +205,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         eigen_maxiter: int | None = None,
         dense_threshold: int = DENSE_THRESHOLD,
         operator: str = "auto",
+        block_dtype: str = "float64",
         kmeans_max_iter: int = 300,
         n_threads: int | None = None,
     ) -> None:
@@ -214,6 +217,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         self.eigen_maxiter = eigen_maxiter
         self.dense_threshold = dense_threshold
         self.operator = operator
+        self.block_dtype = block_dtype
         self.kmeans_max_iter = kmeans_max_iter
         self.n_threads = n_threads
 
@@ -246,6 +250,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
             n_threads=self.n_threads,
             random_state=self.random_state,
             stacklevel=3,
+            block_dtype=self.block_dtype,
         )
         if n_init is None:
             n_init = 100 if prep.kept.size > 2000 else 25

@@ -52,8 +52,9 @@ __all__ = [
 DENSE_THRESHOLD = 500
 #: Default tolerance on the eigen-residual (ARPACK's relative tolerance).
 _DEFAULT_TOL = 1e-8
-_SOLVERS = ("auto", "dense", "arpack", "lobpcg")
+_SOLVERS = ("auto", "dense", "block", "arpack", "lobpcg")
 _OPERATORS = ("auto", "blocks", "csr")
+_BLOCK_DTYPES = ("float64", "float32")
 
 
 class DisconnectedGraphWarning(UserWarning):
@@ -70,6 +71,7 @@ class SolverOptions:
     eigen_maxiter: int | None
     dense_threshold: int
     operator: str
+    block_dtype: str = "float64"
 
 
 def _check_tol(eigen_tol: Any) -> float:
@@ -94,6 +96,7 @@ def check_and_prepare(
     n_threads: int | None,
     random_state: Any,
     stacklevel: int,
+    block_dtype: str = "float64",
 ) -> tuple[PreparedGraph, ThreadPolicy, np.random.Generator, SolverOptions]:
     """Check the solver parameters, then canonicalise ``graph`` for ``k`` eigenvectors.
 
@@ -109,6 +112,7 @@ def check_and_prepare(
         eigen_maxiter=check_int("eigen_maxiter", eigen_maxiter, 1, allow_none=True),
         dense_threshold=check_int("dense_threshold", dense_threshold, 0),
         operator=check_choice("operator", operator, _OPERATORS),
+        block_dtype=check_choice("block_dtype", block_dtype, _BLOCK_DTYPES),
     )
     threads = check_int("n_threads", n_threads, 1, allow_none=True)
     rng = np.random.default_rng(seed_from(random_state))
@@ -174,12 +178,13 @@ def leading_eigenpairs(
         rng,
         options.dense_threshold,
     )
+    solve_kw = {"block_dtype": options.block_dtype, "stacklevel": stacklevel + 1}
     # A bipartite graph is solved on B B^T (better separated eigenvalues, half the
     # unknowns) when its smaller side has room for every wanted eigenvector.
     n_side = int(np.count_nonzero(prep.colour[prep.kept] == 0))
     if prep.bipartite and n_wanted + prep.n_components < n_side:
         problem = BipartiteProblem(prep, known, options.operator, threads)
-        w, u, info = solve(problem, *solve_args, stacklevel=stacklevel + 1)
+        w, u, info = solve(problem, *solve_args, **solve_kw)
         try:
             u, w = problem.to_kept(u, w)
         except ReductionFailed:
@@ -190,7 +195,7 @@ def leading_eigenpairs(
             if spec.residuals.max() <= max(1e-6, 100 * options.eigen_tol):
                 return spec
     problem = FullProblem(prep, known, options.operator, threads)
-    w, u, info = solve(problem, *solve_args, stacklevel=stacklevel + 1)
+    w, u, info = solve(problem, *solve_args, **solve_kw)
     return _assemble(prep, known, u, w, info, threads)
 
 
@@ -246,6 +251,7 @@ def spectral_embedding(
     eigen_maxiter: int | None = None,
     dense_threshold: int = DENSE_THRESHOLD,
     operator: str = "auto",
+    block_dtype: str = "float64",
     random_state: Any = None,
     n_threads: int | None = None,
     return_eigenvalues: bool = False,
@@ -265,14 +271,17 @@ def spectral_embedding(
         Self-loops count once in the degree.
     n_components : int, default=8
         Number of eigenvectors. At most the number of units with an edge.
-    eigen_solver : {"auto", "dense", "arpack", "lobpcg"}, default="auto"
-        ``"auto"``: dense below ``dense_threshold`` unknowns, else ARPACK. See
-        :mod:`nngraph.partition._spectral_solvers` for the fallback on
-        non-convergence.
+    eigen_solver : {"auto", "dense", "block", "arpack", "lobpcg"}, default="auto"
+        ``"auto"``: dense below ``dense_threshold`` unknowns; else the block Krylov
+        solver when ``N`` is applied from dense blocks with at least 2,000,000 entries
+        (weight graphs of wide layers: each step is a matrix-matrix product per
+        block); else ARPACK. See :mod:`nngraph.partition._spectral_solvers` for the
+        fallback on non-convergence.
     eigen_tol : float or "auto", default="auto"
         Relative residual tolerance passed to the iterative solver (``"auto"``: 1e-8).
     eigen_maxiter : int, optional
-        Iteration limit of the iterative solver (ARPACK restarts, LOBPCG iterations).
+        Iteration limit of the iterative solver (ARPACK restarts, LOBPCG iterations,
+        block products of the block solver).
     dense_threshold : int, default=500
         Largest problem solved densely with ``eigen_solver="auto"`` (measured
         crossover with ARPACK: 300-600). The problem has one unknown per unit, or per
@@ -280,6 +289,11 @@ def spectral_embedding(
     operator : {"auto", "blocks", "csr"}, default="auto"
         How ``N`` is applied: dense/sparse blocks between layers (for a
         :class:`NeuronGraph` with dense layer blocks), or the numba CSR kernel.
+    block_dtype : {"float64", "float32"}, default="float64"
+        Precision of the dense blocks in the block solver's products. ``"float32"``
+        reads half the memory per product until the residuals stop improving, then
+        finishes in float64: the tolerance is met either way (residuals are computed
+        in float64).
     random_state : None, int, numpy Generator or RandomState
         Seeds the solver's start vector.
     n_threads : int, optional
@@ -339,6 +353,7 @@ def spectral_embedding(
         n_threads=n_threads,
         random_state=random_state,
         stacklevel=3,
+        block_dtype=block_dtype,
     )
     # 2-3. Build the operator and solve, under the fit's BLAS and OpenMP limits.
     with threads.context:
@@ -408,7 +423,7 @@ def eigengap(
         The graph (symmetric, non-negative weights).
     max_k : int, default=16
         Largest number of clusters considered (>= 2).
-    eigen_solver : {"auto", "dense", "arpack", "lobpcg"}, default="auto"
+    eigen_solver : {"auto", "dense", "block", "arpack", "lobpcg"}, default="auto"
         See :func:`spectral_embedding`.
     eigen_tol : float or "auto", default="auto"
         See :func:`spectral_embedding`.

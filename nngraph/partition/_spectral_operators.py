@@ -176,8 +176,17 @@ class BlockOperator:
         sizes = np.array([m.size for m in self.members], dtype=np.float64)
         self.density = self.counts / np.maximum(np.outer(sizes, sizes), 1.0)
         self.products: dict[str, list[_Product]] = {"forward": [], "backward": []}
-        self._plans: dict[tuple[str, int], list[list[tuple[Any, Any, Any]]]] = {}
+        self._single: dict[str, list[_Product]] | None = None  # float32 copies, on demand
+        self._plans: dict[tuple[str, int, bool], list[list[tuple[Any, Any, Any]]]] = {}
         dense_entries = float(np.sum(np.outer(sizes, sizes)[self.density >= _DENSE_BLOCK_DENSITY]))
+        #: Entries of the dense blocks this operator stores.
+        self.dense_entries = int(
+            sum(
+                sizes[g] * sizes[h]
+                for g, h, _ in pairs
+                if self.counts[g, h] and self.density[g, h] >= _DENSE_BLOCK_DENSITY
+            )
+        )
         self.workers = 1
         if threads is not None and dense_entries >= _THREADED_BLOCK_MIN_ENTRIES:
             self.workers = threads.workers
@@ -225,13 +234,29 @@ class BlockOperator:
             else:
                 self.products["backward"].append(self._split(h, g, mat_t))
 
-    def _plan(self, direction: str, local: list) -> list[list[tuple[Any, Any, Any]]]:
+    def single_products(self) -> dict[str, list[_Product]]:
+        """Return the products with float32 copies of the blocks (made on first use)."""
+        if self._single is None:
+            self.build()
+            self._single = {
+                direction: [
+                    _Product(p.dst, p.src, [(a, b, m.astype(np.float32)) for a, b, m in p.pieces])
+                    for p in products
+                ]
+                for direction, products in self.products.items()
+            }
+        return self._single
+
+    def _plan(
+        self, direction: str, local: list, single: bool = False
+    ) -> list[list[tuple[Any, Any, Any]]]:
         """Per worker: ``(output rows, matrix piece, input rows)`` of every product."""
-        key = (direction, id(local))
+        key = (direction, id(local), single)
         if key not in self._plans:
             self.build()
+            products = self.single_products() if single else self.products
             plan: list[list[tuple[Any, Any, Any]]] = [[] for _ in range(self.workers)]
-            for prod in self.products[direction]:
+            for prod in products[direction]:
                 dst = local[prod.dst]
                 for w, (a, b, piece) in enumerate(prod.pieces):
                     if a == b:
@@ -244,14 +269,23 @@ class BlockOperator:
             self._plans[key] = plan
         return self._plans[key]
 
-    def apply(self, direction: str, x: np.ndarray, out: np.ndarray, local: list) -> np.ndarray:
+    def apply(
+        self,
+        direction: str,
+        x: np.ndarray,
+        out: np.ndarray,
+        local: list,
+        single: bool = False,
+    ) -> np.ndarray:
         """``out += A x`` over the products of one direction; ``local[g]`` places group g.
 
         ``local[g]`` is where group ``g``'s units sit in ``x`` and ``out`` (a slice or
         an index array, see :func:`as_index`); the same list object should be passed
-        every time, as the plan of the products is cached by its identity.
+        every time, as the plan of the products is cached by its identity. With
+        ``single``, the blocks are float32 copies (half the memory read per product)
+        and ``x`` and ``out`` must be float32.
         """
-        plan = self._plan(direction, local)
+        plan = self._plan(direction, local, single)
 
         def work(w: int) -> None:
             for target, piece, src in plan[w]:

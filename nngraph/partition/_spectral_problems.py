@@ -140,18 +140,28 @@ class FullProblem:
         pairs = [(g, h, g != h) for g in range(n_groups) for h in range(g, n_groups)]
         self._blocks = _block_operator(prep, group, n_groups, pairs, operator, threads)
         self.kind = "N (csr)" if self._blocks is None else "N (blocks)"
+        self.dense_entries = 0 if self._blocks is None else self._blocks.dense_entries
         if self._blocks is not None:
             local = np.full(prep.n_nodes, -1, dtype=np.int64)
             local[kept] = np.arange(kept.size)
             self._index = [as_index(m, local) for m in self._blocks.members]
 
-    def matmat(self, x: np.ndarray) -> np.ndarray:
-        """``N x`` for ``x`` of shape ``(dim, b)``."""
+    def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
+        """``N x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
         if self._blocks is None:
             return self._csr.apply(self.kept, self.kept, x)
+        if single:
+            out = np.zeros((self.dim, x.shape[1]), dtype=np.float32)
+            x32 = x.astype(np.float32)
+            return self._blocks.apply("forward", x32, out, self._index, True).astype(float)
         out = np.zeros((self.dim, x.shape[1]))
         return self._blocks.apply("forward", x, out, self._index)
+
+    @property
+    def has_blocks(self) -> bool:
+        """Whether ``N`` is applied from blocks (where ``single`` products exist)."""
+        return self._blocks is not None
 
     def dense(self) -> np.ndarray:
         """``N`` on the kept units as a dense array."""
@@ -215,6 +225,7 @@ class BipartiteProblem:
         pairs = [(g, h, False) for g in range(0, n_groups, 2) for h in range(1, n_groups, 2)]
         self._blocks = _block_operator(prep, group, n_groups, pairs, operator, threads)
         self.kind = "B B^T (csr)" if self._blocks is None else "B B^T (blocks)"
+        self.dense_entries = 0 if self._blocks is None else self._blocks.dense_entries
         if self._blocks is not None:
             local = np.full(prep.n_nodes, -1, dtype=np.int64)
             local[side_p] = np.arange(side_p.size)
@@ -229,20 +240,27 @@ class BipartiteProblem:
         """``B y``: from side ``Q`` (``y`` of shape ``(|Q|, b)``) to side ``P``."""
         if self._blocks is None:
             return self._csr.apply(self.side_p, self.side_q, y)
-        out = np.zeros((self.side_p.size, y.shape[1]))
-        return self._blocks.apply("forward", y, out, self._index)
+        out = np.zeros((self.side_p.size, y.shape[1]), dtype=y.dtype)
+        return self._blocks.apply("forward", y, out, self._index, y.dtype == np.float32)
 
     def bt_mat(self, x: np.ndarray) -> np.ndarray:
         """``B^T x``: from side ``P`` (``x`` of shape ``(|P|, b)``) to side ``Q``."""
         if self._blocks is None:
             return self._csr.apply(self.side_q, self.side_p, x)
-        out = np.zeros((self.side_q.size, x.shape[1]))
-        return self._blocks.apply("backward", x, out, self._index)
+        out = np.zeros((self.side_q.size, x.shape[1]), dtype=x.dtype)
+        return self._blocks.apply("backward", x, out, self._index, x.dtype == np.float32)
 
-    def matmat(self, x: np.ndarray) -> np.ndarray:
-        """``B B^T x`` for ``x`` of shape ``(dim, b)``."""
+    def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
+        """``B B^T x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
+        if single and self._blocks is not None:
+            return self.b_mat(self.bt_mat(x.astype(np.float32))).astype(float)
         return self.b_mat(self.bt_mat(x))
+
+    @property
+    def has_blocks(self) -> bool:
+        """Whether ``B`` is applied from blocks (where ``single`` products exist)."""
+        return self._blocks is not None
 
     def dense(self) -> np.ndarray:
         """``B B^T`` as a dense array (``B`` is kept for :meth:`to_kept`)."""

@@ -1,16 +1,26 @@
-"""Leading eigenpairs of a deflated symmetric problem: dense ``eigh``, ARPACK or LOBPCG.
+"""Leading eigenpairs of a deflated symmetric problem: dense, block Krylov, ARPACK, LOBPCG.
 
 Solvers: ``"dense"`` (``scipy.linalg.eigh`` on the deflated problem, the default up to
-``dense_threshold`` unknowns), ``"arpack"`` (``scipy.sparse.linalg.eigsh``, largest
-algebraic, start vector drawn from the seed) and ``"lobpcg"``. The known eigenvectors
-(eigenvalue 1) are deflated: the solver sees ``H - 3 Q Q^T``, which moves them to
-eigenvalue -2, out of the way.
+``dense_threshold`` unknowns), ``"block"`` (block Lanczos on blocks of vectors,
+:func:`~._spectral_block.block_krylov`: each step is one matrix-matrix product per layer
+block; the default above ``dense_threshold`` when the operator has at least
+``2,000,000`` entries in dense blocks), ``"arpack"`` (``scipy.sparse.linalg.eigsh``,
+largest algebraic, one vector at a time; the default otherwise) and ``"lobpcg"``. The
+known eigenvectors (eigenvalue 1) are deflated: ARPACK, LOBPCG and ``eigh`` see
+``H - 3 Q Q^T``, which moves them to eigenvalue -2, out of the way; the block solver
+keeps its basis orthogonal to them.
 
-Fallback: when ARPACK does not converge (or fails), a
-:class:`SpectralConvergenceWarning` is issued and the problem is solved densely if it
-has at most 8,000 unknowns, otherwise by LOBPCG started from ARPACK's partial result;
-if LOBPCG does not reach the tolerance either, the same rule applies (dense if small,
-else its best estimate, with a warning).
+``block_dtype="float32"`` applies the dense blocks in single precision in the block
+solver (half the memory read per product) until its residuals stop improving, then in
+float64 until ``||H v - lambda v|| <= tol |lambda|``: the result meets the same
+tolerance.
+
+Fallback: when the block solver does not converge, a :class:`SpectralConvergenceWarning`
+is issued and ARPACK solves the problem. When ARPACK does not converge (or fails), a
+warning is issued and the problem is solved densely if it has at most 8,000 unknowns,
+otherwise by LOBPCG started from ARPACK's partial result; if LOBPCG does not reach the
+tolerance either, the same rule applies (dense if small, else its best estimate, with
+a warning).
 """
 
 from __future__ import annotations
@@ -24,12 +34,22 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as sla
 
+from ._spectral_block import block_krylov, block_size
+
 __all__ = ["EigenProblem", "SolveInfo", "SpectralConvergenceWarning", "solve"]
 
 #: After a convergence failure, problems up to this size are solved densely.
 _DENSE_FALLBACK_MAX = 8000
 #: Deflation shift: known eigenvectors move from eigenvalue 1 to 1 - 3 = -2.
 _DEFLATE = 3.0
+#: ``"auto"`` picks the block solver for operators with this many entries in dense
+#: blocks (below, one product is cheap and ARPACK's lighter bookkeeping wins).
+BLOCK_MIN_ENTRIES = 2_000_000
+#: Default limit of the block solver's steps (block products).
+_BLOCK_MAX_STEPS = 1000
+#: The block solver aims this much below ``tol``: ARPACK's last restart usually lands
+#: a decade or more below it, and the two paths should give the same subspace.
+_BLOCK_TOL_MARGIN = 0.1
 
 
 class SpectralConvergenceWarning(UserWarning):
@@ -43,8 +63,9 @@ class EigenProblem(Protocol):
     known: np.ndarray  # (dim, c) orthonormal eigenvectors of eigenvalue 1
     kind: str
     n_matvec: int
+    dense_entries: int  # entries in the dense blocks of the operator (0: CSR)
 
-    def matmat(self, x: np.ndarray) -> np.ndarray: ...
+    def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray: ...
 
     def dense(self) -> np.ndarray: ...
 
@@ -68,6 +89,7 @@ def solve(
     rng: np.random.Generator,
     dense_threshold: int,
     *,
+    block_dtype: str = "float64",
     stacklevel: int = 2,
 ) -> tuple[np.ndarray, np.ndarray, SolveInfo]:
     """Top ``n_wanted`` eigenpairs of ``problem`` orthogonal to its known vectors.
@@ -79,17 +101,20 @@ def solve(
         :class:`~._spectral_problems.BipartiteProblem`).
     n_wanted : int
         Number of eigenpairs, besides the known ones.
-    solver : {"auto", "dense", "arpack", "lobpcg"}
-        ``"auto"``: dense up to ``dense_threshold`` unknowns, else ARPACK.
+    solver : {"auto", "dense", "block", "arpack", "lobpcg"}
+        ``"auto"``: dense up to ``dense_threshold`` unknowns; else the block solver
+        when the operator has at least 2,000,000 entries in dense blocks; else ARPACK.
     tol : float
         Relative residual tolerance of the iterative solvers.
     maxiter : int or None
         Iteration limit of the iterative solvers.
     rng : numpy.random.Generator
-        Draws ARPACK's start vector and LOBPCG's start block (both always drawn, so
-        the generator advances the same way whichever solver runs).
+        Draws ARPACK's start vector, LOBPCG's and the block solver's start blocks (all
+        always drawn, so the generator advances the same way whichever solver runs).
     dense_threshold : int
         See ``solver``.
+    block_dtype : {"float64", "float32"}, default="float64"
+        Precision of the dense blocks in the block solver's products (see the module).
     stacklevel : int, default=2
         Of the :class:`SpectralConvergenceWarning`, as seen from this function.
 
@@ -116,6 +141,8 @@ def solve(
     known = problem.known
     v0 = rng.uniform(-1.0, 1.0, dim)
     x0 = rng.standard_normal((dim, n_wanted))
+    b0 = rng.standard_normal((dim, block_size(n_wanted)))
+    breakdown_rng = np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
 
     def deflated(x: np.ndarray) -> np.ndarray:
         y = problem.matmat(x)
@@ -127,16 +154,47 @@ def solve(
         return SolveInfo(solver, problem.kind, problem.n_matvec, fallback)
 
     if solver == "auto":
-        solver = "dense" if dim <= dense_threshold else "arpack"
+        if dim <= dense_threshold:
+            solver = "dense"
+        elif problem.dense_entries >= BLOCK_MIN_ENTRIES:
+            solver = "block"
+        else:
+            solver = "arpack"
     if solver != "dense" and n_wanted >= dim - 1:
         solver = "dense"  # ARPACK needs k < n - 1; tiny problems are dense anyway
     if solver == "lobpcg" and dim < 5 * (n_wanted + 1):
         solver = "dense"
+    if solver == "block" and dim - known.shape[1] < 4 * b0.shape[1]:
+        solver = "dense"  # no room for a few blocks: dense is cheap anyway
     fallback = None
+    if solver == "block":
+        single = block_dtype == "float32"
+        result = block_krylov(
+            problem.matmat,
+            b0,
+            n_wanted,
+            tol * _BLOCK_TOL_MARGIN,
+            known=known,
+            apply_single=(lambda x: problem.matmat(x, single=True)) if single else None,
+            max_steps=maxiter or _BLOCK_MAX_STEPS,
+            norm=1.0,  # N and B B^T have their spectrum in [-1, 1]
+            rng=breakdown_rng,
+        )
+        if result.converged:
+            name = "block (float32, float64)" if single else "block"
+            return result.eigenvalues, result.eigenvectors, info(name)
+        fallback = "arpack"
+        warnings.warn(
+            f"the block eigensolver did not converge in {result.n_steps} steps; falling "
+            "back to ARPACK",
+            SpectralConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+        solver = "arpack"
     if solver == "arpack":
         try:
             w, u = _arpack(deflated, dim, n_wanted, tol, maxiter, v0)
-            return w, u, info("arpack")
+            return w, u, info("arpack", fallback)
         except (sla.ArpackNoConvergence, sla.ArpackError) as exc:
             fallback = "dense" if dim <= _DENSE_FALLBACK_MAX else "lobpcg"
             warnings.warn(

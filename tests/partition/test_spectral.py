@@ -106,7 +106,7 @@ def sbm4(rng):
 # ----------------------------------------------------------------------------- numerics
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("container", [sp.csr_matrix, sp.csr_array, np.asarray])
-@pytest.mark.parametrize("solver", ["dense", "arpack", "lobpcg"])
+@pytest.mark.parametrize("solver", ["dense", "block", "arpack", "lobpcg"])
 def test_embedding_matches_dense_eigh(sbm4, dtype, container, solver):
     a, _ = sbm4
     graph = container(a.astype(dtype).toarray() if container is np.asarray else a.astype(dtype))
@@ -119,7 +119,7 @@ def test_embedding_matches_dense_eigh(sbm4, dtype, container, solver):
 
 
 @pytest.mark.parametrize("operator", ["blocks", "csr"])
-@pytest.mark.parametrize("solver", ["dense", "arpack"])
+@pytest.mark.parametrize("solver", ["dense", "block", "arpack"])
 def test_layered_graph_bipartite_reduction_matches_dense(rng, operator, solver):
     graph, _ = mlp_like_graph((40, 60, 60, 30), 3, rng, noise=0.2)
     ref_w, ref_e = dense_reference(graph.adjacency, 6)
@@ -252,7 +252,7 @@ def test_agrees_with_sklearn(rng, case):
 
 
 # ----------------------------------------------------------------------------- reproducibility
-@pytest.mark.parametrize("solver", ["auto", "arpack", "lobpcg"])
+@pytest.mark.parametrize("solver", ["auto", "block", "arpack", "lobpcg"])
 def test_reproducible(rng, solver):
     a, _ = sbm((40, 40, 40), 0.3, 0.03, rng)
     kw = dict(random_state=42, eigen_solver=solver, dense_threshold=0)
@@ -347,7 +347,7 @@ def test_disconnected_components_become_clusters():
     np.testing.assert_allclose(model.eigenvalues_[:3], 1.0)
 
 
-@pytest.mark.parametrize("solver", ["dense", "arpack", "lobpcg"])
+@pytest.mark.parametrize("solver", ["dense", "block", "arpack", "lobpcg"])
 def test_disconnected_with_more_clusters_than_components(rng, solver):
     a1, t1 = sbm((30, 30), 0.5, 0.02, rng)
     a2, t2 = sbm((30, 30), 0.5, 0.02, rng)
@@ -378,7 +378,7 @@ def test_rank_deficient_bipartite_falls_back_to_full_problem():
     # K_{20,30}: B has rank 1, so sigma = 0 for every wanted pair beyond the first.
     b = np.ones((20, 30))
     a = np.block([[np.zeros((20, 20)), b], [b.T, np.zeros((30, 30))]])
-    for solver in ("dense", "arpack"):
+    for solver in ("dense", "block", "arpack"):
         emb, w = ng.spectral_embedding(
             a, 3, eigen_solver=solver, dense_threshold=0, return_eigenvalues=True, random_state=0
         )
@@ -395,7 +395,7 @@ def test_tiny_graphs_match_dense(name):
     ref_w, _ = dense_reference(a[keep][:, keep], k)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ng.DisconnectedGraphWarning)
-        for solver in ("dense", "arpack"):
+        for solver in ("dense", "block", "arpack"):
             model = ng.SpectralClustering(
                 k, random_state=0, eigen_solver=solver, dense_threshold=0
             ).fit(a)
@@ -405,7 +405,7 @@ def test_tiny_graphs_match_dense(name):
 
 
 @pytest.mark.parametrize("n", [2, 3, 8, 12])
-@pytest.mark.parametrize("solver", ["dense", "arpack", "lobpcg"])
+@pytest.mark.parametrize("solver", ["dense", "block", "arpack", "lobpcg"])
 def test_path_closed_form(n, solver):
     # The path 0 - 1 - ... - n-1: N has the eigenvalues cos(pi j / (n - 1)), and the
     # embedding's columns (eigenvectors of D^-1 A) are cos(pi j i / (n - 1)), D-normalised.
@@ -429,7 +429,7 @@ def test_path_labels_are_its_halves():
         assert ng.ncut(path(8), model.labels_) == pytest.approx(2 * 1 / 7)
 
 
-@pytest.mark.parametrize("solver", ["dense", "arpack"])
+@pytest.mark.parametrize("solver", ["dense", "block", "arpack"])
 def test_star_closed_form(solver):
     # Star with m leaves: N = (e_0 1^T + 1 e_0^T) / sqrt(m) off the centre, of rank 2:
     # eigenvalues 1, 0 (m - 1 times), -1. The eigenvalue-0 eigenvectors are 0 at the
