@@ -34,7 +34,7 @@ from ._neuron_graph import NeuronGraph
 from ._recording import SPATIAL, Recorder, RecordPoint, iter_batches, plan_recording
 from ._tracing import Trace, UnsupportedModelError, trace_model
 
-__all__ = ["activation_graph"]
+__all__ = ["activation_graph", "unit_correlations"]
 
 METHODS = ("pearson", "spearman")
 ACTIVATIONS = ("pre", "post")
@@ -84,7 +84,9 @@ def activation_graph(
     method : {"pearson", "spearman"}, default="pearson"
         Pearson correlation is computed in one streaming pass from float64 running
         moments (batches merged by the pairwise update of Chan et al., exact for data
-        with large offsets). Spearman correlation ranks each unit's activations, which
+        with large offsets); for a model on a CUDA GPU the moments are accumulated
+        there, in float64, and only they reach the host (the result equals the CPU's
+        to float64 rounding). Spearman correlation ranks each unit's activations, which
         needs them all: it holds ``n_examples x n_units`` float64 values in memory
         (checked against ``max_memory``), ranks them (ties get their average rank) and
         takes the Pearson correlation of the ranks.
@@ -190,6 +192,68 @@ def activation_graph(
         random_state=random_state,
     )
     budget = parse_bytes("max_memory", max_memory)
+    points, sink = _record(model, inputs, opts, budget)
+    adjacency, dead, knn_used = _build_adjacency(sink, opts, random_state)
+    return _assemble(points, adjacency, opts, sink.n_samples, dead, knn_used)
+
+
+def unit_correlations(
+    model: nn.Module,
+    inputs: Any,
+    *,
+    method: Literal["pearson", "spearman"] = "pearson",
+    activation: Literal["pre", "post"] = "pre",
+    spatial: Literal["mean", "mean_abs"] = "mean",
+    include_input: bool = False,
+    include_output: bool = True,
+    fold_batchnorm: bool = True,
+    batch_size: int = 256,
+    max_memory: int | float | str = _DEFAULT_MAX_MEMORY,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the dense correlation matrix behind :func:`activation_graph`, signed.
+
+    The same pass over the data as ``activation_graph`` with the same options (on the
+    model's GPU when it is on one), stopped before the graph: for tests and
+    benchmarks that compare the statistics themselves.
+
+    Returns
+    -------
+    correlation : ndarray of float64, shape (n_units, n_units)
+        Rows and columns of dead units are 0.
+    dead : ndarray of bool, shape (n_units,)
+
+    Examples
+    --------
+    >>> import torch, torch.nn as nn
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
+    >>> corr, dead = unit_correlations(model, x)
+    >>> corr.shape, bool(dead.any())
+    ((11, 11), False)
+    """
+    opts = _check_options(
+        method=method,
+        transform="square",
+        activation=activation,
+        spatial=spatial,
+        n_neighbors=None,
+        threshold=None,
+        knn_method="auto",
+        batch_size=batch_size,
+        include_input=include_input,
+        include_output=include_output,
+        fold_batchnorm=fold_batchnorm,
+        random_state=None,
+    )
+    _, sink = _record(model, inputs, opts, parse_bytes("max_memory", max_memory))
+    return sink.correlation()
+
+
+# ---------------------------------------------------------------------- the steps
+def _record(
+    model: nn.Module, inputs: Any, opts: _Options, budget: float
+) -> tuple[list[RecordPoint], ActivationSink]:
+    """Trace the model, plan the recording, check the budget, and stream the data once."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
@@ -212,11 +276,9 @@ def activation_graph(
     sink = _stream_statistics(
         model, points, itertools.chain([first], batches), opts, budget, graph_bytes
     )
-    adjacency, dead, knn_used = _build_adjacency(sink, opts, random_state)
-    return _assemble(points, adjacency, opts, sink.n_samples, dead, knn_used)
+    return points, sink
 
 
-# ---------------------------------------------------------------------- the steps
 @dataclass(frozen=True)
 class _Options:
     """The checked options, in the order ``meta["options"]`` records them."""

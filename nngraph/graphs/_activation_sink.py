@@ -1,10 +1,12 @@
 """Where a pass over the data leaves the activations: statistics, then the adjacency.
 
-The recorder hands over each batch as an ``(n_examples, n_units)`` float64 array. Dense
-Pearson correlation needs only running moments; Spearman (ranks) and the k-nearest-
-neighbour graph need the activations themselves, held within the memory budget. Either
-way the sink decides which units are dead (no spread beyond rounding noise) and builds
-the adjacency from what it holds.
+The recorder hands over each batch as an ``(n_examples, n_units)`` float64 array, or as
+a float64 tensor on the model's GPU. Dense Pearson correlation needs only running
+moments, kept where the batch is (on the GPU: :mod:`._device_correlation`, whose
+statistics reach the host once, at the end); Spearman (ranks) and the k-nearest-
+neighbour graph need the activations themselves, held on the host within the memory
+budget. Either way the sink decides which units are dead (no spread beyond rounding
+noise) and builds the adjacency from what it holds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from ._byte_sizes import human_bytes
 from ._correlation import DEAD_RTOL, CorrelationAccumulator, rank_columns
 from ._correlation_graph import dense_adjacency, knn_adjacency, standardize_rows
+from ._device_correlation import DeviceCorrelationAccumulator
 
 __all__ = ["ActivationSink", "rounding_rtol"]
 
@@ -106,6 +109,7 @@ class ActivationSink:
         # which decide which units are dead (Spearman and k-NN alike).
         dense_pearson = method == "pearson" and not knn
         self.acc = CorrelationAccumulator(n, cross=dense_pearson)
+        self.device_acc: DeviceCorrelationAccumulator | None = None  # for GPU batches
         self.chunks: list[np.ndarray] = []
         self.shift: np.ndarray | None = None
         self.dtype = np.float64 if method == "spearman" else np.float32
@@ -116,19 +120,30 @@ class ActivationSink:
         if knn and method == "pearson":
             self.peak_per_value = 8
 
-    def update(self, values: np.ndarray) -> None:
+    def update(self, values: np.ndarray | torch.Tensor) -> None:
         """Take one batch's activations.
 
         Parameters
         ----------
-        values : ndarray of float64, shape (n_examples, n_units)
-            The batch, units in column order.
+        values : ndarray or torch.Tensor of float64, shape (n_examples, n_units)
+            The batch, units in column order. A tensor (on a GPU) feeds statistics kept
+            on its device when the sink needs only those (dense Pearson); otherwise it
+            is copied to the host.
 
         Raises
         ------
         ValueError
             The held activations (with the graph's share) would exceed the budget.
         """
+        if isinstance(values, torch.Tensor):
+            if not self.hold:
+                if self.device_acc is None:
+                    self.device_acc = DeviceCorrelationAccumulator(self.n, values.device)
+                    self.acc = None  # the statistics live on the device until the end
+                self.device_acc.update(values)
+                self.n_samples += values.shape[0]
+                return
+            values = values.cpu().numpy()
         self.n_samples += values.shape[0]
         self.acc.update(values)
         if not self.hold:
@@ -161,6 +176,8 @@ class ActivationSink:
         -------
         ndarray of bool, shape (n_units,)
         """
+        if self.device_acc is not None:  # bring the GPU's statistics to the host, once
+            self.acc, self.device_acc = self.device_acc.to_host(), None
         mean, var = self.acc.mean, self.acc.variance()
         std = np.sqrt(var)
         rms = np.sqrt(mean * mean + var)
@@ -196,6 +213,18 @@ class ActivationSink:
             Dead units have no edges.
         dead : ndarray of bool
         """
+        corr, dead = self.correlation()
+        return dense_adjacency(corr, how, threshold, self.budget), dead
+
+    def correlation(self) -> tuple[np.ndarray, np.ndarray]:
+        """Compute the correlation matrix and the dead-unit mask (frees the statistics).
+
+        Returns
+        -------
+        correlation : ndarray of float64, shape (n_units, n_units)
+            Pearson's (or Spearman's) r; rows and columns of dead units are 0.
+        dead : ndarray of bool
+        """
         dead = self.dead_units()
         if self.method == "spearman":
             ranks = rank_columns(self._held_columns())
@@ -207,7 +236,7 @@ class ActivationSink:
             del ranks
         corr = self.acc.correlation(overwrite=True, dead=dead)
         self.acc = None
-        return dense_adjacency(corr, how, threshold, self.budget), dead
+        return corr, dead
 
     def knn(self, k: int, how: str, method: str, seed: int) -> tuple[sp.csr_array, np.ndarray, str]:
         """Build the symmetrised ``k``-nearest-neighbour graph (frees the held activations).

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.linalg import blas
 from scipy.stats import rankdata
 
-__all__ = ["CorrelationAccumulator", "DEAD_RTOL", "rank_columns"]
+__all__ = ["ChunkedRows", "CorrelationAccumulator", "DEAD_RTOL", "rank_columns"]
 
 #: Default ``dead_rtol``: a feature is *dead* (constant) when its standard deviation is
 #: at most this times the absolute value of its mean (or exactly zero). It absorbs the
@@ -36,7 +36,48 @@ _CHUNK_BYTES = 32 * 2**20
 _MIN_CHUNK, _MAX_CHUNK = 128, 1024
 
 
-class CorrelationAccumulator:
+class ChunkedRows:
+    """Buffers small batches into chunks of at least ``_chunk_rows`` rows for ``_merge``.
+
+    A rank-k update runs near the speed of the hardware only for k in the hundreds, so
+    the accumulators (:class:`CorrelationAccumulator` and its device twin) merge chunks,
+    not batches. Subclasses set ``_chunk_rows`` and define ``_merge(rows)``, ``_copy`` and
+    ``_concatenate`` for their array type.
+    """
+
+    _chunk_rows: int
+    _buffer: list[Any]
+    _buffered: int
+
+    def _add_rows(self, x: Any, *, owned: bool) -> None:
+        """Merge ``x`` now (a big batch) or buffer it (a copy unless ``owned``)."""
+        if not self._buffer and x.shape[0] >= self._chunk_rows:
+            self._merge(x)
+            return
+        self._buffer.append(x if owned else self._copy(x))
+        self._buffered += x.shape[0]
+        if self._buffered >= self._chunk_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            x = self._buffer[0] if len(self._buffer) == 1 else self._concatenate(self._buffer)
+            self._buffer, self._buffered = [], 0
+            self._merge(x)
+
+    def _merge(self, x: Any) -> None:  # pragma: no cover - defined by every subclass
+        raise NotImplementedError
+
+    @staticmethod
+    def _copy(x: Any) -> Any:
+        return x.copy()
+
+    @staticmethod
+    def _concatenate(chunks: list[Any]) -> Any:
+        return np.concatenate(chunks)
+
+
+class CorrelationAccumulator(ChunkedRows):
     """Pearson correlation between features, accumulated over batches in one pass.
 
     Parameters
@@ -94,6 +135,38 @@ class CorrelationAccumulator:
         self._buffered = 0
         self._finalized = False
 
+    @classmethod
+    def from_moments(
+        cls, n_samples: int, mean: np.ndarray, m2: np.ndarray, *, dead_rtol: float = DEAD_RTOL
+    ) -> CorrelationAccumulator:
+        """Build an accumulator from statistics gathered elsewhere (e.g. on a GPU).
+
+        Parameters
+        ----------
+        n_samples : int
+            Rows the statistics cover.
+        mean : ndarray of float64, shape (n_features,)
+            Mean of every feature.
+        m2 : ndarray of float64, shape (n_features, n_features)
+            Co-moments ``sum_t (x_t - mean)(x_t - mean)^T``; only the upper triangle is
+            read. Used as is (not copied) when it is a Fortran-ordered float64 array.
+        dead_rtol : float, default=1e-12
+            As for the constructor.
+
+        Returns
+        -------
+        CorrelationAccumulator
+            With ``cross=True``; further batches may be added.
+        """
+        mean = np.asarray(mean, dtype=np.float64)
+        acc = cls(mean.size, dead_rtol=dead_rtol)
+        if m2.shape != (mean.size, mean.size):
+            raise ValueError(f"m2 must have shape {(mean.size, mean.size)}, got {m2.shape}")
+        acc._n = int(n_samples)
+        acc._mean = mean.copy()
+        acc._m2 = np.asfortranarray(m2, dtype=np.float64)
+        return acc
+
     # ------------------------------------------------------------------ updates
     def update(self, batch: Any) -> None:
         """Add a batch of rows (examples), shape ``(n_rows, n_features)``.
@@ -116,19 +189,7 @@ class CorrelationAccumulator:
         if not self.cross:
             self._merge(x)
             return
-        if not self._buffer and x.shape[0] >= self._chunk_rows:
-            self._merge(x)
-            return
-        self._buffer.append(x.copy() if x is batch else x)
-        self._buffered += x.shape[0]
-        if self._buffered >= self._chunk_rows:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._buffer:
-            x = self._buffer[0] if len(self._buffer) == 1 else np.concatenate(self._buffer)
-            self._buffer, self._buffered = [], 0
-            self._merge(x)
+        self._add_rows(x, owned=x is not batch)
 
     def _merge(self, x: np.ndarray) -> None:
         """Chan et al.'s pairwise merge of the statistics of ``x`` into the running ones."""

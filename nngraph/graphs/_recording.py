@@ -37,6 +37,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._device_correlation import statistics_on_device
 from ._operations import (
     ACTIVATION_FUNCTIONS,
     ACTIVATION_METHODS,
@@ -329,7 +330,7 @@ def _identity(t: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------- recording
 def summarize(t: torch.Tensor, spatial: str, unit_dim: int = 1) -> torch.Tensor:
-    """One float64 value per (example, unit): ``(N, C, *S)`` -> ``(N, C)``, on the CPU.
+    """One float64 value per (example, unit): ``(N, C, *S)`` -> ``(N, C)``, on ``t``'s device.
 
     Parameters
     ----------
@@ -359,7 +360,7 @@ def summarize(t: torch.Tensor, spatial: str, unit_dim: int = 1) -> torch.Tensor:
         out = t.mean(dim=tuple(range(2, t.dim())), dtype=torch.float64)
     else:
         out = t.to(dtype=torch.float64, copy=True)
-    return out.to("cpu")
+    return out
 
 
 def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -371,9 +372,10 @@ def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
 class Recorder:
     """Context manager: eval mode and forward hooks on entry, both undone on exit.
 
-    Inside the ``with`` block, :meth:`run` returns a batch's activations. On exit,
-    however the block ends (an error included), every hook is removed and every module
-    gets back its own training mode.
+    Inside the ``with`` block, :meth:`run` returns a batch's activations: a float64
+    numpy array, or, for a model on a CUDA GPU, a float64 tensor left on the GPU (see
+    ``on_device``). On exit, however the block ends (an error included), every hook is
+    removed and every module gets back its own training mode.
 
     Parameters
     ----------
@@ -383,6 +385,10 @@ class Recorder:
         From :func:`plan_recording`.
     spatial : {"mean", "mean_abs"}
         The summary of convolution channels (see :func:`summarize`).
+    on_device : bool, optional
+        Leave the activations on the model's device as a torch tensor (for statistics
+        computed there). Default: on a CUDA GPU
+        (:func:`~._device_correlation.statistics_on_device`), else a numpy array.
 
     Examples
     --------
@@ -401,12 +407,24 @@ class Recorder:
     False
     """
 
-    def __init__(self, model: nn.Module, points: list[RecordPoint], spatial: str) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        points: list[RecordPoint],
+        spatial: str,
+        *,
+        on_device: bool | None = None,
+    ) -> None:
         self.model = model
         self.points = points
         self.spatial = spatial
         self.n_units = sum(p.n_units for p in points)
         self.device, self.dtype = _device_dtype(model)
+        if on_device is None:
+            on_device = statistics_on_device(self.device)
+        self.on_device = bool(on_device)
+        # Where run() assembles a batch's values: the device, or the host.
+        self._out_device = self.device if self.on_device else torch.device("cpu")
         self._values: dict[int, torch.Tensor] = {}
         self._handles: list[Any] = []
         self._modes: list[tuple[nn.Module, bool]] = []
@@ -451,10 +469,10 @@ class Recorder:
         units) rather than one per channel; those units are the flattened input.
         """
         if x.dim() > 2 and p.n_units != x.shape[p.unit_dim] and p.n_units == x[0].numel():
-            return x.flatten(1).to(dtype=torch.float64, device="cpu", copy=True)
+            return x.flatten(1).to(dtype=torch.float64, copy=True)
         return summarize(x, self.spatial, p.unit_dim)
 
-    def run(self, x: torch.Tensor, batch_index: int) -> np.ndarray:
+    def run(self, x: torch.Tensor, batch_index: int) -> np.ndarray | torch.Tensor:
         """Record the activations of one batch, units in the order of ``points``.
 
         Parameters
@@ -466,7 +484,8 @@ class Recorder:
 
         Returns
         -------
-        ndarray of float64, shape (n_examples, n_units)
+        ndarray or torch.Tensor of float64, shape (n_examples, n_units)
+            A tensor on the model's device when ``on_device``.
 
         Raises
         ------
@@ -488,7 +507,7 @@ class Recorder:
                 f"batch {batch_index} of inputs (shape {tuple(x.shape)}) could not be run "
                 f"through the model: {exc}"
             ) from exc
-        out = np.empty((x.shape[0], self.n_units))
+        out = torch.empty((x.shape[0], self.n_units), dtype=torch.float64, device=self._out_device)
         col = 0
         for k, p in enumerate(self.points):
             v = self._input_values(x, p) if p.module is None else self._values.get(k)
@@ -502,14 +521,28 @@ class Recorder:
                     f"layer {p.name!r} produced values of shape {tuple(v.shape)} for "
                     f"batch {batch_index}, expected ({x.shape[0]}, {p.n_units})"
                 )
-            a = v.numpy()
-            if not np.all(np.isfinite(a)):
-                what = "NaN" if np.isnan(a).any() else "infinite values"
+            out[:, col : col + p.n_units] = v
+            col += p.n_units
+        self._values = {}
+        self._check_finite(out, batch_index)
+        return out if self.on_device else out.numpy()
+
+    def _check_finite(self, out: torch.Tensor, batch_index: int) -> None:
+        """Raise naming the first layer with NaN or infinite values (one device sync)."""
+        if self.on_device:
+            if bool(torch.isfinite(out).all()):
+                return
+            out = out.cpu()  # an error follows: find its layer on the host
+        a = out.numpy()
+        if np.isfinite(a).all():  # numpy's check: torch's is much slower on the CPU
+            return
+        col = 0
+        for p in self.points:
+            block = a[:, col : col + p.n_units]
+            if not np.isfinite(block).all():
+                what = "NaN" if np.isnan(block).any() else "infinite values"
                 raise ValueError(
                     f"the activations of layer {p.name!r} contain {what}, first in batch "
                     f"{batch_index} (0-based) of inputs"
                 )
-            out[:, col : col + p.n_units] = a
             col += p.n_units
-        self._values = {}
-        return out
