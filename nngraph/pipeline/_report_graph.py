@@ -94,14 +94,16 @@ def _partition_section(kind: str, gs: Any, config: Any, draw: Pictures) -> Secti
         )
     )
     gap_k = int(gs.eigengap.suggested_k)
+    used = f"k = {config.k}" + (" (the papers' setting)" if config.k == 12 else "")
+    finer = "finer" if config.k > gap_k else "coarser"
     s.add(
         Paragraph.of(
             f"The eigengap suggests k = {gap_k}"
             + (
                 f", the k used: the graph's clearest split has {gap_k} parts."
                 if gap_k == config.k
-                else f": the graph's clearest split has {gap_k} parts, and k = {config.k} "
-                "(the papers' setting) asks for finer groups than that."
+                else f": the graph's clearest split has {gap_k} parts, and {used} asks for "
+                f"{finer} groups than that."
             )
         )
     )
