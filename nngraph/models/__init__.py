@@ -11,6 +11,9 @@
 * :func:`pretrained` -- a model trained on the data set it pairs with
   (:func:`pretrained_data`), cached on disk under a key derived from the full
   configuration (:func:`default_cache_dir`).
+* :class:`MagnitudePruner`, :class:`ClusterabilityPenalty`,
+  :func:`spectral_clusterability` -- the papers' magnitude pruning and clusterability
+  regulariser, which :func:`train` uses (``prune=``, ``cluster_lambda=``).
 """
 
 from ._architectures import ResNet, resnet18, vgg
@@ -31,10 +34,14 @@ from ._families import (
     se_net,
     unet,
 )
+from ._pruning import MagnitudePruner
+from ._regularizers import ClusterabilityPenalty, spectral_clusterability
 from ._training import accuracy, train
 
 __all__ = [
     "CacheWarning",
+    "ClusterabilityPenalty",
+    "MagnitudePruner",
     "PRETRAINED_NAMES",
     "ResNet",
     "SmallCNN",
@@ -52,6 +59,7 @@ __all__ = [
     "pretrained_data",
     "resnet18",
     "small_cnn",
+    "spectral_clusterability",
     "train",
     "two_digit_mlp",
     "vgg",

@@ -22,7 +22,7 @@ from ..datasets import Dataset, load_digits, load_two_digits
 from ..utils._io import atomic_write, to_jsonable
 from ..utils._validation import check_int, check_real, check_seed
 from ._builders import mlp, small_cnn, two_digit_mlp
-from ._training import train
+from ._training import Regimen, train
 
 __all__ = [
     "CacheWarning",
@@ -155,6 +155,12 @@ def pretrained(
     *,
     dropout: float = ...,
     weight_decay: float = ...,
+    prune: float = ...,
+    l1: float = ...,
+    l2: float = ...,
+    cluster_lambda: float = ...,
+    cluster_k: int = ...,
+    prune_epochs: int = ...,
     epochs: int | None = ...,
     random_state: int = ...,
     lr: float = ...,
@@ -172,6 +178,12 @@ def pretrained(
     *,
     dropout: float = ...,
     weight_decay: float = ...,
+    prune: float = ...,
+    l1: float = ...,
+    l2: float = ...,
+    cluster_lambda: float = ...,
+    cluster_k: int = ...,
+    prune_epochs: int = ...,
     epochs: int | None = ...,
     random_state: int = ...,
     lr: float = ...,
@@ -188,6 +200,12 @@ def pretrained(
     *,
     dropout: float = 0.0,
     weight_decay: float = 0.0,
+    prune: float = 0.0,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    cluster_lambda: float = 0.0,
+    cluster_k: int = 4,
+    prune_epochs: int = 20,
     epochs: int | None = None,
     random_state: int = 0,
     lr: float = 1e-3,
@@ -205,8 +223,10 @@ def pretrained(
     key is the SHA-256 of a canonical JSON of: ``name``, the builder's arguments (with
     defaults filled in, so ``pretrained("mlp")`` and
     ``pretrained("mlp", hidden=(256, 256, 256, 256))`` share a checkpoint), the training
-    arguments (``epochs``, ``weight_decay``, ``lr``, ``batch_size``, ``random_state``),
-    the data set, the nngraph version and torch's major.minor version.
+    arguments (``epochs``, ``weight_decay``, ``lr``, ``batch_size``, ``random_state``,
+    and those of pruning, L1, L2 and the regulariser when they are used: plain training
+    keeps the key it always had), the data set, the nngraph version and torch's
+    major.minor version.
 
     Each checkpoint ``<name>-<sha256>.pt`` (state dict and configuration) comes with a
     ``<name>-<sha256>.json`` sidecar holding the configuration and the training history.
@@ -223,6 +243,19 @@ def pretrained(
         Passed to the builder.
     weight_decay : float, default=0.0
         Passed to :func:`train`.
+    prune : float, default=0.0
+        Final sparsity of magnitude pruning as the papers did it (:func:`train`: a cubic
+        schedule from 50% over ``prune_epochs`` more epochs, masks updated every 10
+        steps, pruned weights kept at zero); e.g. ``0.9``. 0: not pruned.
+    l1, l2 : float, default=0.0
+        L1 and L2 penalties on the weights (the papers: ``5e-5``), passed to
+        :func:`train`.
+    cluster_lambda : float, default=0.0
+        Strength of the clusterability regulariser (:func:`train`); MLPs only.
+    cluster_k : int, default=4
+        Clusters the regulariser favours (it lowers ``lambda_2 + ... + lambda_k``).
+    prune_epochs : int, default=20
+        Fine-tuning epochs of pruning (the papers' MLPs: 20).
     epochs : int, optional
         Passed to :func:`train`; default 30 for every model.
     random_state : int, default=0
@@ -260,6 +293,12 @@ def pretrained(
       (1): ReLU()
       (2): Linear(in_features=16, out_features=10, bias=True)
     )
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     pruned = pretrained(
+    ...         "mlp", hidden=(16,), epochs=1, prune=0.9, prune_epochs=1, cache_dir=d
+    ...     )
+    >>> round(float((pruned[0].weight == 0).double().mean()), 3)  # 90% of each layer is 0
+    0.9
     """
     builder, _, _, default_epochs = _lookup(name)
     if epochs is None:
@@ -271,6 +310,15 @@ def pretrained(
         "batch_size": check_int("batch_size", batch_size, 1),
         "random_state": check_seed("random_state", random_state),
     }
+    regimen = Regimen.checked(
+        prune=prune,
+        l1=l1,
+        l2=l2,
+        cluster_lambda=cluster_lambda,
+        cluster_k=cluster_k,
+        prune_epochs=prune_epochs,
+    )
+    train_kwargs.update(regimen.active())  # only what is used: plain keys stay as they were
     dropout = check_real(
         "dropout", dropout, maximum=1.0, below_maximum=True
     )  # so that dropout=0 and dropout=0.0 share a key

@@ -6,8 +6,10 @@ seed gives bit-identical weights.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +20,10 @@ import torch.nn.functional as F
 from ..datasets import Dataset
 from ..utils._progress import progress_bar
 from ..utils._validation import check_int, check_real, check_seed
+from ._pruning import MagnitudePruner, polynomial_sparsity
+from ._regularizers import ClusterabilityPenalty, weight_penalty
 
-__all__ = ["accuracy", "train"]
+__all__ = ["Regimen", "accuracy", "train"]
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -169,6 +173,15 @@ def train(
     reinitialize: bool = True,
     num_threads: int | None = 1,
     progress: bool = True,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    prune: float = 0.0,
+    prune_epochs: int = 20,
+    prune_start: float = 0.5,
+    prune_every: int = 10,
+    cluster_lambda: float = 0.0,
+    cluster_k: int = 4,
+    cluster_every: int = 10,
 ) -> dict[str, Any]:
     """Train ``model`` in place on ``data`` with Adam and cross-entropy, deterministically.
 
@@ -180,6 +193,18 @@ def train(
     For targets of shape ``(n, n_heads)`` (as from
     :func:`~nngraph.datasets.load_two_digits`) the logits are split into ``n_heads``
     blocks of ``data.n_classes`` and the loss is the sum of the heads' cross-entropies.
+
+    The papers' training options (Filan et al., arXiv:2103.03386; their code's
+    settings for MLPs in brackets): L1 and L2 penalties on the weights (``5e-5``),
+    dropout (a builder option, ``0.5``), magnitude pruning after training
+    (:mod:`~nngraph.models._pruning`: ``prune_epochs`` more epochs with a fresh Adam,
+    the sparsity of every ``Linear`` and ``Conv`` weight rising from ``prune_start``
+    to ``prune`` along a cubic schedule, masks updated every ``prune_every`` steps,
+    pruned weights held at zero; ``0.5 -> 0.9`` over 20 epochs, every 10 steps), and
+    the clusterability regulariser (:class:`~nngraph.models._regularizers.
+    ClusterabilityPenalty`: ``cluster_lambda / (cluster_k - 1)`` times the sum of the
+    ``cluster_k - 1`` smallest non-trivial eigenvalues of the weight graph's
+    normalised Laplacian, in both phases; ``0.1`` and ``k = 4``).
 
     Parameters
     ----------
@@ -210,11 +235,35 @@ def train(
         round differently with more threads). None leaves the setting alone.
     progress : bool, default=True
         Show a tqdm progress bar over epochs with the current loss.
+    l1 : float, default=0.0
+        Adds ``l1 * sum |w|`` over the ``Linear`` and ``Conv`` weights to the loss.
+    l2 : float, default=0.0
+        Adds ``l2 * sum w**2`` over the same weights (biases excluded, unlike
+        ``weight_decay``).
+    prune : float, default=0.0
+        Final sparsity of magnitude pruning, in ``[0, 1)``; 0: no pruning.
+    prune_epochs : int, default=20
+        Fine-tuning epochs during which the network is pruned (after ``epochs``).
+    prune_start : float, default=0.5
+        Sparsity at the first pruning step (at most ``prune``).
+    prune_every : int, default=10
+        Optimiser steps between two updates of the masks.
+    cluster_lambda : float, default=0.0
+        Strength of the clusterability regulariser; 0: none. MLPs only.
+    cluster_k : int, default=4
+        The regulariser lowers ``lambda_2 + ... + lambda_k``, the relaxed n-cut of
+        ``k`` clusters.
+    cluster_every : int, default=10
+        Steps between two eigen-decompositions of the regulariser.
 
     Returns
     -------
     dict
-        ``"train_loss"``: mean training loss of each epoch (list of float);
+        ``"train_loss"``: mean training cross-entropy of each epoch, the pruning epochs
+        included (list of float); with a penalty, ``"penalty"``: its mean per epoch;
+        with pruning, ``"sparsity"`` (of all prunable weights) and
+        ``"sparsity_layers"``; with the regulariser, ``"cluster_eigenvalues"`` (the
+        ``k`` smallest eigenvalues at the end);
         ``"test_accuracy"`` and ``"train_accuracy"``: final accuracies as from
         :func:`accuracy`; for multi-head data also ``"test_accuracy_heads"`` (one per
         head) and ``"test_accuracy_all"`` (fraction of test examples with every head
@@ -245,6 +294,17 @@ def train(
     random_state = check_seed("random_state", random_state)
     if num_threads is not None:
         num_threads = check_int("num_threads", num_threads, 1)
+    regimen = Regimen.checked(
+        l1=l1,
+        l2=l2,
+        prune=prune,
+        prune_epochs=prune_epochs,
+        prune_start=prune_start,
+        prune_every=prune_every,
+        cluster_lambda=cluster_lambda,
+        cluster_k=cluster_k,
+        cluster_every=cluster_every,
+    )
 
     init_seed, shuffle_seed = (
         int(s) for s in np.random.SeedSequence(random_state).generate_state(2, dtype=np.uint64)
@@ -253,6 +313,8 @@ def train(
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     heads = _n_heads(y_train)
     history: dict[str, Any] = {"train_loss": [], "epochs": epochs}
+    if regimen.prune:
+        history["prune_epochs"] = regimen.prune_epochs
     start = time.perf_counter()
 
     previous_threads = torch.get_num_threads()
@@ -273,6 +335,7 @@ def train(
             shuffle_seed,
             reinitialize,
             progress,
+            regimen,
         )
         history["train_seconds"] = time.perf_counter() - start
         test_heads, test_all = _head_accuracies(model, data.x_test, data.y_test, data.n_classes)
@@ -285,6 +348,64 @@ def train(
         history["test_accuracy_heads"] = test_heads
         history["test_accuracy_all"] = test_all
     return history
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """What :func:`train` does beyond plain Adam: penalties, pruning, the regulariser.
+
+    Build it with :meth:`checked`; the fields are :func:`train`'s arguments of the same
+    names.
+    """
+
+    l1: float = 0.0
+    l2: float = 0.0
+    prune: float = 0.0
+    prune_epochs: int = 20
+    prune_start: float = 0.5
+    prune_every: int = 10
+    cluster_lambda: float = 0.0
+    cluster_k: int = 4
+    cluster_every: int = 10
+
+    @classmethod
+    def checked(cls, **options: Any) -> Regimen:
+        """Validate the options (as :func:`train` documents them) and build the regimen."""
+        o = {**cls().__dict__, **options}
+        prune = check_real("prune", o["prune"], maximum=1.0, below_maximum=True)
+        return cls(
+            l1=check_real("l1", o["l1"]),
+            l2=check_real("l2", o["l2"]),
+            prune=prune,
+            prune_epochs=check_int("prune_epochs", o["prune_epochs"], 1),
+            prune_start=min(prune, check_real("prune_start", o["prune_start"], maximum=1.0)),
+            prune_every=check_int("prune_every", o["prune_every"], 1),
+            cluster_lambda=check_real("cluster_lambda", o["cluster_lambda"]),
+            cluster_k=check_int("cluster_k", o["cluster_k"], 2),
+            cluster_every=check_int("cluster_every", o["cluster_every"], 1),
+        )
+
+    def active(self) -> dict[str, Any]:
+        """Return the options that change training (for the cache key): none for plain Adam."""
+        out: dict[str, Any] = {}
+        if self.l1:
+            out["l1"] = self.l1
+        if self.l2:
+            out["l2"] = self.l2
+        if self.prune:
+            out.update(
+                prune=self.prune,
+                prune_epochs=self.prune_epochs,
+                prune_start=self.prune_start,
+                prune_every=self.prune_every,
+            )
+        if self.cluster_lambda:
+            out.update(
+                cluster_lambda=self.cluster_lambda,
+                cluster_k=self.cluster_k,
+                cluster_every=self.cluster_every,
+            )
+        return out
 
 
 def _fit(
@@ -301,36 +422,82 @@ def _fit(
     shuffle_seed: int,
     reinitialize: bool,
     progress: bool,
+    regimen: Regimen | None = None,
 ) -> None:
-    """Run the training loop of :func:`train` (arguments already validated)."""
+    """Run the training loop of :func:`train` (arguments already validated).
+
+    Two phases: ``epochs`` of training, then (with pruning) ``prune_epochs`` of
+    fine-tuning with a fresh Adam while the masks tighten.
+    """
+    regimen = regimen or Regimen()
     device = x_train.device
     n = x_train.shape[0]
     heads = _n_heads(y_train)
     devices = [device.index or 0] if device.type == "cuda" else []
+    phases = [(epochs, False)] + ([(regimen.prune_epochs, True)] if regimen.prune else [])
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(init_seed)
         if reinitialize:
             _reset_parameters(model)
         shuffle = torch.Generator().manual_seed(shuffle_seed)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        pruner = MagnitudePruner(model) if regimen.prune else None
+        cluster = (
+            ClusterabilityPenalty(model, regimen.cluster_k, regimen.cluster_every)
+            if regimen.cluster_lambda
+            else None
+        )
+        scale = regimen.cluster_lambda / max(1, regimen.cluster_k - 1)
         model.train()
-        bar = progress_bar(epochs, f"train {data.name}", enabled=progress, unit="epoch")
+        total_epochs = sum(e for e, _ in phases)
+        bar = progress_bar(total_epochs, f"train {data.name}", enabled=progress, unit="epoch")
         try:
-            for _ in range(epochs):
-                order = torch.randperm(n, generator=shuffle).to(device)
-                total = 0.0
-                for b in range(0, n, batch_size):
-                    idx = order[b : b + batch_size]
-                    logits = model(x_train[idx])
-                    _check_logits(logits, heads, data.n_classes)
-                    loss = _loss(logits, y_train[idx], data.n_classes)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    total += float(loss.detach()) * idx.shape[0]
-                history["train_loss"].append(total / n)
-                bar.set_postfix(loss=f"{total / n:.4f}")
-                bar.update(1)
+            for phase_epochs, pruning in phases:
+                optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+                steps = phase_epochs * math.ceil(n / batch_size)
+                step = 0
+                for _ in range(phase_epochs):
+                    order = torch.randperm(n, generator=shuffle).to(device)
+                    total, extra = 0.0, 0.0
+                    for b in range(0, n, batch_size):
+                        if pruning and step % regimen.prune_every == 0:
+                            pruner.update(  # type: ignore[union-attr]
+                                polynomial_sparsity(
+                                    step, steps, start=regimen.prune_start, final=regimen.prune
+                                )
+                            )
+                        idx = order[b : b + batch_size]
+                        logits = model(x_train[idx])
+                        _check_logits(logits, heads, data.n_classes)
+                        loss = _loss(logits, y_train[idx], data.n_classes)
+                        objective = loss
+                        if regimen.l1 or regimen.l2:
+                            objective = objective + weight_penalty(model, regimen.l1, regimen.l2)
+                        if cluster is not None:
+                            penalty = scale * cluster.step_penalty()
+                            objective = objective + penalty.to(loss.dtype)
+                        optimizer.zero_grad(set_to_none=True)
+                        objective.backward()
+                        optimizer.step()
+                        if pruning:
+                            pruner.apply()  # type: ignore[union-attr]
+                        if cluster is not None:
+                            cluster.balance()
+                        total += float(loss.detach()) * idx.shape[0]
+                        extra += float((objective - loss).detach()) * idx.shape[0]
+                        step += 1
+                    history["train_loss"].append(total / n)
+                    if regimen.l1 or regimen.l2 or cluster is not None:
+                        history.setdefault("penalty", []).append(extra / n)
+                    bar.set_postfix(loss=f"{total / n:.4f}")
+                    bar.update(1)
+                if pruning:
+                    pruner.update(regimen.prune)  # type: ignore[union-attr]
         finally:
             bar.close()
             model.eval()
+        if pruner is not None:
+            history["sparsity"] = pruner.overall_sparsity()
+            history["sparsity_layers"] = pruner.sparsity()
+        if cluster is not None:
+            cluster.refresh()
+            history["cluster_eigenvalues"] = cluster.eigenvalues.tolist()
