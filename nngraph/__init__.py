@@ -77,6 +77,7 @@ __all__ = [
     "datasets",
     "eigengap",
     "importance",
+    "judge_partitions",
     "load_config",
     "models",
     "modularity",
@@ -133,5 +134,5 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
         spectral_embedding,
     )
     from .pipeline import StudyConfig, StudyResult, load_config, study
-    from .proxies import ProxyResult, coherence, importance
+    from .proxies import ProxyResult, coherence, importance, judge_partitions
     from .stats import ClusterabilityResult, ShuffleFailedError, clusterability

@@ -17,7 +17,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -189,6 +189,10 @@ def _fixed_width(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _csv_value(value: Any) -> Any:
+    return repr(float(value)) if isinstance(value, (float, np.floating)) else value
+
+
 @dataclass(eq=False)
 class PartitionerComparison:
     """The result of :func:`compare_partitioners`.
@@ -210,6 +214,13 @@ class PartitionerComparison:
         Pairwise normalised mutual information and adjusted Rand index.
     graph : dict
         ``n_nodes`` and ``n_edges`` of the graph.
+    extra_columns : list of str
+        Columns added to every row after the comparison (:meth:`add_column`), e.g. the
+        proxies' summaries of :func:`nngraph.proxies.judge_partitions`; printed in a
+        table of their own and written after ``modularity``.
+    details : dict
+        What the added columns were computed from, by method (e.g. the proxies'
+        results); not written to files.
     """
 
     names: list[str]
@@ -219,9 +230,32 @@ class PartitionerComparison:
     nmi: np.ndarray
     ari: np.ndarray
     graph: dict[str, Any]
+    extra_columns: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"PartitionerComparison(methods={self.names}, n_nodes={self.graph['n_nodes']})"
+
+    def add_column(self, name: str, values: Mapping[str, Any]) -> None:
+        """Add a column: ``values[method]`` for each method (missing methods get NaN).
+
+        Parameters
+        ----------
+        name : str
+            The column's name; not one of the comparison's own columns.
+        values : mapping of str to value
+            A number or short text per method.
+        """
+        own = {"method", "estimator", "params", "seconds", "n_clusters", "n_isolated"}
+        if name in own | {"ncut", "modularity", "sizes"}:
+            raise ValueError(f"{name!r} is one of the comparison's own columns")
+        unknown = set(values) - set(self.names)
+        if unknown:
+            raise ValueError(f"no method named {sorted(unknown)} in {self.names}")
+        for row in self.rows:
+            row[name] = values.get(row["method"], float("nan"))
+        if name not in self.extra_columns:
+            self.extra_columns.append(name)
 
     def __str__(self) -> str:
         header = ["method", "seconds", "clusters", "isolated", "ncut", "modularity", "sizes"]
@@ -245,6 +279,11 @@ class PartitionerComparison:
             f"{self.graph['n_nodes']} units, {self.graph['n_edges']} edges",
             _fixed_width(header, rows),
         ]
+        if self.extra_columns:
+            body = [
+                [r["method"]] + [_fmt(r.get(c, "")) for c in self.extra_columns] for r in self.rows
+            ]
+            parts.append(_fixed_width(["method"] + self.extra_columns, body))
         for title, matrix in (("NMI", self.nmi), ("ARI", self.ari)):
             body = [[a] + [_fmt(float(v)) for v in matrix[i]] for i, a in enumerate(self.names)]
             parts.append(f"{title}\n" + _fixed_width([""] + self.names, body))
@@ -281,7 +320,8 @@ class PartitionerComparison:
         ``sizes`` is a space-separated list. Written to ``path`` too if given. Returns
         the text.
         """
-        columns = ["method", "seconds", "n_clusters", "n_isolated", "ncut", "modularity", "sizes"]
+        columns = ["method", "seconds", "n_clusters", "n_isolated", "ncut", "modularity"]
+        columns += self.extra_columns + ["sizes"]
         columns += [f"nmi_{b}" for b in self.names] + [f"ari_{b}" for b in self.names]
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -295,6 +335,9 @@ class PartitionerComparison:
                     r["n_isolated"],
                     repr(r["ncut"]),
                     repr(r["modularity"]),
+                ]
+                + [_csv_value(r.get(c)) for c in self.extra_columns]
+                + [
                     " ".join(map(str, r["sizes"])),
                 ]
                 + [repr(float(v)) for v in self.nmi[i]]

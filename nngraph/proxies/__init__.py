@@ -7,10 +7,14 @@
   (section 5)
 * :class:`ProxyResult` -- one row per sub-cluster with p-values, effects and
   significance, and the combined p-values.
+* :func:`judge_partitions` -- partitioners compared (:func:`nngraph.compare_partitioners`)
+  and judged by the proxies: whose sub-clusters are more important and more coherent;
+  :func:`random_relabel`, a partition drawn at random with the same sub-cluster sizes.
 """
 
 from ._coherence import coherence
 from ._importance import importance, lesion_statistics
+from ._judge import judge_partitions, random_relabel
 from ._pictures import coherence_figure
 from ._result import ProxyResult, Statistic
 
@@ -20,5 +24,7 @@ __all__ = [
     "coherence",
     "coherence_figure",
     "importance",
+    "judge_partitions",
     "lesion_statistics",
+    "random_relabel",
 ]
