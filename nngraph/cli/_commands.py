@@ -205,8 +205,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for est in partitioners.values():  # each gets --seed itself, as in `nngraph cluster`
         if "random_state" in est.get_params(deep=False):
             est.set_params(random_state=_opt(args, "seed"))
+    if args.proxies is not None and args.graph_file:
+        raise ValueError("--proxies needs the network itself: drop --graph-file")
     g = _graph_from(args)
     result = compare_partitioners(g, partitioners)
+    if args.proxies is not None:
+        from ..proxies import judge_partitions
+
+        model, data = _network(args)
+        result = judge_partitions(
+            g,
+            None,
+            model,
+            data.x_test,
+            data.y_test,
+            proxies=args.proxies or ("importance", "dataset"),
+            n_random=args.n_random,
+            random_state=_opt(args, "seed"),
+            comparison=result,
+            progress=_progress(),
+        )
     print(result)
     if out is not None:
         (result.to_json if out.suffix.lower() == ".json" else result.to_csv)(out)

@@ -232,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="give louvain and leiden n_clusters=k too (resolution search)",
     )
+    compare.add_argument(
+        "--proxies",
+        nargs="*",
+        default=None,
+        choices=["importance", "dataset", "visualization"],
+        help="also judge each partition by these proxies on the model's test data "
+        "(given alone: importance dataset); not with --graph-file",
+    )
+    compare.add_argument(
+        "--n-random", type=_int_at_least(1), default=99, help="random sets per sub-cluster (99)"
+    )
     _output(compare, None, "write the comparison to this .csv or .json file")
 
     clus = sub.add_parser(
