@@ -22,23 +22,8 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table, write_results  # noqa: E402
-
-
-def _shuffled(ng, part, seed: int):
-    """Permute the partition's labels within each layer's clustered units."""
-    rng = np.random.default_rng(seed)
-    labels = {}
-    for name, lab in part.layer_labels.items():
-        lab = lab.copy()
-        clustered = np.flatnonzero(lab >= 0)
-        lab[clustered] = lab[clustered][rng.permutation(clustered.size)]
-        labels[name] = lab
-    return ng.Partition(labels)
-
 
 PROXIES = {
     "importance": ("importance", {}),
@@ -57,6 +42,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     import nngraph as ng
     from nngraph.models import pretrained, pretrained_data
+    from nngraph.proxies import random_relabel
 
     n_random = 99 if args.quick else args.n_random
     rows = []
@@ -74,7 +60,7 @@ def main() -> None:
                 part = ng.Partition(est.fit(g).labels_, g)
                 candidates = [(f"{gname}, {pname}", part)]
                 candidates += [
-                    (f"{gname}, {pname}: random #{i}", _shuffled(ng, part, i))
+                    (f"{gname}, {pname}: random #{i}", random_relabel(part, random_state=i))
                     for i in range(args.draws)
                 ]
                 for label, p in candidates:
