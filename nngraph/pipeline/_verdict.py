@@ -138,7 +138,16 @@ def _clusterability_line(clus: Any, alpha: float) -> tuple[bool, str]:
 
 
 def _describe(row: dict[str, Any]) -> str:
-    return f"{row['layer']}/cluster {row['cluster']} ({row['size']} units)"
+    layer = str(row["layer"])
+    layer = f"layer {layer}" if layer.isdigit() else layer
+    return f"{layer}, cluster {row['cluster']} ({row['size']} units)"
+
+
+def _classes(hurt: Any) -> str:
+    """Write ``[9, 5, 3]`` as ``9, 5, 3`` and per-head lists as ``head 0: 9, 5; head 1: 2``."""
+    if hurt and isinstance(hurt[0], (list, tuple)):
+        return "; ".join(f"head {h}: {', '.join(map(str, c)) or '-'}" for h, c in enumerate(hurt))
+    return ", ".join(map(str, hurt))
 
 
 def _proxy_lines(key: str, res: Any, out: GraphVerdict) -> None:
@@ -172,10 +181,10 @@ def _proxy_lines(key: str, res: Any, out: GraphVerdict) -> None:
     if hits:
         named = [_describe(h) for h in list(hits.values())[:6]]
         more = f" and {len(hits) - 6} more" if len(hits) > 6 else ""
-        line += f" Significant: {', '.join(named)}{more}."
+        line += f" Significant: {'; '.join(named)}{more}."
         if key == "importance":
             classes = [
-                f"{_describe(h)} hurts classes {h['classes_hurt']} most"
+                f"lesioning {_describe(h)} hurts classes {_classes(h['classes_hurt'])} most"
                 for h in list(hits.values())[:3]
                 if h.get("classes_hurt")
             ]
