@@ -67,7 +67,10 @@ class Louvain(ResolutionSearchMixin, CommunityDetector):
     ``[k_i,in(C) - gamma * k_i * tot(C) / 2m] / m``, compared with putting it back in
     its own community), until a pass over all units gains at most ``tol``; the
     communities then become the units of a coarser graph (their internal weight a
-    self-loop) and the next level starts. It stops when a level moves nothing.
+    self-loop) and the next level starts. It stops when a level moves nothing. A pass
+    skips the units whose community provably still wins (a bound on how much the moves
+    since their last evaluation can have changed the scores): the partitions are those
+    of full passes, for a fraction of the work once few units move.
 
     Parameters
     ----------
