@@ -77,7 +77,7 @@ def assign_clusters(
     >>> rng = np.random.default_rng(0)
     >>> spec = leading_eigenpairs(prep, 2, options, rng)
     >>> assign_clusters(spec, 2, n_init=5, max_iter=100, rng=rng)[0]
-    array([0, 0, 0, 0, 1, 1, 1, 1])
+    array([1, 1, 1, 1, 0, 0, 0, 0])
     """
     prep = spec.prep
     kmeans_seed = int(rng.integers(0, 2**31 - 1))

@@ -14,6 +14,13 @@ from typing import IO, Any
 __all__ = ["atomic_write", "json_text", "to_jsonable", "write_json"]
 
 
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` again, its message naming the user's ``path`` (not a temporary file)."""
+    if exc.errno is None:
+        return type(exc)(f"cannot write {str(path)!r}: {exc}")
+    return type(exc)(exc.errno, f"cannot write {str(path)!r}: {exc.strerror}")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, binary: bool) -> Path:
     """Call ``write(fh)`` on a temporary file beside ``path``, then move it over ``path``.
 
@@ -25,7 +32,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bi
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:  # name the user's path, not the temporary file
-        raise type(exc)(exc.errno, f"cannot write {str(path)!r}: {exc.strerror}") from None
+        raise _naming(exc, path) from None
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would.
         umask = os.umask(0)
@@ -40,7 +47,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bi
         try:
             os.replace(tmp, path)
         except OSError as exc:
-            raise type(exc)(exc.errno, f"cannot write {str(path)!r}: {exc.strerror}") from None
+            raise _naming(exc, path) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

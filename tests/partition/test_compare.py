@@ -146,6 +146,7 @@ def test_bad_partitioners(layered_graph):
 def test_compare_main(layered_graph, tmp_path, capsys):
     path = layered_graph.save(tmp_path / "g.npz")
     out = tmp_path / "cmp" / "result.json"
+    out.parent.mkdir()
     argv = ["--graph-file", str(path), "--k", "4", "--output", str(out)]
     assert compare_main([*argv, "--methods", "spectral", "louvain", "lpa", "leiden"]) == 0
     printed = capsys.readouterr().out
