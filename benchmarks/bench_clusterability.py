@@ -18,7 +18,10 @@ run, on the same machine and graph:
    ``n_jobs=2`` (pool asked for first): what ``nngraph clusterability`` costs.
 
 Every engine must give the same null as serial. The ratios (serial / engine) are the
-medians over the rounds; on a shared machine, compare ratios, not seconds. Then, with
+medians over the rounds; on a shared machine, compare ratios, not seconds. For the
+rounds of 1, the CPU seconds used (this process and the workers, from ``/proc``) and the
+cores that amounts to on average: the work the pool adds, and how much of the machine
+the other users left. Then, with
 ``--seeds S > 0``, the z-scores of the MLP trained with and without dropout (0.5), S
 networks each (the paper found dropout networks more clusterable).
 
@@ -46,6 +49,8 @@ from _common import table, write_results  # noqa: E402
 import nngraph as ng  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Issue 15: n_jobs=2 at least this much faster than serial on 2 cores.
+SPEEDUP_TARGET = 1.6
 
 _END_TO_END = """
 import sys, time
@@ -78,6 +83,29 @@ def _run(graph, n_shuffles, n_init, **engine):
     return time.perf_counter() - t0, res
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of the kept pool's workers (Linux: /proc)."""
+    from nngraph.stats import worker_pool
+
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in list(worker_pool(2)._processes or ()):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        except (FileNotFoundError, IndexError):
+            pass
+    return total
+
+
+def _measured(graph, n_shuffles, n_init, **engine):
+    """Wall seconds, CPU seconds (this process and the pool's workers), result."""
+    c0 = _cpu_seconds()
+    seconds, res = _run(graph, n_shuffles, n_init, **engine)
+    return seconds, _cpu_seconds() - c0, res
+
+
 def _end_to_end(n_jobs: int, n_shuffles: int, n_init) -> tuple[float, float]:
     """Wall time of a fresh interpreter doing the whole job, and its null's sum."""
     t0 = time.perf_counter()
@@ -93,9 +121,9 @@ def _end_to_end(n_jobs: int, n_shuffles: int, n_init) -> tuple[float, float]:
     return wall, float(total)
 
 
-def _row(engine: str, seconds: list[float], base: list[float], n_shuffles: int) -> dict:
+def _row(engine: str, seconds: list[float], base: list[float], n_shuffles: int, cpu=None) -> dict:
     ratios = [b / s for b, s in zip(base, seconds, strict=True)] if base else [1.0]
-    return {
+    row = {
         "engine": engine,
         "rounds": len(seconds),
         "seconds": float(np.median(seconds)),
@@ -103,6 +131,10 @@ def _row(engine: str, seconds: list[float], base: list[float], n_shuffles: int) 
         "speedup": float(np.median(ratios)),
         "speedups": [round(r, 3) for r in ratios],
     }
+    if cpu:
+        row["cpu_s"] = float(np.median(cpu))
+        row["cores_used"] = float(np.median([c / s for c, s in zip(cpu, seconds, strict=True)]))
+    return row
 
 
 def main() -> None:
@@ -129,14 +161,17 @@ def main() -> None:
 
     # 1. In this process: serial and the kept pool, interleaved.
     first, pool_res = _run(graph, n_shuffles, n_init, n_jobs=2)
-    times: dict[str, list[float]] = {"serial": [], "n_jobs=2 (kept pool)": []}
+    engines = {"serial": {}, "n_jobs=2 (kept pool)": {"n_jobs": 2}}
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    cpu: dict[str, list[float]] = {name: [] for name in engines}
     results = {"n_jobs=2, first call": pool_res}
     for _ in range(args.repeat):
-        times["serial"].append(_run(graph, n_shuffles, n_init)[0])
-        seconds, results["n_jobs=2 (kept pool)"] = _run(graph, n_shuffles, n_init, n_jobs=2)
-        times["n_jobs=2 (kept pool)"].append(seconds)
+        for name, engine in engines.items():
+            seconds, cpu_s, results[name] = _measured(graph, n_shuffles, n_init, **engine)
+            times[name].append(seconds)
+            cpu[name].append(cpu_s)
     base = times["serial"]
-    rows = [_row(name, t, base, n_shuffles) for name, t in times.items()]
+    rows = [_row(name, t, base, n_shuffles, cpu[name]) for name, t in times.items()]
     rows.append(_row("n_jobs=2, first call", [first], [float(np.median(base))], n_shuffles))
 
     # 2. References: a fresh spawn pool per call (the old --jobs 2), a Dask cluster.
@@ -178,8 +213,15 @@ def main() -> None:
     rows += [_row(name, t, e2e["process: serial"], n_shuffles) for name, t in e2e.items()]
 
     print(f"{n_shuffles} shuffles, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print(table(rows, ["engine", "rounds", "seconds", "per_shuffle", "speedup", "speedups"]))
+    columns = ["engine", "rounds", "seconds", "per_shuffle", "speedup", "speedups"]
+    print(table(rows, [*columns, "cpu_s", "cores_used"]))
     print("speedup: serial / engine, median over the rounds (same-process serial for 1-2)")
+    print("cpu_s: CPU seconds of this process and the workers; cores_used: cpu_s / seconds")
+    by_engine = {r["engine"]: r for r in rows}
+    for name in ("n_jobs=2 (kept pool)", "process: n_jobs=2"):
+        speedup = by_engine[name]["speedup"]
+        verdict = "met" if speedup >= SPEEDUP_TARGET else "MISSED"
+        print(f"{name}: {speedup:.2f}x serial (target >= {SPEEDUP_TARGET}x): {verdict}")
     print()
 
     studies = []
@@ -205,6 +247,7 @@ def main() -> None:
         {
             "n_shuffles": n_shuffles,
             "load_average": os.getloadavg()[0],
+            "speedup_target": SPEEDUP_TARGET,
             "engines": rows,
             "dropout_study": studies,
         },

@@ -1,9 +1,10 @@
-"""Benchmark the community detectors against igraph, side by side (issue 4).
+"""Benchmark the community detectors against igraph, side by side (issues 4 and 15).
 
-Run: ``python benchmarks/bench_community.py [--quick]``
+Run: ``python benchmarks/bench_community.py [--quick] [--section default|hard]``
 
-Graphs: the weight graph of an MLP 784-1024-1024-1024-1024-10 with random weights
-(``--quick``: 784-256x4-10) and of the trained digits MLP (``pretrained("mlp")``).
+**Default section** (issue 4). Graphs: the weight graph of an MLP
+784-1024-1024-1024-1024-10 with random weights (``--quick``: 784-256x4-10) and of the
+trained digits MLP (``pretrained("mlp")``), at resolution 1 (two communities each).
 
 Before anything is timed, the quality is checked: the mean modularity of ``ng.Louvain``
 over three seeds must be at least igraph's ``community_multilevel`` (same seeds, the
@@ -24,11 +25,31 @@ alike, and the result the call returns:
 
 numba compile time (empty cache) and cache-load time are measured separately, each in
 a fresh process.
+
+**Hard section** (issue 15, item 4): graphs on which Louvain and Leiden work hard. The
+kNN activation graph (``n_neighbors=10``) of a random MLP 784-10000-10000-10 (20,010
+units; ``--quick``: 784-1000-1000-10) over the 1,797 digits upsampled to 28x28; a planted
+partition of 200 blocks of 5,000 nodes (``--quick``: 250), each node with on average 7
+neighbours in its block and 3 outside (1,000,000 nodes, ~5M edges: Louvain needs three
+levels); the two weight graphs above at the resolution where ``ng.Louvain(random_state=0)``
+finds 12 clusters (:func:`~nngraph.resolution_for_k`).
+
+Each graph runs in one fresh process whose calls are interleaved, so that both sides see
+the same load on a shared machine: per seed (``--seeds``; by default 8 on the small
+graphs, 3 on the random MLP, 2 on the planted partition), ``ng.Louvain`` then igraph's
+``community_multilevel`` including ``to_igraph()``, at the same resolution; the time is
+the best call, the modularity (at that resolution) the mean over the seeds. Then, once:
+``ng.Leiden`` at its default ``n_iterations=-1`` and at ``n_iterations=2``, and
+``leidenalg.find_partition`` (``RBConfigurationVertexPartition``, its default
+``n_iterations=2``; ``pip install leidenalg``; skipped above ``--leidenalg-max-nodes``,
+500,000) on ``to_igraph()``. Target: ng.Louvain at least 3x faster than igraph end to
+end, mean modularity at least igraph's minus 0.5%.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import resource
@@ -234,6 +255,223 @@ def quality_check(path):
     return {"louvain": float(np.mean(ours)), "igraph_multilevel": float(np.mean(theirs))}
 
 
+# --------------------------------------------------------------------------- hard graphs
+
+HARD_K = 12
+
+
+def _planted_graph(n_blocks, block_size, deg_in, deg_out, path, seed=0):
+    """Save a sparse planted partition: ``deg_in`` neighbours inside, ``deg_out`` outside.
+
+    Pairs are drawn uniformly with replacement (inside a block, or across two blocks),
+    duplicates merged; weights ``Uniform(0.5, 1.5)``. (``datasets.planted_partition``
+    samples every pair, which a million nodes do not allow.)
+    """
+    import scipy.sparse as sp
+
+    import nngraph as ng
+
+    rng = np.random.default_rng(seed)
+    n = n_blocks * block_size
+    m_in, m_out = n * deg_in // 2, n * deg_out // 2
+    first = rng.integers(0, block_size, m_in)
+    second = rng.integers(0, block_size - 1, m_in)
+    offset = rng.integers(0, n_blocks, m_in) * block_size
+    src_in, dst_in = offset + first, offset + second + (second >= first)
+    src_out = rng.integers(0, n, m_out)
+    dst_out = rng.integers(0, n - block_size, m_out)  # skip the source's block
+    dst_out += block_size * (dst_out // block_size >= src_out // block_size)
+    src, dst = np.concatenate([src_in, src_out]), np.concatenate([dst_in, dst_out])
+    key = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst))
+    lo, hi, w = key // n, key % n, rng.uniform(0.5, 1.5, key.size)
+    a = sp.csr_array((w, (lo, hi)), shape=(n, n))
+    a = sp.csr_array(a + a.T)
+    ng.NeuronGraph(a, ["nodes"], np.zeros(n, dtype=np.int64), np.arange(n)).save(path)
+
+
+def _knn_activation_graph(sizes, path):
+    from bench_activation import _digits_inputs, _mlp
+
+    import nngraph as ng
+
+    model, x = _mlp(sizes), _digits_inputs(1)
+    ng.activation_graph(model, x, n_neighbors=10, random_state=0).save(path)
+
+
+def _timed(fn):
+    """Call ``fn()``: its result, wall time and peak resident growth (MiB)."""
+    baseline = _start_peak()
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, _peak_since(baseline)
+
+
+def case_hard(path, resolution, seeds, leidenalg_max_nodes):
+    """ng.Louvain and igraph multilevel interleaved over seeds; Leiden cases once.
+
+    ``resolution=None``: the one at which ``ng.Louvain(random_state=0)`` finds ``HARD_K``.
+    """
+    import nngraph as ng
+    from nngraph.partition._base import igraph_seeded
+    from nngraph.partition._leiden import Leiden
+    from nngraph.partition._louvain import Louvain
+    from nngraph.partition._metrics import modularity
+    from nngraph.partition._resolution import resolution_for_k
+
+    try:
+        import leidenalg
+    except ImportError:
+        leidenalg = None
+    g = ng.NeuronGraph.load(path)
+    if g.n_nodes > leidenalg_max_nodes:
+        leidenalg = None  # minutes on a million nodes
+    if resolution is None:
+        found = resolution_for_k(g, HARD_K, Louvain(random_state=0))
+        assert found.n_clusters == HARD_K, found.n_clusters
+        resolution = found.resolution
+    quality = functools.partial(modularity, g, resolution=resolution)
+    kept = np.diff(g.adjacency.indptr) > 0
+
+    def multilevel(graph, seed):
+        with igraph_seeded(seed):
+            t0 = time.perf_counter()
+            ig = graph.to_igraph()
+            convert = time.perf_counter() - t0
+            return ig.community_multilevel(weights="weight", resolution=resolution), convert
+
+    def leiden_alg(graph, seed):
+        kind = leidenalg.RBConfigurationVertexPartition
+        options = dict(weights="weight", resolution_parameter=resolution, n_iterations=2)
+        return leidenalg.find_partition(graph.to_igraph(), kind, seed=seed, **options)
+
+    tiny = _tiny_graph()  # warm up numba, igraph and leidenalg
+    Louvain(random_state=0).fit(tiny)
+    Leiden(random_state=0).fit(tiny)
+    multilevel(tiny, 0)
+    if leidenalg is not None:
+        leiden_alg(tiny, 0)
+
+    rows = {}
+
+    def record(case, seconds, peak, labels, **extra):
+        row = rows.setdefault(case, {"seconds": [], "peak_mib": [], "modularity": []})
+        row["seconds"].append(seconds)
+        row["peak_mib"].append(peak)
+        labels = np.asarray(labels)
+        row["modularity"].append(quality(labels))
+        row["n_clusters"] = np.unique(labels[kept]).size  # igraph's isolated singletons aside
+        for key, value in extra.items():
+            row.setdefault(key, []).append(value)
+
+    for seed in seeds:
+        est, seconds, peak = _timed(
+            lambda s=seed: Louvain(resolution=resolution, random_state=s).fit(g)
+        )
+        record("ng.Louvain", seconds, peak, est.labels_, levels=est.n_levels_)
+        (result, convert), seconds, peak = _timed(lambda s=seed: multilevel(g, s))
+        record("igraph multilevel + to_igraph", seconds, peak, result.membership, convert=convert)
+    for case, n in [("ng.Leiden", -1), ("ng.Leiden n_iterations=2", 2)]:
+        leiden = Leiden(resolution=resolution, n_iterations=n, random_state=seeds[0])
+        est, seconds, peak = _timed(lambda est=leiden: est.fit(g))
+        record(case, seconds, peak, est.labels_)
+    if leidenalg is not None:
+        part, seconds, peak = _timed(lambda: leiden_alg(g, seeds[0]))
+        record("leidenalg n_iterations=2 + to_igraph", seconds, peak, part.membership)
+    out = [
+        {
+            "case": case,
+            "seconds": min(row["seconds"]),
+            "convert_seconds": min(row.get("convert", [np.nan])),
+            "peak_mib": max(row["peak_mib"]),
+            "modularity": float(np.mean(row["modularity"])),
+            "modularity_per_seed": row["modularity"],
+            "n_clusters": row["n_clusters"],
+            "levels": max(row.get("levels", [0])),
+            "calls": len(row["seconds"]),
+        }
+        for case, row in rows.items()
+    ]
+    version = None if leidenalg is None else leidenalg.version
+    return {
+        "n_nodes": g.n_nodes,
+        "n_edges": g.n_edges,
+        "resolution": resolution,
+        "leidenalg": version,
+        "rows": out,
+    }
+
+
+def _hard_summary(name, result):
+    by_case = {r["case"]: r for r in result["rows"]}
+    ours, ref = by_case["ng.Louvain"], by_case["igraph multilevel + to_igraph"]
+    speedup, dq = ref["seconds"] / ours["seconds"], ours["modularity"] / ref["modularity"] - 1
+    summary = {"graph": name, "resolution": result["resolution"], "louvain_speedup": speedup}
+    summary["louvain_modularity_vs_igraph"] = dq
+    summary["louvain_targets_met"] = bool(speedup >= SPEEDUP_TARGET and dq >= -QUALITY_RTOL)
+    alg = by_case.get("leidenalg n_iterations=2 + to_igraph")
+    for case, key in [("ng.Leiden", "default"), ("ng.Leiden n_iterations=2", "2")]:
+        if alg is not None:
+            row = by_case[case]
+            summary[f"leiden_{key}_speedup_vs_leidenalg"] = alg["seconds"] / row["seconds"]
+            dq = row["modularity"] / alg["modularity"] - 1.0
+            summary[f"leiden_{key}_modularity_vs_leidenalg"] = dq
+    return summary
+
+
+def hard_section(quick, n_seeds_all, leidenalg_max_nodes, tmp):
+    width = 1000 if quick else 10000
+    block = 250 if quick else 5000
+    sizes = [784, 256 if quick else 1024, *(3 * [256 if quick else 1024]), 10]
+    paths = [str(Path(tmp) / f"hard_{i}.npz") for i in range(4)]
+    # Seeds: enough to average out Louvain's spread (a standard deviation of ~1% of the
+    # modularity from seed to seed on the kNN graph), as few as that allows on the
+    # planted partition (igraph needs a minute per run).
+    graphs = [
+        (f"kNN activation graph 784-{width}-{width}-10", paths[0], 1.0, 8),
+        (f"planted partition 200 x {block}", paths[1], 1.0, 2),
+        (f"random MLP {'-'.join(map(str, sizes))}, k={HARD_K}", paths[2], None, 3),
+        (f"trained digits MLP, k={HARD_K}", paths[3], None, 8),
+    ]
+    t0 = time.perf_counter()
+    isolated(_knn_activation_graph, [784, width, width, 10], paths[0])
+    isolated(_planted_graph, 200, block, 7, 3, paths[1])
+    isolated(_random_mlp_graph, sizes, paths[2])
+    isolated(_trained_mlp_graph, paths[3])
+    print(f"hard graphs built in {time.perf_counter() - t0:.0f} s", flush=True)
+    rows, summaries = [], []
+    for name, path, resolution, n_seeds in graphs:
+        seeds = list(range(n_seeds if n_seeds_all is None else n_seeds_all))
+        result = isolated(case_hard, path, resolution, seeds, leidenalg_max_nodes)["result"]
+        rows += [{"graph": name, **r} for r in result["rows"]]
+        summaries.append(_hard_summary(name, result))
+        print(
+            f"{name} ({result['n_nodes']} nodes, {result['n_edges']} edges, "
+            f"resolution {result['resolution']:.6g}): "
+            + ", ".join(f"{r['case']} {r['seconds']:.2f} s" for r in result["rows"]),
+            flush=True,
+        )
+    return rows, summaries
+
+
+def _print_hard(rows, summaries):
+    columns = ["graph", "case", "seconds", "convert_seconds", "peak_mib", "modularity"]
+    print(table(rows, columns + ["n_clusters", "levels", "calls"]) + "\n")
+    for s in summaries:
+        line = (
+            f"{s['graph']}: ng.Louvain {s['louvain_speedup']:.1f}x faster than igraph "
+            f"multilevel (incl. conversion; target >= {SPEEDUP_TARGET:.0f}x), modularity "
+            f"{100 * s['louvain_modularity_vs_igraph']:+.2f}% (target >= -0.5%): "
+            + ("met" if s["louvain_targets_met"] else "NOT met")
+        )
+        if "leiden_2_speedup_vs_leidenalg" in s:
+            line += "; against leidenalg (n_iterations=2): " + ", ".join(
+                f"ng.Leiden n_iterations={n} {s[f'leiden_{key}_speedup_vs_leidenalg']:.2f}x "
+                f"({100 * s[f'leiden_{key}_modularity_vs_leidenalg']:+.2f}% modularity)"
+                for n, key in [(-1, "default"), (2, "2")]
+            )
+        print(line)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -281,13 +519,9 @@ def _bench_graph(name, path, repeat, has_spectral):
     return rows, summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller random MLP, one repeat")
-    parser.add_argument("--repeat", type=int, default=None, help="timed calls per case")
-    args = parser.parse_args()
-    width = 256 if args.quick else 1024
-    repeat = args.repeat or (1 if args.quick else 3)
+def default_section(quick, repeat):
+    width = 256 if quick else 1024
+    repeat = repeat or (1 if quick else 3)
     sizes = [784, width, width, width, width, 10]
     try:
         import nngraph.partition._spectral_clustering  # noqa: F401
@@ -322,17 +556,8 @@ def main() -> None:
             summaries.append(summary)
 
     print()
-    columns = [
-        "graph",
-        "case",
-        "seconds",
-        "convert_seconds",
-        "peak_mib",
-        "modularity",
-        "ncut",
-        "n_clusters",
-    ]
-    print(table(rows, columns))
+    columns = ["graph", "case", "seconds", "convert_seconds", "peak_mib", "modularity"]
+    print(table(rows, columns + ["ncut", "n_clusters"]))
     print()
     for s in summaries:
         verdict = "met" if s["louvain_targets_met"] else "NOT met"
@@ -344,17 +569,37 @@ def main() -> None:
             f"leiden via Weighted_Adjacency, {s['leiden_speedup_vs_fast_conversion']:.2f}x "
             "via to_igraph"
         )
-    path = write_results(
-        "community" + ("_quick" if args.quick else ""),
-        {
-            "sizes": sizes,
-            "repeat": repeat,
-            "compile": compile_info,
-            "rows": rows,
-            "summaries": summaries,
-        },
-    )
-    print(f"results: {path}")
+    return {
+        "sizes": sizes,
+        "repeat": repeat,
+        "compile": compile_info,
+        "rows": rows,
+        "summaries": summaries,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller graphs, one repeat")
+    parser.add_argument("--repeat", type=int, default=None, help="timed calls per case")
+    parser.add_argument("--seeds", type=int, help="seeds per graph (hard section; default 2-8)")
+    parser.add_argument("--leidenalg-max-nodes", type=int, default=500_000)
+    parser.add_argument("--section", choices=["all", "default", "hard"], default="all")
+    args = parser.parse_args()
+    results = {"quick": args.quick}
+    if args.section in ("all", "default"):
+        results["default"] = default_section(args.quick, args.repeat)
+    if args.section in ("all", "hard"):
+        with tempfile.TemporaryDirectory() as tmp:
+            most = args.leidenalg_max_nodes
+            rows, summaries = hard_section(args.quick, args.seeds, most, tmp)
+        print()
+        _print_hard(rows, summaries)
+        results["hard"] = {"seeds": args.seeds, "rows": rows, "summaries": summaries}
+    name = "community" + ("_quick" if args.quick else "")
+    if args.section != "all":
+        name += f"_{args.section}"
+    print(f"results: {write_results(name, results)}")
 
 
 if __name__ == "__main__":

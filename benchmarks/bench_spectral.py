@@ -1,4 +1,4 @@
-"""Benchmark normalised-cut spectral clustering against scikit-learn (issue 3).
+"""Benchmark normalised-cut spectral clustering against scikit-learn (issues 3 and 15).
 
 Run: ``python benchmarks/bench_spectral.py [--quick]``
 
@@ -9,15 +9,28 @@ which loads the graph from a temporary ``.npz`` written once by the parent:
    ``nngraph.weight_graph(model, torch.zeros(1, 784))``: 8,986 units, 14.2 million
    edges), k = 12. ``nngraph.SpectralClustering`` against
    ``sklearn.cluster.SpectralClustering(12, affinity="precomputed",
-   eigen_solver="arpack", random_state=0)``, both with n_init = 10 (scikit-learn's
-   default), then ours with its own default (n_init = 100 above 2,000 units) and with
-   two threads (scikit-learn's thread count on this machine).
+   eigen_solver="arpack", random_state=0)`` (k-means n_init 10, scikit-learn's
+   default). Ours: with n_init = 10; at its defaults (n_init = 100 above 2,000 units,
+   else 25; the eigen-solver ``"auto"``: the block solver on this graph); at its
+   defaults but with ARPACK (the eigen-solver before issue 15) and with
+   ``block_dtype="float32"``; with two threads (scikit-learn's thread count on this
+   machine) and with the CSR operator.
 2. **Trained digits MLP** 64-256-256-256-256-10 (``nngraph.models.pretrained("mlp")``),
-   the same comparison.
-3. **numba compile time**: the first fit in a fresh process with an empty numba cache
+   the same comparison (the auto eigen-solver is ARPACK there: too few entries in
+   dense blocks for the block solver to pay).
+3. **k-means restarts side by side** (issue 15, item 1), in one process on our
+   embedding, interleaved, best of 3: scikit-learn's ``KMeans(12, n_init=10)`` as
+   nngraph ran it until now (one thread, its thread policy) and with scikit-learn's
+   own threads, against ours with n_init 10 and at the default n_init (100 / 25).
+4. **Eigen-solvers side by side** (issue 15, item 2), in one process on the same
+   problem (``B B^T`` from dense blocks): ARPACK, the block solver, the block solver
+   with float32 blocks; time, operator applications, and the embedding subspace
+   against ARPACK's (``sin`` of the largest principal angle, and the projector
+   distance of item 5, which is ``sin^2``).
+5. **numba compile time**: the first fit in a fresh process with an empty numba cache
    (everything compiles), with the cache filled (kernels load), and warm.
-4. **Eigen-solve against the operator**: the number of operator applications times the
-   cost of one application, against the whole iterative solve.
+6. **Operator cost**: one application of ``B B^T`` to 1 and to 16 vectors, float64 and
+   float32 blocks, against the eigen-solve.
 
 The fast path is checked against the reference before it is timed: the span of our
 12-column embedding must equal scikit-learn's (projector distance < 1e-3) and
@@ -34,13 +47,17 @@ reported peak is ``VmHWM`` after the fit minus that resident set: the largest gr
 resident memory during the fit alone, whatever allocated it (numpy, SuperLU, ARPACK,
 BLAS, numba), the graph both sides share not counted. ``slack`` is how far the
 high-water mark still was above the resident set at the start (0 when the reset works).
-Thread counts: ours runs with its default policy (one thread for graphs of at most
-20,000 units), scikit-learn with its defaults (two threads on this machine);
+Thread counts: ours runs with its default policy (BLAS on one thread for graphs of at
+most 20,000 units; the k-means restarts and the block products on nngraph's worker
+threads, one per core), scikit-learn with its defaults (two threads on this machine);
 "2 threads" forces ours to scikit-learn's.
+
+The machine may be shared: the tables report ratios measured side by side, and each
+timing is the best of 3 (1 with ``--quick``).
 
 Results: a table on stdout and ``benchmarks/results/spectral.json``
 (``spectral_quick.json`` with ``--quick``, which uses 512-unit hidden layers and
-finishes in about a minute; it skips the 2-thread and CSR variants).
+finishes in a few minutes; it skips the 2-thread and CSR variants).
 """
 
 from __future__ import annotations
@@ -169,10 +186,16 @@ def child_ours(path: str, params: dict, repeat: int) -> dict:
     # Embedding alone (same solver path), to split the time into eigen-solve and k-means.
     from nngraph.partition._spectral_embedding import spectral_embedding
 
-    kw = {k: v for k, v in params.items() if k in ("n_threads", "operator", "eigen_solver")}
-    t0 = time.perf_counter()
-    spectral_embedding(graph, K + 1, random_state=0, **kw)
-    embed_seconds = time.perf_counter() - t0
+    kw = {
+        k: v
+        for k, v in params.items()
+        if k in ("n_threads", "operator", "eigen_solver", "block_dtype")
+    }
+    embed_seconds = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        spectral_embedding(graph, K + 1, random_state=0, **kw)
+        embed_seconds = min(embed_seconds, time.perf_counter() - t0)
     return {
         **best,
         "embed_seconds": embed_seconds,
@@ -241,6 +264,123 @@ def child_sklearn(path: str, check_fit: bool) -> dict:
     return out
 
 
+def child_kmeans(path: str, repeat: int) -> dict:
+    """k-means restarts side by side on our embedding: scikit-learn's against ours."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    from nngraph.partition._kmeans import kmeans
+    from nngraph.partition._spectral_clustering import SpectralClustering
+    from nngraph.utils._threads import thread_policy
+
+    graph = _load_graph(path)
+    _warm_up()
+    model = SpectralClustering(K, random_state=0, n_init=1).fit(graph)
+    x = model.embedding_[model.labels_ >= 0]
+    default_n_init = 100 if x.shape[0] > 2000 else 25
+    workers = thread_policy(None, x.shape[0]).workers
+    kmeans(x, K, n_init=2, rng=np.random.default_rng(0), workers=workers)  # compiled
+
+    def sk(threads):
+        def run(seed):
+            if threads == 1:
+                with threadpool_limits(1):
+                    return KMeans(K, n_init=N_INIT, random_state=seed).fit(x).inertia_
+            return KMeans(K, n_init=N_INIT, random_state=seed).fit(x).inertia_
+
+        return run
+
+    def ours(n_init):
+        def run(seed):
+            rng = np.random.default_rng(seed)
+            return kmeans(x, K, n_init=n_init, rng=rng, workers=workers).inertia
+
+        return run
+
+    variants = {
+        "sklearn n_init 10, 1 thread (nngraph until now)": sk(1),
+        "sklearn n_init 10, its threads": sk(None),
+        "nngraph n_init 10": ours(N_INIT),
+        f"nngraph n_init {default_n_init} (default)": ours(default_n_init),
+    }
+    times = {name: np.inf for name in variants}
+    inertia = {name: [] for name in variants}
+    for seed in range(repeat):  # interleaved, so a busy machine slows every variant
+        for name, run in variants.items():
+            t0 = time.perf_counter()
+            inertia[name].append(float(run(seed)))
+            times[name] = min(times[name], time.perf_counter() - t0)
+    return {
+        "n_points": int(x.shape[0]),
+        "workers": workers,
+        "default_n_init": default_n_init,
+        "seconds": times,
+        "mean_inertia": {name: float(np.mean(v)) for name, v in inertia.items()},
+    }
+
+
+def child_solvers(path: str, repeat: int) -> dict:
+    """Eigen-solvers side by side on the same problem: ARPACK, block, block float32."""
+    from nngraph.partition._prepared import PreparedGraph
+    from nngraph.partition._spectral_problems import BipartiteProblem, FullProblem, known_vectors
+    from nngraph.partition._spectral_solvers import solve
+    from nngraph.utils._threads import thread_policy
+
+    graph = _load_graph(path)
+    _warm_up()
+    prep = PreparedGraph.from_graph(graph)
+    threads = thread_policy(None, prep.kept.size)
+    out = {}
+    with threads.context:
+        known = known_vectors(prep, K + 1)
+        n_wanted = K + 1 - known.shape[1]
+        build = BipartiteProblem if prep.bipartite else FullProblem
+        problem = build(prep, known, "blocks", threads)
+        x = np.ones((problem.dim, 1))
+        problem.matmat(x)
+        problem.matmat(x, single=True)  # both copies of the blocks built up front
+        cases = {
+            "arpack": ("arpack", "float64"),
+            "block": ("block", "float64"),
+            "block float32": ("block", "float32"),
+        }
+        vectors = {}
+        for name, (solver, dtype) in cases.items():
+            best = np.inf
+            for _ in range(repeat):
+                problem.n_matvec = 0
+                t0 = time.perf_counter()
+                w, u, info = solve(
+                    problem,
+                    n_wanted,
+                    solver,
+                    1e-8,
+                    None,
+                    np.random.default_rng(0),
+                    0,
+                    block_dtype=dtype,
+                )
+                best = min(best, time.perf_counter() - t0)
+            vectors[name] = u
+            res = np.linalg.norm(problem.matmat(u) - u * w, axis=0)
+            out[name] = {
+                "seconds": best,
+                "n_matvec": problem.n_matvec,
+                "solver": info.solver,
+                "max_relative_residual": float(np.max(res / np.abs(w))),
+            }
+        # The embedding's subspace (the first K - 1 solved vectors) against ARPACK's.
+        ref = np.linalg.qr(vectors["arpack"][:, : K - known.shape[1]])[0]
+        for name, u in vectors.items():
+            q = np.linalg.qr(u[:, : K - known.shape[1]])[0]
+            sin = float(np.linalg.norm(q - ref @ (ref.T @ q), 2))
+            out[name]["subspace_sin_vs_arpack"] = sin
+            out[name]["subspace_sin2_vs_arpack"] = sin**2
+    out["problem"] = problem.kind
+    out["dim"] = problem.dim
+    return out
+
+
 def child_compile(path: str) -> dict:
     """First fit in this process (numba cache as configured by the parent), then warm."""
     t0 = time.perf_counter()
@@ -304,6 +444,17 @@ def child_solve_analysis(path: str, quick: bool) -> dict:
                 problem.matmat(x)
                 reps.append(time.perf_counter() - t0)
             apply_seconds = float(np.median(reps))
+            blocks = {}
+            for b, single in ((16, False), (16, True), (1, True)):
+                xb = np.random.default_rng(0).standard_normal((problem.dim, b))
+                problem.matmat(xb, single=single)
+                reps_b = []
+                for _ in range(7):
+                    t0 = time.perf_counter()
+                    problem.matmat(xb, single=single)
+                    reps_b.append(time.perf_counter() - t0)
+                key = f"{b} vectors, {'float32' if single else 'float64'}"
+                blocks[key] = float(np.median(reps_b)) / apply_seconds
             problem.n_matvec = 0
             t0 = time.perf_counter()
             solve(problem, n_wanted, "arpack", 1e-8, None, np.random.default_rng(0), 0)
@@ -317,6 +468,7 @@ def child_solve_analysis(path: str, quick: bool) -> dict:
                 "n_matvec": n_matvec,
                 "solve_seconds": solve_seconds,
                 "matvec_share": n_matvec * apply_seconds / solve_seconds,
+                "block_cost_in_applications": blocks,
             }
     return out
 
@@ -404,28 +556,64 @@ def main(argv=None) -> int:
     del graphs
 
     rows, results = [], {"k": K, "n_init_compared": N_INIT, "quick": args.quick, "graphs": {}}
-    targets = {f"mlp-{hidden}": 20.0, "digits-mlp": 3.0}
+    # Issue 15: at the defaults, 30x scikit-learn on the big graph and 10x on the digits
+    # MLP, with an n-cut within 1% of scikit-learn's or lower.
+    targets = {f"mlp-{hidden}": 30.0, "digits-mlp": 10.0}
+    kmeans_rows, solver_rows = [], []
     for name, path in paths.items():
         # The reference (scikit-learn's fit, timed as it runs), then the check of our fast
         # path against it, and only then our timings.
         ref = isolated(child_sklearn, path, name == "digits-mlp")["result"]
         check = _check_equal(isolated(child_check, path)["result"], ref, name)
-        variants = [("nngraph", {"n_init": N_INIT}, repeat)]
-        variants.append(("nngraph default n_init", {}, repeat))
+        variants = [("nngraph n_init 10", {"n_init": N_INIT}, repeat)]
+        variants.append(("nngraph default", {}, repeat))
+        variants.append(("nngraph default, ARPACK", {"eigen_solver": "arpack"}, repeat))
+        variants.append(("nngraph default, float32 blocks", {"block_dtype": "float32"}, repeat))
         if not args.quick:
-            variants.append(("nngraph 2 threads", {"n_init": N_INIT, "n_threads": 2}, repeat))
-            variants.append(("nngraph csr operator", {"n_init": N_INIT, "operator": "csr"}, 1))
+            variants.append(("nngraph 2 threads", {"n_threads": 2}, repeat))
+            variants.append(("nngraph csr operator", {"operator": "csr"}, 1))
         rows.append(_row(name, "scikit-learn", ref))
         entry = {"sklearn": _strip(ref), "check": check, "sklearn_fit_equal": ref.get("fit_equal")}
         for label, params, reps in variants:
             r = isolated(child_ours, path, params, reps)["result"]
             rows.append(_row(name, label, r, ref))
             entry[label] = _strip(r)
-        ours = entry["nngraph"]
+        ours = entry["nngraph default"]
         entry["speedup"] = ref["seconds"] / ours["seconds"]
+        entry["speedup_n_init_10"] = ref["seconds"] / entry["nngraph n_init 10"]["seconds"]
         entry["embed_speedup"] = ref["embed_seconds"] / ours["embed_seconds"]
         entry["speedup_target"] = targets[name]
         entry["ncut_ratio"] = ours["ncut"] / ref["ncut"]
+        # k-means and eigen-solvers side by side (issue 15, items 1 and 2).
+        km = isolated(child_kmeans, path, repeat)["result"]
+        entry["kmeans"] = km
+        base = km["seconds"]["sklearn n_init 10, 1 thread (nngraph until now)"]
+        for label, sec in km["seconds"].items():
+            kmeans_rows.append(
+                {
+                    "graph": name,
+                    "k-means": label,
+                    "seconds": sec,
+                    "vs sklearn 10 (1 thread)": sec / base,
+                    "mean inertia": km["mean_inertia"][label],
+                }
+            )
+        sv = isolated(child_solvers, path, repeat)["result"]
+        entry["solvers"] = sv
+        for label in ("arpack", "block", "block float32"):
+            r = sv[label]
+            solver_rows.append(
+                {
+                    "graph": name,
+                    "solver": label,
+                    "seconds": r["seconds"],
+                    "vs arpack": r["seconds"] / sv["arpack"]["seconds"],
+                    "n_matvec": r["n_matvec"],
+                    "sin vs arpack": r["subspace_sin_vs_arpack"],
+                    "sin^2": r["subspace_sin2_vs_arpack"],
+                    "max rel res": r["max_relative_residual"],
+                }
+            )
         results["graphs"][name] = entry
 
     # numba compile time: empty cache in a fresh process, then a filled cache, then warm.
@@ -456,9 +644,15 @@ def main(argv=None) -> int:
     results["solve_analysis"] = analysis
 
     print()
-    print(f"k = {K}; n_init {N_INIT} on both sides unless 'default n_init'; best of {repeat}")
+    print(f"k = {K}; scikit-learn with k-means n_init {N_INIT}; ours as labelled; best of {repeat}")
     cols = ["graph", "method", "n_init", "seconds", "embed_s", "peak_mib", "slack_mib", "ncut"]
     print(table(rows, cols + ["speedup", "ncut_ratio"]))
+    print()
+    print("k-means restarts side by side on our embedding (one process, interleaved):")
+    print(table(kmeans_rows, list(kmeans_rows[0])))
+    print()
+    print("eigen-solvers side by side on the same problem (one process):")
+    print(table(solver_rows, list(solver_rows[0])))
     print()
     print(
         f"numba compile: first fit with an empty cache {cold['first']:.2f} s (import "
@@ -469,22 +663,31 @@ def main(argv=None) -> int:
     for key in ("bipartite", "bipartite_csr", "full"):
         if key in analysis:
             a = analysis[key]
+            costs = ", ".join(
+                f"{k}: {v:.2f}" for k, v in a.get("block_cost_in_applications", {}).items()
+            )
             print(
                 f"eigen-solve on {a['problem']} (dim {a['dim']}): {a['n_matvec']} applications"
                 f" x {1e3 * a['apply_seconds']:.2f} ms = "
                 f"{a['n_matvec'] * a['apply_seconds']:.2f} s of {a['solve_seconds']:.2f} s "
                 f"({100 * a['matvec_share']:.0f}% in the operator; block setup "
-                f"{a['setup_seconds']:.2f} s)"
+                f"{a['setup_seconds']:.2f} s); one product, in applications to 1 vector: "
+                f"{costs}"
             )
     for name, r in results["graphs"].items():
         ok = r["speedup"] >= r["speedup_target"] and r["ncut_ratio"] <= 1.01
         verdict = "met" if ok else "MISSED"
         if args.quick and name.startswith("mlp"):
-            verdict = "the 20x target is for the full-size graph"
+            verdict = "the target is for the full-size graph"
+        km = r["kmeans"]["seconds"]
+        ours_default = km[f"nngraph n_init {r['kmeans']['default_n_init']} (default)"]
+        sk10 = km["sklearn n_init 10, 1 thread (nngraph until now)"]
         print(
-            f"{name}: {r['speedup']:.1f}x faster (target {r['speedup_target']:.0f}x; eigen-"
+            f"{name}: at the defaults {r['speedup']:.1f}x faster than scikit-learn (target "
+            f"{r['speedup_target']:.0f}x; n_init 10: {r['speedup_n_init_10']:.1f}x; eigen-"
             f"solve alone {r['embed_speedup']:.1f}x), n-cut ratio {r['ncut_ratio']:.4f} "
-            f"(target <= 1.01): {verdict}"
+            f"(target <= 1.01): {verdict}; k-means at the default n_init "
+            f"{ours_default / sk10:.2f}x the time of scikit-learn's 10 restarts (target < 1)"
         )
     path = write_results("spectral_quick" if args.quick else "spectral", results)
     print(f"wrote {path}")
