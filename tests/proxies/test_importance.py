@@ -159,6 +159,28 @@ def test_fast_path_equals_a_forward_pass_per_lesion(noisy_task, site):
     )
 
 
+def test_chunks_of_any_size_give_the_same_numbers(noisy_task, monkeypatch):
+    from nngraph.proxies import _importance
+
+    model, x, y = noisy_task
+    part = _random_partition(ng.weight_graph(model, x[:1]), 3, seed=2)
+    kw = dict(n_random=9, random_state=0, batch_size=100)
+    one_lesion = ng.importance(model, part, x, y, max_memory=1, **kw)  # one lesion per chunk
+    all_at_once = ng.importance(model, part, x, y, max_memory="1GiB", **kw)
+    chosen = {}
+    real = _importance._rows_per_chunk
+
+    def spy(runner, site, budget):
+        chosen[site.layer] = budget
+        return real(runner, site, budget)
+
+    monkeypatch.setattr(_importance, "_rows_per_chunk", spy)
+    default = ng.importance(model, part, x, y, **kw)
+    assert set(chosen.values()) == {_importance.CPU_CHUNK_BYTES}  # the model is on the CPU
+    for other in (all_at_once, default):
+        _assert_same(one_lesion, other)
+
+
 def test_fast_path_on_a_cnn_with_batch_norm_and_a_residual_network():
     from nngraph.models import resnet18
 
