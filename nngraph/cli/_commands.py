@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._parser import MODEL_OPTIONS
+from ._parser import MODEL_OPTIONS, TRAINING_OPTIONS
 
 __all__ = [
     "cmd_cluster",
@@ -29,6 +29,11 @@ _NETWORK_DEFAULTS = {
     "model": "mlp",
     "dropout": 0.0,
     "weight_decay": 0.0,
+    "prune": 0.0,
+    "l1": 0.0,
+    "l2": 0.0,
+    "cluster_lambda": 0.0,
+    "cluster_k": 4,
     "epochs": None,
     "seed": 0,
     "graph": "weight",
@@ -93,9 +98,7 @@ def _network(args: argparse.Namespace) -> tuple[Any, Any]:
         )
     model = pretrained(
         spec,
-        dropout=_opt(args, "dropout"),
-        weight_decay=_opt(args, "weight_decay"),
-        epochs=_opt(args, "epochs"),
+        **{name: _opt(args, name) for name in TRAINING_OPTIONS},
         random_state=_opt(args, "seed"),
         progress=_progress(),
     )

@@ -18,7 +18,18 @@ __all__ = ["BUNDLED_MODELS", "DEFAULT_METHODS", "MODEL_OPTIONS", "build_parser"]
 BUNDLED_MODELS = ("mlp", "small_cnn", "two_digit_mlp")
 DEFAULT_METHODS = ("spectral", "louvain", "leiden", "label_propagation")
 #: Options that choose or build the network's graph: meaningless with --graph-file.
-MODEL_OPTIONS = ("model", "dropout", "weight_decay", "epochs", "graph", "normalize")
+#: The options that train a bundled network (refused with a saved graph).
+TRAINING_OPTIONS = (
+    "dropout",
+    "weight_decay",
+    "prune",
+    "l1",
+    "l2",
+    "cluster_lambda",
+    "cluster_k",
+    "epochs",
+)
+MODEL_OPTIONS = ("model", *TRAINING_OPTIONS, "graph", "normalize")
 
 S = argparse.SUPPRESS
 
@@ -47,6 +58,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _nonnegative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value}")
+    return value
+
+
 def _seed(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seed",
@@ -66,7 +87,29 @@ def _network(p: argparse.ArgumentParser) -> None:
         "'package.module:function' returning (model, data) (default: mlp)",
     )
     g.add_argument("--dropout", type=_fraction, default=S, help="dropout in training (0)")
-    g.add_argument("--weight-decay", type=float, default=S, help="weight decay in training (0)")
+    g.add_argument(
+        "--weight-decay", type=_nonnegative, default=S, help="weight decay in training (0)"
+    )
+    g.add_argument(
+        "--prune",
+        type=_fraction,
+        default=S,
+        help="magnitude pruning to this sparsity after training, as the papers did (0: none)",
+    )
+    g.add_argument("--l1", type=_nonnegative, default=S, help="L1 penalty in training (0)")
+    g.add_argument("--l2", type=_nonnegative, default=S, help="L2 penalty in training (0)")
+    g.add_argument(
+        "--cluster-lambda",
+        type=_nonnegative,
+        default=S,
+        help="weight of the clusterability regulariser in training (0: none)",
+    )
+    g.add_argument(
+        "--cluster-k",
+        type=_int_at_least(2),
+        default=S,
+        help="clusters the regulariser promotes (4)",
+    )
     g.add_argument(
         "--epochs", type=_int_at_least(1), default=S, help="training epochs (the network's own)"
     )

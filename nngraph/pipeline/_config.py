@@ -80,6 +80,12 @@ class StudyConfig:
         network and its data (:func:`load_source`).
     dropout, weight_decay : float
         Training options of a bundled network.
+    prune, l1, l2, cluster_lambda : float
+        More training options of a bundled network (the papers'): magnitude pruning to
+        this sparsity after training, L1 and L2 penalties, and the weight of the
+        clusterability regulariser (:func:`nngraph.models.pretrained`).
+    cluster_k : int
+        Clusters the regulariser promotes.
     epochs : int, optional
         Training epochs of a bundled network (default: the network's own).
     seed : int
@@ -122,6 +128,11 @@ class StudyConfig:
     model: str = "mlp"
     dropout: float = 0.0
     weight_decay: float = 0.0
+    prune: float = 0.0
+    l1: float = 0.0
+    l2: float = 0.0
+    cluster_lambda: float = 0.0
+    cluster_k: int = 4
     epochs: int | None = None
     seed: int = 0
     graphs: tuple[str, ...] = GRAPH_KINDS
@@ -147,6 +158,10 @@ class StudyConfig:
             )
         check_real("dropout", self.dropout, maximum=1.0, below_maximum=True)
         check_real("weight_decay", self.weight_decay)
+        check_real("prune", self.prune, maximum=1.0, below_maximum=True)
+        for name in ("l1", "l2", "cluster_lambda"):
+            check_real(name, getattr(self, name))
+        check_int("cluster_k", self.cluster_k, 2)
         if self.epochs is not None:
             check_int("epochs", self.epochs, 1)
         check_seed("seed", self.seed)

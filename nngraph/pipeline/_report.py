@@ -151,12 +151,26 @@ def _verdict_section(result: Any, verdict: Any) -> Section:
 # ------------------------------------------------------------------ about the run
 
 
+#: How the report names each training option of a bundled network.
+_TRAINING_WORDS = {
+    "dropout": lambda v: f"dropout {v:g}",
+    "weight_decay": lambda v: f"weight decay {v:g}",
+    "prune": lambda v: f"pruned to {v:.0%} sparsity",
+    "l1": lambda v: f"L1 {v:g}",
+    "l2": lambda v: f"L2 {v:g}",
+    "cluster_lambda": lambda v: f"clusterability regulariser {v:g}",
+    "cluster_k": lambda v: f"k = {v}",
+}
+
+
 def _model_section(result: Any) -> Section:
     s = Section("model", "Network and data")
     info, data = dict(result.model_info), result.summary()["data"]
     rows = [["network", str(info.get("name", "?"))]]
     if info.get("bundled"):
-        rows.append(["trained", f"bundled network, {info.get('epochs') or '?'} epochs (cached)"])
+        options = ", ".join(_TRAINING_WORDS[k](v) for k, v in info.get("training", {}).items())
+        trained = f"bundled network, {info.get('epochs') or '?'} epochs (cached)"
+        rows.append(["trained", f"{trained}; {options}" if options else trained])
     for key, label in (("test_accuracy", "test accuracy"), ("train_accuracy", "train accuracy")):
         if info.get(key) is not None:
             rows.append([label, f"{info[key]:.4f}"])

@@ -71,6 +71,11 @@ def _load_network(
         config.model,
         dropout=config.dropout,
         weight_decay=config.weight_decay,
+        prune=config.prune,
+        l1=config.l1,
+        l2=config.l2,
+        cluster_lambda=config.cluster_lambda,
+        cluster_k=config.cluster_k,
         epochs=config.epochs,
         random_state=config.seed,
         progress=progress,
@@ -82,7 +87,14 @@ def _load_network(
         "epochs": len(history.get("train_loss", [])) or None,
         "test_accuracy": history.get("test_accuracy"),
         "train_accuracy": history.get("train_accuracy"),
+        "training": {
+            name: getattr(config, name)
+            for name in ("dropout", "weight_decay", "prune", "l1", "l2", "cluster_lambda")
+            if getattr(config, name)
+        },
     }
+    if config.cluster_lambda:
+        info["training"]["cluster_k"] = config.cluster_k
     return model, models.pretrained_data(config.model), info
 
 

@@ -62,6 +62,10 @@ def test_cluster_compare_and_clusterability_agree_for_one_seed(tmp_path, capsys)
         (["run", "--shuffles", "x"], "--shuffles: expected an integer"),
         (["graph", "--dropout", "2.0"], "--dropout: must be in [0, 1)"),
         (["run", "--seed", "-1"], "--seed: must be at least 0"),
+        (["graph", "--prune", "1"], "--prune: must be in [0, 1)"),
+        (["run", "--l1=-1e-5"], "--l1: must be a finite number >= 0"),
+        (["run", "--cluster-lambda", "inf"], "--cluster-lambda: must be a finite number >= 0"),
+        (["run", "--cluster-k", "1"], "--cluster-k: must be at least 2"),
     ],
 )
 def test_bad_numbers_are_refused_by_the_parser(argv, message, capsys):
@@ -69,6 +73,27 @@ def test_bad_numbers_are_refused_by_the_parser(argv, message, capsys):
         main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_training_options_reach_the_model_zoo(tmp_path, monkeypatch):
+    import nngraph.models as models
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(name, **kwargs):
+        seen.update(kwargs, name=name)
+        raise Stop
+
+    monkeypatch.setattr(models, "pretrained", fake)
+    argv = ["graph", "--prune", "0.9", "--l1", "5e-5", "--l2", "1e-4", "--cluster-lambda", "0.1"]
+    with pytest.raises(Stop):
+        main([*argv, "--cluster-k", "3", "--dropout", "0.5", "--output", str(tmp_path / "g.npz")])
+    expected = {"prune": 0.9, "l1": 5e-5, "l2": 1e-4, "cluster_lambda": 0.1, "cluster_k": 3}
+    assert {k: seen[k] for k in expected} == expected
+    assert seen["dropout"] == 0.5 and seen["weight_decay"] == 0.0 and seen["name"] == "mlp"
 
 
 def test_model_options_with_a_graph_file_are_refused(tmp_path, capsys):

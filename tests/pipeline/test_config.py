@@ -31,6 +31,10 @@ def test_toml_round_trip_keeps_every_option(tmp_path):
         n_random=99,
         min_size=3,
         alpha=0.1,
+        prune=0.9,
+        l1=5e-5,
+        cluster_lambda=0.1,
+        cluster_k=3,
     )
     path = tmp_path / "study.toml"
     path.write_text(config.to_toml())
@@ -59,6 +63,9 @@ def test_a_study_table_is_accepted():
         ("alpha = 0", "alpha must be"),
         ("jobs = 0", "jobs must be an integer >= 1"),
         ("partitioners = [1]", "partitioners must hold strings"),
+        ("prune = 1.0", "prune must be"),
+        ("l1 = -0.1", "l1 must be"),
+        ("cluster_k = 1", "cluster_k must be an integer >= 2"),
     ],
 )
 def test_bad_files_are_refused_with_what_and_where(tmp_path, text, message):

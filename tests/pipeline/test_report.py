@@ -320,3 +320,13 @@ def test_markdown_escapes_table_cells_and_marks_highlighted_ones():
     assert "|---|---:|" in text
     assert "`code_name`" in text and "```toml\nk = 4\n```" in text
     assert "- [A \\<section\\>](#a-section)" in text
+
+
+def test_the_training_options_of_a_bundled_network_are_named(small_study):
+    import dataclasses
+
+    info = {**small_study.model_info, "training": {"dropout": 0.5, "prune": 0.9, "l1": 5e-5}}
+    result = dataclasses.replace(small_study, model_info=info)
+    text = render_markdown(Document("t", "", [_report._model_section(result)]))
+    assert "epochs (cached); dropout 0.5, pruned to 90% sparsity, L1 5e-05" in text
+    assert small_study.model_info["training"] == {}  # the default network: plain training
