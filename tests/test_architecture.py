@@ -203,8 +203,7 @@ def test_every_public_name_of_the_api_is_importable():
     names = _api_names()
     assert {"NeuronGraph", "weight_graph", "study", "importance", "coherence"} <= set(names)
     missing = [n for n in names if not hasattr(nngraph, n)]
-    # importance and coherence land with the proxies stage.
-    assert set(missing) <= {"importance", "coherence"}, missing
+    assert not missing, missing
 
 
 def test_public_names_are_listed_and_load_lazily():
