@@ -144,6 +144,37 @@ def test_the_files_load_back(small_study, tmp_path):
     assert ng.load_config(tmp_path / "config.toml") == small_study.config
 
 
+def test_the_written_ncut_is_the_ncut_of_the_written_graph_and_partition(small_study, tmp_path):
+    """Recompute n-cut and modularity from the saved files alone; every file agrees."""
+    folder = small_study.save(tmp_path / "run")
+    summary = json.loads((folder / "summary.json").read_text())
+    for kind in ("weight", "activation"):
+        graph = ng.NeuronGraph.load(folder / f"graph-{kind}.npz")
+        doc = json.loads((folder / f"partition-{kind}.json").read_text())
+        by_layer = {layer["name"]: layer["labels"] for layer in doc["layers"]}
+        assert list(by_layer) == graph.layer_names
+        labels = np.concatenate([by_layer[name] for name in graph.layer_names])
+        assert labels.shape == (graph.n_nodes,) and len(np.unique(labels)) == K
+        ncut, modularity = ng.ncut(graph, labels), ng.modularity(graph, labels)
+        assert 0 < ncut < K
+        clus = json.loads((folder / f"clusterability-{kind}.json").read_text())
+        comparison = csv.DictReader(io.StringIO((folder / f"comparison-{kind}.csv").read_text()))
+        spectral = next(r for r in comparison if r["method"] == "spectral")
+        recorded = {
+            "partition": doc["metrics"]["ncut"],
+            "summary": summary["graphs"][kind]["spectral"]["ncut"],
+            "summary clusterability": summary["graphs"][kind]["clusterability"]["ncut"],
+            "clusterability": clus["ncut"],
+            "comparison": float(spectral["ncut"]),
+        }
+        for where, value in recorded.items():
+            assert value == pytest.approx(ncut, rel=1e-12), (kind, where)
+        assert doc["metrics"]["modularity"] == pytest.approx(modularity, rel=1e-12)
+        assert summary["graphs"][kind]["spectral"]["modularity"] == pytest.approx(
+            modularity, rel=1e-12
+        )
+
+
 def test_unknown_options_are_refused_with_a_suggestion():
     with pytest.raises(ValueError, match=r"unknown option 'n_shufles'.*'n_shuffles'"):
         ng.study(n_shufles=2)
