@@ -240,6 +240,90 @@ def test_lesion_sites(noisy_task):
     assert "batch norm" in res.info["sites"]["0"]
 
 
+class _ResidualBlock(nn.Module):
+    """A stem, then one residual block: ``act(bn2(conv2(...)) + stem)``, then a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.act = nn.ReLU()
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(h)))))
+        out += h  # in place, as torchvision's ResNets
+        return self.head(self.act(out).mean((2, 3)))
+
+
+def _hooked_logits(model: nn.Module, module: nn.Module, units, x: torch.Tensor) -> torch.Tensor:
+    """Run ``model`` with channels ``units`` of ``module``'s output set to zero (a plain hook)."""
+
+    def zero(mod, args, out):
+        out = out.clone()
+        out[:, list(units)] = 0.0
+        return out
+
+    handle = module.register_forward_hook(zero)
+    try:
+        with torch.no_grad():
+            return model(x)
+    finally:
+        handle.remove()
+
+
+def _balanced_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    pred = logits.argmax(1)
+    return float(np.mean([(pred[y == c] == c).float().mean() for c in y.unique()]))
+
+
+def test_a_residual_unit_is_silenced_before_the_add_so_the_skip_carries_its_input():
+    from itertools import combinations
+
+    from nngraph.graphs._sites import unit_sites
+    from nngraph.graphs._tracing import trace_model
+    from nngraph.proxies._forward import LesionRunner
+
+    torch.manual_seed(0)
+    model = _trained_like(_ResidualBlock(), 4)
+    with torch.no_grad():
+        model.head.weight.mul_(10.0)  # logits that depend on the channels
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 1, 6, 6, generator=g)
+    y = torch.randint(0, 3, (60,), generator=g)
+    part = ng.Partition({"conv2": np.array([0, 0, 1, 1])})
+    res = ng.importance(model, part, x, y, n_random=3, random_state=0, max_fraction=1.0)
+    assert res.info["sites"]["conv2"] == "after module 'bn2' (batch norm)"
+    assert [r["units"] for r in res.rows] == [[0, 1], [2, 3]]
+    for row in res.rows:
+        before_add = _hooked_logits(model, model.bn2, row["units"], x)
+        loss = nn.functional.cross_entropy(before_add.double(), y).item()
+        assert row["loss"] == pytest.approx(loss, rel=1e-6)
+        assert row["balanced_accuracy"] == pytest.approx(_balanced_accuracy(before_add, y))
+        # Silencing the sum instead (skip path included) gives another loss: the
+        # comparison above tells the two lesion points apart.
+        after_add = _hooked_logits(model, model.act, row["units"], x)
+        other = nn.functional.cross_entropy(after_add.double(), y).item()
+        assert other != pytest.approx(loss, rel=1e-3)
+    # The engine itself, for every set of one and two channels at once.
+    trace = trace_model(model, x[:1])
+    site = unit_sites(trace, "read")["conv2"]
+    runner = LesionRunner(trace.graph_module)
+    sets = [[u] for u in range(4)] + [list(c) for c in combinations(range(4), 2)]
+    with torch.no_grad():
+        runner.run(x)
+        singles = runner.lesioned(site, torch.tensor(sets[:4]))
+        pairs = runner.lesioned(site, torch.tensor(sets[4:]))
+    for j, units in enumerate(sets):
+        got = singles[j] if j < 4 else pairs[j - 4]
+        expected = _hooked_logits(model, model.bn2, units, x)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
 # ---------------------------------------------------------------------- calibration
 @pytest.mark.slow
 def test_p_values_are_calibrated_under_random_partitions(noisy_task):
@@ -281,6 +365,52 @@ def test_the_model_is_untouched_also_after_an_error(noisy_task):
         ng.importance(model, part, x, y + 5, n_random=3)
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert [m.training for m in model.modules()] == modes
+
+
+def test_the_model_is_byte_identical_after_an_error_in_the_middle_of_the_lesions(monkeypatch):
+    from nngraph.proxies._forward import LesionRunner
+
+    torch.manual_seed(0)
+    model = _trained_like(_ConvBN(), 2).train()  # batch norms that would update in train mode
+    model.features[4].eval()
+    model.head.weight.requires_grad_(False)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(40, 1, 8, 8, generator=g)
+    y = torch.randint(0, 3, (40,), generator=g)
+    part = _random_partition(ng.weight_graph(model, x[:1]), 3, seed=4)
+    kw = dict(n_random=3, n_null_partitions=0, random_state=0, max_memory=1)  # a lesion a call
+    before = ng.importance(model, part, x, y, **kw)
+    assert before.info["n_lesions"] > 6
+
+    def snapshot():
+        return (
+            {
+                k: (v.dtype, tuple(v.shape), v.numpy().tobytes())
+                for k, v in model.state_dict().items()
+            },
+            [(name, m.training) for name, m in model.named_modules()],
+            [(name, p.requires_grad) for name, p in model.named_parameters()],
+        )
+
+    state = snapshot()
+    calls: list[str] = []
+    real = LesionRunner.lesioned
+
+    def failing(self, site, sets):
+        out = real(self, site, sets)  # the lesion runs through the model, then fails
+        calls.append(site.layer)
+        if len(calls) == 3:
+            raise RuntimeError("lesion 3 failed")
+        return out
+
+    monkeypatch.setattr(LesionRunner, "lesioned", failing)
+    with pytest.raises(RuntimeError, match="lesion 3 failed"):
+        ng.importance(model, part, x, y, **kw)
+    monkeypatch.undo()
+    assert len(calls) == 3
+    assert snapshot() == state
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    _assert_same(ng.importance(model, part, x, y, **kw), before)
 
 
 # ---------------------------------------------------------------------- bad input
