@@ -13,7 +13,7 @@ from scipy.stats import kstest
 
 import nngraph as ng
 from nngraph.proxies import coherence_figure
-from nngraph.proxies._visualization import optimise, parameterization
+from nngraph.proxies._visualization import _transform, entropy_bits, optimise, parameterization
 from nngraph.stats import empirical_pvalues
 
 matplotlib.use("Agg")
@@ -55,7 +55,7 @@ def test_the_optimiser_climbs_a_concave_objective_monotonically():
     param = parameterization("plain", torch.tensor([[0.0] * 4, [1.0] * 4]))
     history: list[torch.Tensor] = []
     x = optimise(
-        lambda v: v @ w.t()[:, 0:1].squeeze(1).unsqueeze(1).squeeze(1) if False else (v * w).sum(1),
+        lambda v: (v * w).sum(1),
         param,
         1,
         steps=50,
@@ -89,6 +89,185 @@ def test_batched_and_one_at_a_time_optimisation_agree():
             dtype=torch.float64,
         )
         np.testing.assert_allclose(alone[0].numpy(), batched[j].numpy(), rtol=1e-6, atol=1e-8)
+
+
+# ---------------------------------------------------------------------- colour images
+#: Lucid's square root of a natural-image colour correlation (RGB), the reference.
+LUCID_COLOUR_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+
+
+def _rgb_net() -> nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(6, 6, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(6, 3),
+        )
+        with torch.no_grad():
+            model[-1].weight.mul_(10.0)  # a softmax far from uniform
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def rgb():
+    """Give a tiny 3-channel conv net, 3x8x8 inputs in [-0.5, 1.5], a partition of its conv 2."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(30, 3, 8, 8, generator=g) * 2 - 0.5
+    y = torch.randint(0, 3, (30,), generator=g)
+    part = ng.Partition({"2": np.array([0, 0, 0, 1, 1, 1])})
+    return _rgb_net(), x, y, part
+
+
+RGB_VIS = dict(method="visualization", n_random=4, n_null_partitions=0)
+
+
+def _same(a: ng.ProxyResult, b: ng.ProxyResult) -> bool:
+    stats = all(
+        np.array_equal(a.true[s.name], b.true[s.name])
+        and np.array_equal(a.random[s.name], b.random[s.name])
+        for s in a.statistics
+    )
+    inputs = a.extras["inputs"]
+    return stats and all(np.array_equal(inputs[i], b.extras["inputs"][i]) for i in inputs)
+
+
+def test_fourier_images_are_in_range_seeded_and_climb(rgb):
+    model, x, y, part = rgb
+    res = ng.coherence(model, part, x, y, random_state=0, steps=10, **RGB_VIS)
+    assert res.info["parameterization"] == "fourier"  # chosen for (C, H, W) images
+    assert res.n_rows == 2
+    for i in range(res.n_rows):
+        images = res.extras["inputs"][i]
+        assert images.shape == (1 + 3, 3, 8, 8)
+        assert images.min() >= float(x.min()) and images.max() <= float(x.max())
+        assert images.std() > 0.01
+    assert _same(res, ng.coherence(model, part, x, y, random_state=0, steps=10, **RGB_VIS))
+    assert not _same(res, ng.coherence(model, part, x, y, random_state=1, steps=10, **RGB_VIS))
+    # Same start (same seed), more steps: every set's objective is higher.
+    one = ng.coherence(model, part, x, y, random_state=0, steps=1, **RGB_VIS)
+    assert np.all(res.true["objective"] > one.true["objective"])
+    assert np.all(res.random["objective"] > one.random["objective"])
+
+
+def test_fourier_colour_is_decorrelated_with_lucids_colour_matrix():
+    g = torch.Generator().manual_seed(0)
+    data = torch.rand(10, 3, 8, 8, generator=g) * 2 - 0.5
+    colour, grey = parameterization("fourier", data), parameterization("fourier", data[:, :1])
+    theta = 0.1 * torch.randn((300, 3, 8, 5, 2), generator=g, dtype=torch.float64)
+
+    def before_squashing(param, images):  # invert lo + (hi - lo) * sigmoid(raw)
+        p = (images - param.lo) / (param.hi - param.lo)
+        return torch.log(p) - torch.log1p(-p)
+
+    raw = before_squashing(colour, colour(theta))
+    # Each channel made as a grey image is, then mixed by Lucid's matrix (its largest
+    # column scaled to norm 1).
+    channels = torch.cat([before_squashing(grey, grey(theta[:, c : c + 1])) for c in range(3)], 1)
+    mix = LUCID_COLOUR_SQRT / np.linalg.norm(LUCID_COLOUR_SQRT, axis=0).max()
+    expected = torch.einsum("ij,njhw->nihw", torch.from_numpy(mix), channels)
+    torch.testing.assert_close(raw, expected, rtol=1e-7, atol=1e-9)
+    # So the three colours are correlated as in natural images, not independent.
+    corr = np.corrcoef(raw.transpose(0, 1).reshape(3, -1).numpy())
+    cov = mix @ mix.T
+    target = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    np.testing.assert_allclose(corr, target, atol=0.05)
+    assert corr[0, 1] > 0.7 and corr[1, 2] > 0.7
+
+
+def test_jitter_translates_and_scale_rescales_the_image_seeded():
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    seen = set()
+    for seed in range(10):
+        out = _transform(x, 2, 0.0, torch.Generator().manual_seed(seed))
+        shifts = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(out, torch.roll(x, (dy, dx), (-2, -1)))
+        ]
+        assert len(shifts) == 1  # a translation by at most 2 pixels
+        seen.add(shifts[0])
+        assert torch.equal(out, _transform(x, 2, 0.0, torch.Generator().manual_seed(seed)))
+    assert len(seen) > 1
+    changed = 0
+    for seed in range(10):
+        out = _transform(x, 0, 0.3, torch.Generator().manual_seed(seed))
+        assert out.shape == x.shape
+        assert out.min() >= x.min() and out.max() <= x.max()  # bilinear: within range
+        assert torch.equal(out, _transform(x, 0, 0.3, torch.Generator().manual_seed(seed)))
+        changed += not torch.equal(out, x)
+    assert changed > 0
+    flat = torch.rand(4, 6)
+    assert _transform(flat, 2, 0.3, torch.Generator().manual_seed(0)) is flat  # not images
+
+
+def test_jitter_and_scale_in_coherence_are_seeded(rgb):
+    model, x, y, part = rgb
+    kw = dict(random_state=0, steps=6, jitter=1, scale=0.3, **RGB_VIS)
+    res = ng.coherence(model, part, x, y, **kw)
+    assert _same(res, ng.coherence(model, part, x, y, **kw))
+    plain = ng.coherence(model, part, x, y, **dict(kw, jitter=0, scale=0.0))
+    assert not _same(res, plain)  # the transforms change the optimisation
+    for images in res.extras["inputs"].values():
+        assert images.min() >= float(x.min()) and images.max() <= float(x.max())
+
+
+def test_preprocess_runs_before_the_model_for_the_softmax_entropy(rgb):
+    model, x, y, part = rgb
+
+    def preprocess(v):
+        return 3.0 * (0.5 - v)
+
+    with torch.no_grad():  # it changes what the network predicts
+        assert not torch.allclose(
+            torch.softmax(model(x), 1), torch.softmax(model(preprocess(x)), 1)
+        )
+    res = ng.coherence(model, part, x, y, random_state=0, steps=6, preprocess=preprocess, **RGB_VIS)
+    for i, row in enumerate(res.rows):
+        images = torch.from_numpy(res.extras["inputs"][i])  # the set, then 3 of its controls
+        with torch.no_grad():
+            probs = torch.softmax(model(preprocess(images)).double(), 1)
+            raw = torch.softmax(model(images).double(), 1)
+            conv = model[:3](preprocess(images))  # layer "2" before its ReLU
+        entropy = entropy_bits(probs).numpy()
+        recorded = np.r_[res.true["softmax_entropy"][i], res.random["softmax_entropy"][i][:3]]
+        np.testing.assert_allclose(recorded, entropy, rtol=1e-5)
+        assert np.all(np.abs(entropy_bits(raw).numpy() - recorded) > 0.05)
+        objective = conv.mean((2, 3))[0, row["units"]].abs().sum()
+        assert res.true["objective"][i] == pytest.approx(float(objective), rel=1e-5)
+
+
+def test_the_figure_of_a_non_image_input_is_a_bar_plot_in_a_valid_png(tmp_path):
+    import matplotlib.image
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 3)).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 6, generator=g)
+    y = torch.randint(0, 3, (60,), generator=g)
+    part = ng.Partition({"0": np.repeat([0, 1], 6)})
+    ds = ng.coherence(model, part, x, y, n_random=4, n_null_partitions=0, random_state=0)
+    vis = ng.coherence(model, part, x, y, random_state=0, steps=4, **RGB_VIS)
+    assert vis.info["parameterization"] == "plain"
+    fig = coherence_figure(x, "0", dataset=ds, visualization=vis)
+    path = tmp_path / "features.png"
+    fig.savefig(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100
+    drawn = [ax for ax in fig.axes if ax.has_data()]
+    assert len(drawn) == 2 * (1 + 5 + 3)  # per sub-cluster: optimised, 5 examples, 3 controls
+    for ax in drawn:
+        assert not ax.images and len(ax.patches) == 6  # a bar per feature
+    first = next(ax for ax in drawn if ax.get_title().startswith("optimised"))
+    heights = [bar.get_height() for bar in first.patches]  # the first sub-cluster's input
+    np.testing.assert_allclose(heights, vis.extras["inputs"][0][0], rtol=1e-6)
 
 
 @pytest.fixture(scope="module")
