@@ -272,10 +272,10 @@ def spectral_embedding(
     n_components : int, default=8
         Number of eigenvectors. At most the number of units with an edge.
     eigen_solver : {"auto", "dense", "block", "arpack", "lobpcg"}, default="auto"
-        ``"auto"``: dense below ``dense_threshold`` unknowns; else the block Krylov
-        solver when ``N`` is applied from dense blocks with at least 2,000,000 entries
-        (weight graphs of wide layers: each step is a matrix-matrix product per
-        block); else ARPACK. See :mod:`nngraph.partition._spectral_solvers` for the
+        ``"auto"``: dense below ``dense_threshold`` unknowns; else ARPACK (measured
+        faster than the block Krylov solver on idle machines, even on weight graphs
+        of wide layers). ``"block"``: block Krylov, each step a matrix-matrix product
+        per dense block. See :mod:`nngraph.partition._spectral_solvers` for the
         fallback on non-convergence.
     eigen_tol : float or "auto", default="auto"
         Relative residual tolerance passed to the iterative solver (``"auto"``: 1e-8).

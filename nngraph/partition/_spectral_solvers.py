@@ -3,12 +3,11 @@
 Solvers: ``"dense"`` (``scipy.linalg.eigh`` on the deflated problem, the default up to
 ``dense_threshold`` unknowns), ``"block"`` (block Lanczos on blocks of vectors,
 :func:`~._spectral_block.block_krylov`: each step is one matrix-matrix product per layer
-block; the default above ``dense_threshold`` when the operator has at least
-``2,000,000`` entries in dense blocks), ``"arpack"`` (``scipy.sparse.linalg.eigsh``,
-largest algebraic, one vector at a time; the default otherwise) and ``"lobpcg"``. The
-known eigenvectors (eigenvalue 1) are deflated: ARPACK, LOBPCG and ``eigh`` see
-``H - 3 Q Q^T``, which moves them to eigenvalue -2, out of the way; the block solver
-keeps its basis orthogonal to them.
+block; only on request, see :data:`BLOCK_MIN_ENTRIES`), ``"arpack"``
+(``scipy.sparse.linalg.eigsh``, largest algebraic, one vector at a time; the default
+above ``dense_threshold``) and ``"lobpcg"``. The known eigenvectors (eigenvalue 1) are
+deflated: ARPACK, LOBPCG and ``eigh`` see ``H - 3 Q Q^T``, which moves them to
+eigenvalue -2, out of the way; the block solver keeps its basis orthogonal to them.
 
 ``block_dtype="float32"`` applies the dense blocks in single precision in the block
 solver (half the memory read per product) until its residuals stop improving, then in
@@ -43,8 +42,13 @@ _DENSE_FALLBACK_MAX = 8000
 #: Deflation shift: known eigenvectors move from eigenvalue 1 to 1 - 3 = -2.
 _DEFLATE = 3.0
 #: ``"auto"`` picks the block solver for operators with this many entries in dense
-#: blocks (below, one product is cheap and ARPACK's lighter bookkeeping wins).
-BLOCK_MIN_ENTRIES = 2_000_000
+#: blocks; None: never. Measured on an idle 2-core machine (benchmarks/bench_spectral.py,
+#: k = 12), ARPACK wins on every graph tried: on the MLP 784-2048x4-10 (14.2M entries)
+#: 1.34 s against 1.8 s for the block solver (1.43 s at its best block size), as a
+#: product with b vectors costs about 3x one vector's already at b = 2 (OpenBLAS packs
+#: the block for every matrix-matrix product), and Lanczos with blocks needs 2-3x the
+#: vectors of ARPACK's; on the digits MLP 11 ms against 27 ms.
+BLOCK_MIN_ENTRIES: int | None = None
 #: Default limit of the block solver's steps (block products).
 _BLOCK_MAX_STEPS = 1000
 #: The block solver aims this much below ``tol``: ARPACK's last restart usually lands
@@ -102,8 +106,8 @@ def solve(
     n_wanted : int
         Number of eigenpairs, besides the known ones.
     solver : {"auto", "dense", "block", "arpack", "lobpcg"}
-        ``"auto"``: dense up to ``dense_threshold`` unknowns; else the block solver
-        when the operator has at least 2,000,000 entries in dense blocks; else ARPACK.
+        ``"auto"``: dense up to ``dense_threshold`` unknowns; else ARPACK (the block
+        solver only where :data:`BLOCK_MIN_ENTRIES` says so).
     tol : float
         Relative residual tolerance of the iterative solvers.
     maxiter : int or None
@@ -156,7 +160,7 @@ def solve(
     if solver == "auto":
         if dim <= dense_threshold:
             solver = "dense"
-        elif problem.dense_entries >= BLOCK_MIN_ENTRIES:
+        elif BLOCK_MIN_ENTRIES is not None and problem.dense_entries >= BLOCK_MIN_ENTRIES:
             solver = "block"
         else:
             solver = "arpack"

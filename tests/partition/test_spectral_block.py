@@ -132,7 +132,9 @@ def test_float32_products_use_single_precision_blocks(layered):
 
 def test_auto_picks_the_block_solver_for_large_dense_blocks(layered, monkeypatch):
     kw = dict(random_state=0, dense_threshold=0)
-    assert ng.SpectralClustering(4, **kw).fit(layered).eigen_solver_ == "arpack"  # small
+    # by default ARPACK, even with dense blocks (measured faster: BLOCK_MIN_ENTRIES)
+    assert solvers.BLOCK_MIN_ENTRIES is None
+    assert ng.SpectralClustering(4, **kw).fit(layered).eigen_solver_ == "arpack"
     monkeypatch.setattr(solvers, "BLOCK_MIN_ENTRIES", 10_000)
     assert ng.SpectralClustering(4, **kw).fit(layered).eigen_solver_ == "block"
     # a CSR operator has no dense blocks: ARPACK
