@@ -1,6 +1,6 @@
 """The checks of why sizes differ in docs/findings.md, on five networks each.
 
-Run from the repository root: ``python docs/findings/size_checks.py`` (about 5 minutes
+Run from the repository root: ``python benchmarks/findings_size_checks.py`` (about 5 minutes
 on 2 cores with the networks trained, 10 with training). It reuses the task functions of
 ``benchmarks/study_findings.py`` with its full settings (k = 12, 50 shuffles of the
 "layer" null, 99 random sets per sub-cluster), prints one line per network and a
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import study_findings as sf  # noqa: E402
 
