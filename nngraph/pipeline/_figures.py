@@ -125,7 +125,7 @@ def _figure(path: Path, width: float, height: float, **kwargs: Any) -> Iterator[
 
 
 def _save_png(fig: Any, path: Path) -> None:
-    """Write ``fig`` as PNG, with its colours reduced to a 256-colour palette.
+    """Write ``fig`` as PNG (at the report's resolution), its colours in a 256-colour palette.
 
     The faint edges of the network make a full-colour PNG of about a megabyte; a
     palette looks the same at a third of the size, which matters in an HTML file that
@@ -133,11 +133,13 @@ def _save_png(fig: Any, path: Path) -> None:
     report's other named colours), so a cluster keeps its colour from picture to
     picture; the rest of it is fitted to the picture (median cut, no dithering).
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image  # matplotlib depends on Pillow
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI)
-    image = Image.open(buffer).convert("RGB")
+    fig.set_dpi(_DPI)
+    canvas = FigureCanvasAgg(fig)  # rendered in memory: no full-colour PNG to encode
+    canvas.draw()
+    image = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
     exact = [cluster_colour(c) for c in range(40)] + [text_colour(c) for c in range(40)]
     exact += [UNCLUSTERED, _SIGNIFICANT, "#ffffff", "#000000"]
     rgb = np.array(
@@ -161,8 +163,7 @@ def _save_png(fig: Any, path: Path) -> None:
     indexed.putpalette(palette.astype(np.uint8).ravel().tolist())
     small = io.BytesIO()
     indexed.save(small, format="png", optimize=True)
-    best = min(buffer, small, key=lambda b: b.getbuffer().nbytes)
-    path.write_bytes(best.getvalue())
+    path.write_bytes(small.getvalue())
 
 
 # ------------------------------------------------------------------ the network
@@ -391,21 +392,14 @@ def proxy_figure(
                 offset[layer, c] = (i - (len(mine) - 1) / 2) * step
         for ax, (name, words) in zip(axes, statistics, strict=True):
             labelled: dict[str, int] = {}  # per layer: significant dots labelled so far
+            dots: dict[bool, list[tuple[float, float, str]]] = {False: [], True: []}
             for r in res.rows:
                 p = r[f"{name}_p"]
                 if not np.isfinite(p):
                     continue
                 c, sig = int(r["cluster"]), bool(r[f"{name}_significant"])
                 xpos = layers.index(r["layer"]) + offset[r["layer"], c]
-                ax.scatter(
-                    xpos,
-                    p,
-                    s=80 if sig else 30,
-                    color=cluster_colour(c),
-                    edgecolors="black" if sig else "white",
-                    linewidths=1.4 if sig else 0.5,
-                    zorder=3,
-                )
+                dots[sig].append((xpos, p, cluster_colour(c)))
                 if sig:  # labels alternate above and below, so neighbours stay apart
                     nth = labelled[r["layer"]] = labelled.get(r["layer"], -1) + 1
                     ax.annotate(
@@ -417,6 +411,18 @@ def proxy_figure(
                         fontsize=8,
                         fontweight="bold",
                         color=text_colour(c),
+                    )
+            for sig, found in dots.items():  # one collection each: quick to draw
+                if found:
+                    xs, ps, colours = zip(*found, strict=True)
+                    ax.scatter(
+                        xs,
+                        ps,
+                        s=80 if sig else 30,
+                        color=colours,
+                        edgecolors="black" if sig else "white",
+                        linewidths=1.4 if sig else 0.5,
+                        zorder=4 if sig else 3,
                     )
             ax.axhline(1 / (n_random + 1), color="0.35", lw=0.9, ls=":")
             ax.axhline(res.alpha, color=_SIGNIFICANT, lw=0.9, ls="--")
