@@ -33,6 +33,7 @@ from ._report_document import (
     format_p,
     format_seconds,
 )
+from ._report_drawing import PictureQueue
 from ._report_graph import graph_section
 from ._report_html import render_html
 from ._report_markdown import render_markdown
@@ -328,7 +329,12 @@ def _files_section(folder: Path, figures: dict[str, str]) -> Section:
 
 
 def build_document(
-    result: Any, folder: Path, failures: list[str], *, pictures: bool = True
+    result: Any,
+    folder: Path,
+    failures: list[str],
+    *,
+    pictures: bool = True,
+    queue: PictureQueue | None = None,
 ) -> Document:
     """Build the report of ``result``, drawing its pictures into ``folder / "figures"``.
 
@@ -342,6 +348,10 @@ def build_document(
         Receives a line for each picture that could not be drawn.
     pictures : bool, default=True
         Draw the pictures (False: the report has none).
+    queue : PictureQueue, optional
+        Queue the pictures there and draw them all together (:meth:`PictureQueue.draw`,
+        in parallel where it can) once the graph sections are built, instead of one by
+        one as they are built.
 
     Returns
     -------
@@ -357,8 +367,10 @@ def build_document(
     doc.sections += [_verdict_section(result, verdict), _model_section(result)]
     for kind, gs in result.graphs.items():
         doc.sections.append(
-            graph_section(kind, gs, result, verdict.graphs[kind], folder, failures, pictures)
+            graph_section(kind, gs, result, verdict.graphs[kind], folder, failures, pictures, queue)
         )
+    if queue is not None:  # drawn now: the warnings and the files sections follow them
+        queue.draw(doc, failures)
     doc.sections += [
         _warnings_section(result, failures),
         _timings_section(result),
@@ -426,8 +438,9 @@ def write_report(result: Any, folder: str | os.PathLike[str]) -> list[Path]:
     pictures = importlib.util.find_spec("matplotlib") is not None
     if not pictures:
         failures.append("no pictures: they need matplotlib (pip install matplotlib)")
+    queue = PictureQueue()
     try:
-        document = build_document(result, folder, failures, pictures=pictures)
+        document = build_document(result, folder, failures, pictures=pictures, queue=queue)
     except Exception as exc:  # noqa: BLE001 - the results must be saved whatever happens
         document = _fallback_document(result, exc)
     html_path, md_path = folder / "report.html", folder / "report.md"

@@ -213,13 +213,21 @@ class Pictures:
     ``draw(name, make, title, caption)`` calls ``make(path)`` for
     ``figures/<prefix>-<name>.png`` and returns the :class:`Figure`; if ``make`` raises,
     a paragraph saying so (the message also goes to ``failures``); if pictures are
-    disabled (no matplotlib), None, which :meth:`Section.add` skips.
+    disabled (no matplotlib), None, which :meth:`Section.add` skips. With a ``queue``
+    (:class:`~nngraph.pipeline._report_drawing.PictureQueue`), ``make`` is queued and
+    the figure returned at once; the queue draws it later.
     """
 
     def __init__(
-        self, folder: Path, prefix: str, failures: list[str], enabled: bool = True
+        self,
+        folder: Path,
+        prefix: str,
+        failures: list[str],
+        enabled: bool = True,
+        queue: Any = None,
     ) -> None:
         self.folder, self.prefix, self.failures, self.enabled = folder, prefix, failures, enabled
+        self.queue = queue  # a PictureQueue: draw later, all together
 
     def draw(
         self, name: str, make: Callable[[Path], Any], title: str, caption: str = ""
@@ -228,6 +236,10 @@ class Pictures:
         if not self.enabled:
             return None
         relative = f"figures/{self.prefix}-{name}.png"
+        if self.queue is not None:
+            figure = Figure(relative, title, caption)
+            self.queue.add(figure, make, self.folder / relative, relative)
+            return figure
         try:
             make(self.folder / relative)
         except Exception as exc:  # noqa: BLE001 - one picture must not lose the report

@@ -369,6 +369,7 @@ def graph_section(
     folder: Path,
     failures: list[str],
     pictures: bool = True,
+    queue: Any = None,
 ) -> Section:
     """Build the report's section on one graph, drawing its pictures into ``folder``.
 
@@ -388,12 +389,14 @@ def graph_section(
         Receives a line for each picture that could not be drawn.
     pictures : bool, default=True
         Draw the pictures (False: the section has none).
+    queue : PictureQueue, optional
+        Queue the pictures there instead of drawing them now.
 
     Returns
     -------
     Section
     """
-    draw = Pictures(folder, kind, failures, pictures)
+    draw = Pictures(folder, kind, failures, pictures, queue)
     graph = gs.graph
     edges = (
         "an edge joins two units of consecutive layers, weighted by the absolute weight "

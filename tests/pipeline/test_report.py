@@ -330,3 +330,30 @@ def test_the_training_options_of_a_bundled_network_are_named(small_study):
     text = render_markdown(Document("t", "", [_report._model_section(result)]))
     assert "epochs (cached); dropout 0.5, pruned to 90% sparsity, L1 5e-05" in text
     assert small_study.model_info["training"] == {}  # the default network: plain training
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_queued_pictures_are_drawn_and_failures_replaced(tmp_path, workers):
+    from nngraph.pipeline._report_document import Figure, Pictures
+    from nngraph.pipeline._report_drawing import PictureQueue
+
+    def good(path):
+        path.write_bytes(b"png of " + path.name.encode())
+
+    def bad(path):
+        raise RuntimeError("no ink")
+
+    queue, failures = PictureQueue(workers), []
+    draw = Pictures(tmp_path, "w", failures, queue=queue)
+    (tmp_path / "figures").mkdir()
+    s = Section("graph", "Graph")
+    s.add(draw.draw("a", good, "A"), draw.draw("b", bad, "B"), draw.draw("c", good, "C"))
+    assert not any((tmp_path / "figures").iterdir())  # queued, not drawn yet
+    doc = Document("t", "", [s])
+    queue.draw(doc, failures)
+    assert (tmp_path / "figures/w-a.png").read_bytes() == b"png of w-a.png"
+    assert (tmp_path / "figures/w-c.png").exists() and not (tmp_path / "figures/w-b.png").exists()
+    assert [type(b).__name__ for b in s.blocks] == ["Figure", "Paragraph", "Figure"]
+    assert failures == ["picture figures/w-b.png could not be drawn: RuntimeError: no ink"]
+    assert "could not be drawn" in render_markdown(doc) and queue.jobs == []
+    assert all(isinstance(b, Figure) for b in (s.blocks[0], s.blocks[2]))
