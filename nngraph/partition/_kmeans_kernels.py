@@ -27,6 +27,38 @@ def _sq_dist(x, i, c, j):
     return acc
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sq_dists(src, m, centre, out):
+    """``out[b] = ||src[:, b] - centre||^2`` for ``b < m`` (``src`` has the points as columns).
+
+    Each distance is summed over the features in order (as :func:`_sq_dist`), four
+    features per pass over ``out`` (a quarter of the loads and stores of one per
+    pass); the loop over the points runs in SIMD lanes.
+    """
+    dim = src.shape[0]
+    for b in range(m):
+        out[b] = 0.0
+    t = 0
+    while t + 4 <= dim:
+        c0 = centre[t]
+        c1 = centre[t + 1]
+        c2 = centre[t + 2]
+        c3 = centre[t + 3]
+        for b in range(m):
+            e0 = src[t, b] - c0
+            e1 = src[t + 1, b] - c1
+            e2 = src[t + 2, b] - c2
+            e3 = src[t + 3, b] - c3
+            out[b] = (((out[b] + e0 * e0) + e1 * e1) + e2 * e2) + e3 * e3
+        t += 4
+    while t < dim:
+        ct = centre[t]
+        for b in range(m):
+            diff = src[t, b] - ct
+            out[b] += diff * diff
+        t += 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _searchsorted_left(cum, value):
     """First ``p`` with ``cum[p] >= value`` (``numpy.searchsorted(side="left")``)."""
@@ -44,17 +76,12 @@ def _searchsorted_left(cum, value):
 def _min_with_distances(xt, j, closest, out):
     """``out[i] = min(closest[i], ||x[i] - x[j]||^2)``; returns ``sum(out)``.
 
-    ``xt`` is the data transposed, so the loop over the points runs in SIMD lanes;
-    the sum uses four interleaved partial sums, added in a fixed order.
+    ``xt`` is the data transposed, so the loop over the points runs in SIMD lanes
+    (:func:`_sq_dists`); the sum uses four interleaved partial sums, added in a fixed
+    order.
     """
     n = xt.shape[1]
-    for i in range(n):
-        out[i] = 0.0
-    for t in range(xt.shape[0]):
-        c = xt[t, j]
-        for i in range(n):
-            diff = xt[t, i] - c
-            out[i] += diff * diff
+    _sq_dists(xt, n, xt[:, j], out)
     s0 = s1 = s2 = s3 = 0.0
     n4 = n - n % 4
     for i in range(0, n4, 4):
@@ -191,7 +218,7 @@ def _nearest_three(x, c, cand, m, xg, dist, best):
 
     Writes, for ``p < m``, the squared distances ``best[0:3, p]`` (ascending) and the
     centres ``best[3:5, p]`` of the first two (as floats). Each distance is summed over
-    the features in order (as :func:`_sq_dist`); the first centre wins a tie.
+    the features in order (:func:`_sq_dists`); the first centre wins a tie.
     """
     k, dim = c.shape
     d1 = best[0]
@@ -201,9 +228,10 @@ def _nearest_three(x, c, cand, m, xg, dist, best):
     a2 = best[4]
     for b0 in range(0, m, _BATCH):
         nb = min(_BATCH, m - b0)
-        for t in range(dim):
-            for b in range(nb):
-                xg[t, b] = x[cand[b0 + b], t]
+        for b in range(nb):
+            i = cand[b0 + b]
+            for t in range(dim):
+                xg[t, b] = x[i, t]
         for b in range(b0, b0 + nb):
             d1[b] = np.inf
             d2[b] = np.inf
@@ -211,13 +239,7 @@ def _nearest_three(x, c, cand, m, xg, dist, best):
             a1[b] = 0.0
             a2[b] = 0.0
         for j in range(k):
-            for b in range(nb):
-                dist[b] = 0.0
-            for t in range(dim):
-                cjt = c[j, t]
-                for b in range(nb):
-                    diff = xg[t, b] - cjt
-                    dist[b] += diff * diff
+            _sq_dists(xg, nb, c[j], dist)
             fj = float(j)
             for b in range(nb):
                 v = dist[b]
