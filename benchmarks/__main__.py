@@ -235,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         else:  # from earlier runs: the full results, else the quick ones
             path = _result_file(suite, False, None)
         payload = json.loads(path.read_text()) if path else None
+        for name in suite.sections if payload is not None else ():
+            part = RESULTS / f"{name}.json"
+            if part.exists() and part.stat().st_mtime > path.stat().st_mtime:
+                newer = json.loads(part.read_text())
+                payload.update({k: v for k, v in newer.items() if k not in ("machine", "python")})
         rows = suite.summarise(payload) if payload else []
         # A run's facts (time, load) belong to the file it wrote, not to an older one.
         if path is not None and (run is None or path.stat().st_mtime < run["started"]):

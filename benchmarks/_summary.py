@@ -46,6 +46,9 @@ class Suite:
     what: str
     needs_gpu: bool = False
     options: tuple[str, ...] = field(default_factory=tuple)
+    #: Results of a run of one section (``--section hard``): its sections replace the
+    #: main file's when newer.
+    sections: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _mib(value: Any) -> str:
@@ -305,6 +308,7 @@ SUITES: tuple[Suite, ...] = (
         "community",
         _community,
         "Louvain and Leiden against igraph",
+        sections=("community_default", "community_hard"),
     ),
     Suite(
         "clusterability",
