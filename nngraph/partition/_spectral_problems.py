@@ -163,6 +163,13 @@ class FullProblem:
         """Whether ``N`` is applied from blocks (where ``single`` products exist)."""
         return self._blocks is not None
 
+    def apply_n(self, v: np.ndarray) -> np.ndarray:
+        """``N v`` for ``v`` of shape ``(n_kept, b)``, not counted in ``n_matvec``."""
+        if self._blocks is None:
+            return self._csr.apply(self.kept, self.kept, v)
+        out = np.zeros((self.dim, v.shape[1]))
+        return self._blocks.apply("forward", v, out, self._index)
+
     def dense(self) -> np.ndarray:
         """``N`` on the kept units as a dense array."""
         return self._csr.dense(self.kept, self.kept)
@@ -261,6 +268,16 @@ class BipartiteProblem:
     def has_blocks(self) -> bool:
         """Whether ``B`` is applied from blocks (where ``single`` products exist)."""
         return self._blocks is not None
+
+    def apply_n(self, v: np.ndarray) -> np.ndarray:
+        """``N v`` for ``v`` of shape ``(n_kept, b)`` (``B`` one way, ``B^T`` the other).
+
+        Not counted in ``n_matvec``.
+        """
+        out = np.empty_like(v)
+        out[self.rows_p] = self.b_mat(v[self.rows_q])
+        out[self.rows_q] = self.bt_mat(v[self.rows_p])
+        return out
 
     def dense(self) -> np.ndarray:
         """``B B^T`` as a dense array (``B`` is kept for :meth:`to_kept`)."""

@@ -145,6 +145,9 @@ def test_full_problem(isolated_sbm, layered, rng, operator):
         np.testing.assert_allclose(problem.matmat(x), ref @ x, atol=1e-14)
         np.testing.assert_allclose(problem.matmat(x[:, :1]), ref @ x[:, :1], atol=1e-14)
         assert problem.n_matvec == 4
+        # N on the kept units for the residual check, not counted as a product.
+        np.testing.assert_allclose(problem.apply_n(x), ref @ x, atol=1e-14)
+        assert problem.n_matvec == 4
         np.testing.assert_allclose(problem.dense(), ref, atol=1e-15)
         u, w = rng.standard_normal((problem.dim, 2)), np.array([0.5, 0.2])
         assert all(x is y for x, y in zip(problem.to_kept(u, w), (u, w), strict=True))
@@ -165,6 +168,11 @@ def test_bipartite_problem(layered, rng, operator):
     np.testing.assert_allclose(problem.bt_mat(x), b.T @ x, atol=1e-14)
     np.testing.assert_allclose(problem.b_mat(y), b @ y, atol=1e-14)
     np.testing.assert_allclose(problem.matmat(x), b @ b.T @ x, atol=1e-14)
+    assert problem.n_matvec == 2
+    # N on the kept units (in their order) for the residual check, not counted.
+    kept_ref = ref[np.ix_(prep.kept, prep.kept)]
+    v = rng.standard_normal((prep.kept.size, 3))
+    np.testing.assert_allclose(problem.apply_n(v), kept_ref @ v, atol=1e-14)
     assert problem.n_matvec == 2
     np.testing.assert_allclose(problem.matmat(problem.known), problem.known, atol=1e-13)
     # Eigenpairs of B B^T -> eigenpairs of N, checked against N itself.
