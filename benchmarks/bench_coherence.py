@@ -122,8 +122,11 @@ def bench_visualization(torch, prep, sets, device: str, steps: int) -> dict:
         n_sets += n
     _sync(torch, device)
     t_alone = time.perf_counter() - t0
+    # float32: a product's rounding depends on how many rows it holds, and 64 Adam steps
+    # carry it on; the two agree to about 1e-4 (2.6e-4 seen). The float64 test
+    # (tests/proxies/test_coherence.py) checks the batching itself to 1e-6.
     for name in sets:
-        np.testing.assert_allclose(batched["objective"][name], alone[name], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(batched["objective"][name], alone[name], rtol=1e-3, atol=1e-5)
     return {
         "part": "feature visualisation",
         "sets": n_sets,
