@@ -21,6 +21,8 @@ PROXY_STATISTICS: dict[str, list[tuple[str, str]]] = {
         ("balanced_accuracy", "lesioning it lowers accuracy more than lesioning random sets"),
         ("loss", "lesioning it raises the loss more than lesioning random sets"),
         ("selectivity", "its lesion hurts some classes more than others, beyond random sets"),
+        # Networks with several heads (the two-digit task) only:
+        ("head_gap", "its lesion hurts one head (task) more than another, beyond random sets"),
     ],
     "dataset": [
         ("label_entropy", "the inputs that excite it most share their labels"),
@@ -150,6 +152,31 @@ def _classes(hurt: Any) -> str:
     return ", ".join(map(str, hurt))
 
 
+def _heads(row: dict[str, Any]) -> list[tuple[float, float]]:
+    """Per head: balanced accuracy with the sub-cluster lesioned, and with random sets."""
+    out, h = [], 0
+    while f"balanced_accuracy_head{h}" in row:
+        out.append(
+            (row[f"balanced_accuracy_head{h}"], row[f"balanced_accuracy_head{h}_random_mean"])
+        )
+        h += 1
+    return out
+
+
+def _what_it_does(hit: dict[str, Any]) -> str:
+    """Say what lesioning a significant sub-cluster does: to which head, or to which classes."""
+    heads = hit.get("heads")
+    if heads:
+        worst = min(range(len(heads)), key=lambda h: heads[h][0] - heads[h][1])
+        others = ", ".join(f"head {h} at {v:.2f}" for h, (v, _) in enumerate(heads) if h != worst)
+        value, random = heads[worst]
+        return (
+            f"lesioning {_describe(hit)} leaves head {worst} at a balanced accuracy of "
+            f"{value:.2f} (random sets: {random:.2f}) and {others}"
+        )
+    return f"lesioning {_describe(hit)} hurts classes {_classes(hit['classes_hurt'])} most"
+
+
 def _proxy_lines(key: str, res: Any, out: GraphVerdict) -> None:
     stats = [(s, words) for s, words in PROXY_STATISTICS[key] if s in res.combined]
     if not stats or res.n_rows == 0:
@@ -176,6 +203,8 @@ def _proxy_lines(key: str, res: Any, out: GraphVerdict) -> None:
                 hit["statistics"].append(name)
                 if key == "importance" and row.get("classes_hurt") is not None:
                     hit["classes_hurt"] = row["classes_hurt"]
+                if name == "head_gap":
+                    hit["heads"] = _heads(row)
     out.significant[key] = list(hits.values())
     line = f"{res.proxy.capitalize()}: " + "; ".join(parts) + "."
     if hits:
@@ -184,9 +213,9 @@ def _proxy_lines(key: str, res: Any, out: GraphVerdict) -> None:
         line += f" Significant: {'; '.join(named)}{more}."
         if key == "importance":
             classes = [
-                f"lesioning {_describe(h)} hurts classes {_classes(h['classes_hurt'])} most"
+                _what_it_does(h)
                 for h in list(hits.values())[:3]
-                if h.get("classes_hurt")
+                if h.get("heads") or h.get("classes_hurt")
             ]
             if classes:
                 line += " What they do: " + "; ".join(classes) + "."

@@ -267,3 +267,59 @@ def test_nothing_optional_runs_when_switched_off():
     assert "clusterability" not in res.summary()["graphs"]["weight"]
     assert res.verdict().modular == "untested"
     assert res.verdict().headline.startswith("Nothing was tested")
+
+
+def _two_task_network(width: int = 16):
+    """Two tasks side by side with nothing shared: inputs 0-3 decide head 0, 4-7 head 1.
+
+    Hidden units ``[0, width)`` read only the first four inputs, ``[width, 2 width)`` only
+    the last four; each head reads only its own half (half the units carry the sum,
+    half its negative, so the sign survives the ReLU). A head fails only when every
+    unit of one sign is silenced: a random half of the layer rarely does that.
+    """
+    import torch.nn as nn
+
+    first, second = nn.Linear(8, 2 * width), nn.Linear(2 * width, 4)
+    with torch.no_grad():
+        first.weight.zero_()
+        first.bias.zero_()
+        second.weight.zero_()
+        second.bias.zero_()
+        for head in range(2):
+            units = range(head * width, (head + 1) * width)
+            for i, u in enumerate(units):
+                sign = 1.0 if i % 2 == 0 else -1.0
+                first.weight[u, 4 * head : 4 * head + 4] = sign * (1.0 + 0.1 * i)
+                second.weight[2 * head + 1, u] = sign  # class 1: the sum is positive
+                second.weight[2 * head, u] = -sign
+    return nn.Sequential(first, nn.ReLU(), second).eval()
+
+
+def test_a_network_of_two_separate_tasks_is_found_and_each_part_hurts_its_own_head():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 8, generator=g)
+    y = torch.stack([(x[:, :4].sum(1) > 0), (x[:, 4:].sum(1) > 0)], dim=1).long()
+    model = _two_task_network()
+    assert (model(x).reshape(-1, 2, 2).argmax(2) == y).all()  # both heads exact
+    data = (x[:200], y[:200], x[200:], y[200:])
+    with pytest.warns(UserWarning):  # the two halves are two connected components
+        res = ng.study(model, data, graphs=("weight",), k=2, n_shuffles=19, coherence=(),
+                       n_random=99, n_null_partitions=5, partitioners=("spectral",))  # fmt: skip
+    gs = res.graphs["weight"]
+    labels = gs.partition.labels
+    hidden = gs.graph.node_layer == gs.graph.layer_names.index("0")
+    assert len(set(labels[hidden][:16])) == 1 and len(set(labels[hidden][16:])) == 1
+    assert labels[hidden][0] != labels[hidden][16]  # the planted halves, found
+    rows = gs.importance.rows
+    assert [bool(r["head_gap_significant"]) for r in rows] == [True, True]
+    v = res.verdict()
+    assert v.modular == "yes"
+    hits = v.graphs["weight"].significant["importance"]
+    assert all("head_gap" in h["statistics"] for h in hits)
+    text = v.text()
+    # each half's lesion leaves its own head at chance and the other head intact
+    for r in rows:
+        heads = [r["balanced_accuracy_head0"], r["balanced_accuracy_head1"]]
+        assert sorted(heads) == [pytest.approx(0.5, abs=0.05), pytest.approx(1.0)]
+    assert "leaves head 0 at a balanced accuracy of 0.50" in text
+    assert "leaves head 1 at a balanced accuracy of 0.50" in text
