@@ -16,6 +16,7 @@ import pytest
 
 import nngraph as ng
 from nngraph.cli import main
+from tests.helpers import python_with_ctrl_c
 
 SMALL_RUN = [
     "--k", "4", "--shuffles", "3", "--n-random", "9", "--null-partitions", "3", "--steps", "8",
@@ -253,7 +254,7 @@ def test_help_defaults_are_the_study_defaults():
 def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nngraph", "run", *SMALL_RUN, "--output", str(out)],
+        python_with_ctrl_c("-m", "nngraph", "run", *SMALL_RUN, "--output", str(out)),
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -8,7 +8,6 @@ import multiprocessing as mp
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 
@@ -20,6 +19,7 @@ import torch.nn as nn
 
 import nngraph as ng
 from nngraph.stats._null_models import NullModel, _upper_index
+from tests.helpers import python_with_ctrl_c
 
 
 def _modular_mlp(rng, n_modules=3, width=8, noise=0.02) -> nn.Sequential:
@@ -345,7 +345,7 @@ _CTRL_C_SCRIPT = textwrap.dedent(
 def test_ctrl_c_cancels_and_leaves_no_workers(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(_CTRL_C_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(python_with_ctrl_c(str(script)), stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in proc.stdout.readline().split()]
         assert len(pids) == 2

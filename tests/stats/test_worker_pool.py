@@ -20,6 +20,7 @@ import nngraph as ng
 from nngraph.graphs import NeuronGraph
 from nngraph.stats import shutdown_worker_pool, worker_pool
 from nngraph.utils._threads import cpu_count
+from tests.helpers import python_with_ctrl_c
 
 
 def _layered(rng: np.random.Generator, sizes=(12, 16, 16, 8), n_modules: int = 4) -> NeuronGraph:
@@ -191,7 +192,7 @@ def _run_script(tmp_path, mode: str) -> tuple[subprocess.Popen, list[int]]:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     script.write_text(_SCRIPT.format(root=root))
     proc = subprocess.Popen(
-        [sys.executable, str(script), mode],
+        python_with_ctrl_c(str(script), mode),
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's job
