@@ -36,6 +36,8 @@ sys.path.insert(0, str(HERE))
 from _common import RESULTS  # noqa: E402
 from _summary import SUITES, Row, Suite  # noqa: E402
 
+from nngraph.utils._io import atomic_write, json_text  # noqa: E402
+
 DEFAULT_OUTPUT = HERE.parent / "docs" / "benchmarks.md"
 RUNS = RESULTS / "_runs.json"
 
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs: dict[str, Any] = json.loads(RUNS.read_text()) if RUNS.exists() else {}
     cuda = _has_cuda()
-    ran, failed = set(), []
+    written: dict[str, Path | None] = {}  # per suite run now: its results, None if it failed
     for suite in SUITES:
         if args.from_results or (args.only and suite.name not in args.only):
             continue
@@ -218,20 +220,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n=== {suite.name}: skipped, no CUDA GPU here", flush=True)
             continue
         run = run_suite(suite, args.quick)
-        ran.add(suite.name)
-        if run["exit"] != 0 or _result_file(suite, args.quick, run["started"]) is None:
-            failed.append(suite.name)
+        path = _result_file(suite, args.quick, run["started"])
+        written[suite.name] = path if run["exit"] == 0 else None
         runs[suite.name] = run
         RESULTS.mkdir(exist_ok=True)
-        RUNS.write_text(json.dumps(runs, indent=2))
+        json_text(runs, RUNS)
+    failed = [name for name, path in written.items() if path is None]
 
     sections = []
     for suite in SUITES:
         run = runs.get(suite.name)
-        if suite.name in failed:
-            path = None
-        elif suite.name in ran:
-            path = _result_file(suite, args.quick, run["started"])
+        if suite.name in written:
+            path = written[suite.name]
         else:  # from earlier runs: the full results, else the quick ones
             path = _result_file(suite, False, None)
         payload = json.loads(path.read_text()) if path else None
@@ -255,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "written": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
     }
     text = render(sections, machine) + "\n"
-    tmp = args.output.with_suffix(".md.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, args.output)
+    atomic_write(args.output, lambda fh: fh.write(text), binary=False)
     print(f"\nwrote {args.output}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

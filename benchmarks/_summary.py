@@ -45,7 +45,6 @@ class Suite:
     summarise: Callable[[dict[str, Any]], list[Row]]
     what: str
     needs_gpu: bool = False
-    options: tuple[str, ...] = field(default_factory=tuple)
     #: Results of a run of one section (``--section hard``): its sections replace the
     #: main file's when newer.
     sections: tuple[str, ...] = field(default_factory=tuple)
