@@ -40,6 +40,7 @@ WIDE_TWO_DIGITS = {"hidden": (256, 256, 256, 256)}
 
 def main() -> dict:
     """Run every check, print its lines and the table, and save the results."""
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help
     warnings.simplefilter("ignore")
     import torch
 
