@@ -28,13 +28,11 @@ from ._operations import (
     ACTIVATION_FUNCTIONS,
     ACTIVATION_METHODS,
     ACTIVATION_MODULES,
-    IDENTITY_FUNCTIONS,
-    IDENTITY_METHODS,
-    IDENTITY_MODULES,
     PASS_FUNCTIONS,
     PASS_METHODS,
     PASS_MODULES,
 )
+from ._recording import _is_identity
 from ._trace import Trace
 
 __all__ = ["SITES", "UnitSite", "unit_sites"]
@@ -104,10 +102,6 @@ def _activation(node: fx.Node, modules: dict) -> bool:
     return _is(node, modules, ACTIVATION_MODULES, ACTIVATION_FUNCTIONS, ACTIVATION_METHODS)
 
 
-def _identity(node: fx.Node, modules: dict) -> bool:
-    return _is(node, modules, IDENTITY_MODULES, IDENTITY_FUNCTIONS, IDENTITY_METHODS)
-
-
 def unit_sites(trace: Trace, stage: str = "read") -> dict[str, UnitSite]:
     """Find the site of every layer of a trace.
 
@@ -150,7 +144,7 @@ def unit_sites(trace: Trace, stage: str = "read") -> dict[str, UnitSite]:
             norm = own_norm.get(user)
             if norm is not None and norm.layer == index:
                 steps.append(f"module {user.target!r} (batch norm)")
-            elif _identity(user, modules):
+            elif _is_identity(user, modules):
                 pass
             elif stage == "read" and (_activation(user, modules) or _unit_wise(user, modules)):
                 steps.append(f"module {user.target!r}" if user.op == "call_module" else _name(user))

@@ -166,7 +166,7 @@ _TRAINING_WORDS = {
 
 def _model_section(result: Any) -> Section:
     s = Section("model", "Network and data")
-    info, data = dict(result.model_info), result.summary()["data"]
+    info, data = dict(result.model_info), result.data
     rows = [["network", str(info.get("name", "?"))]]
     if info.get("bundled"):
         options = ", ".join(_TRAINING_WORDS[k](v) for k, v in info.get("training", {}).items())
@@ -176,11 +176,11 @@ def _model_section(result: Any) -> Section:
         if info.get(key) is not None:
             rows.append([label, f"{info[key]:.4f}"])
     rows += [
-        ["data", str(data["name"])],
-        ["examples", f"{data['n_train']:,} training, {data['n_test']:,} held out"],
-        ["classes", str(data.get("n_classes") or "?")],
+        ["data", str(data.name)],
+        ["examples", f"{data.x_train.shape[0]:,} training, {data.x_test.shape[0]:,} held out"],
+        ["classes", str(data.n_classes or "?")],
     ]
-    shape = getattr(result.data, "image_shape", None)
+    shape = getattr(data, "image_shape", None)
     if shape:
         rows.append(["inputs drawn as images of", " × ".join(map(str, shape))])
     for kind, gs in result.graphs.items():
