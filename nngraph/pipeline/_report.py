@@ -52,15 +52,15 @@ _MODEL_LINES = 40
 # ------------------------------------------------------------------ the verdict
 
 
-def _clusterability_cells(gs: Any, alpha: float) -> tuple[Cell, Cell]:
+def _clusterability_cells(gs: Any, more: bool | None) -> tuple[Cell, Cell]:
+    """Return the clusterability cells; ``more``: the verdict's answer (None: not tested)."""
     clus = gs.clusterability
     if clus is None:
         return Cell("not run", muted=True), Cell("not run", muted=True)
-    more = clus.p <= alpha and clus.ncut < clus.mean
     z = f"z = {clus.z:.2f}, " if clus.n_shuffles >= 2 and math.isfinite(clus.z) else ""
     answer = Cell(
         f"{'yes' if more else 'no'} ({z}p = {format_p(clus.p)}, {clus.n_shuffles} shuffles)",
-        highlight=more,
+        highlight=bool(more),
     )
     numbers = Cell(f"{clus.ncut:.4g} vs {clus.mean:.4g} ± {clus.std:.2g}")
     return answer, numbers
@@ -78,12 +78,12 @@ def _proxy_cell(gs: Any, key: str) -> Cell:
     return Cell(text, highlight=any(k for _, k in counts))
 
 
-def _key_numbers(result: Any) -> Table:
+def _key_numbers(result: Any, verdict: Any) -> Table:
     kinds = list(result.graphs)
-    alpha = result.config.alpha
     rows: list[list[Any]] = []
     answers, numbers = zip(
-        *(_clusterability_cells(result.graphs[k], alpha) for k in kinds), strict=True
+        *(_clusterability_cells(result.graphs[k], verdict.graphs[k].clusterable) for k in kinds),
+        strict=True,
     )
     rows.append(["more clusterable than its shuffles?", *answers])
     rows.append(["n-cut: true vs shuffles (mean ± std)", *numbers])
@@ -121,7 +121,7 @@ def _verdict_section(result: Any, verdict: Any) -> Section:
     title = f"Is it modular? {verdict.modular.capitalize()}."
     s.add(Callout(title, (verdict.headline,), verdict.modular))
     if result.graphs:
-        s.add(_key_numbers(result))
+        s.add(_key_numbers(result, verdict))
     for kind, gv in verdict.graphs.items():
         s.add(Paragraph.of(Strong(f"{kind.capitalize()} graph")), Bullets.of(gv.lines))
     notes = [n for n in verdict.notes if n not in result.warnings]
