@@ -33,7 +33,7 @@ from ..graphs._fx import frozen
 from ..graphs._sites import UnitSite
 from ..utils._progress import progress_bar
 from ..utils._validation import check_choice, check_int, check_real
-from ._controls import Controlled, draw_controls, draw_null_partitions, membership
+from ._controls import draw_lesions, layer_membership
 from ._data import Prepared, prepare
 from ._forward import chunks
 from ._result import ProxyResult, Statistic
@@ -117,9 +117,7 @@ def _dataset(
     y = prep.targets.to(prep.device)
     for name, groups in sets.items():
         activity = torch.cat(values[name]).abs()  # (n_examples, n_units)
-        member = np.concatenate(
-            [membership(g, prep.sites[name].n_units) for g in groups], axis=1
-        )  # (n_units, n_sets)
+        member = layer_membership(groups, prep.sites[name].n_units)  # (n_units, n_sets)
         scores = activity @ torch.from_numpy(member).to(activity)  # (n_examples, n_sets)
         idx = torch.topk(scores, k, dim=0).indices  # (k, n_sets)
         entropy[name] = _label_entropy(y[idx], prep.n_classes).cpu().numpy()
@@ -147,9 +145,9 @@ def _visualize(
     with frozen(prep.model):
         for (name, groups), layer_seed in zip(sets.items(), seeds, strict=True):
             site = prep.sites[name]
-            member = torch.from_numpy(
-                np.concatenate([membership(g, site.n_units) for g in groups], axis=1)
-            ).to(prep.device, prep.dtype)
+            member = torch.from_numpy(layer_membership(groups, site.n_units)).to(
+                prep.device, prep.dtype
+            )
 
             def objective(x: torch.Tensor, site=site, member=member) -> torch.Tensor:
                 values = site_values(gm, [site], preprocess(x))[site.layer]
@@ -362,15 +360,10 @@ def coherence(
             "jitter": jitter,
             "scale": scale,
         }
-    seed = random_state
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**32)
-    controlled = draw_controls(prep.partition, prep.subclusters, n_random, seed)
-    controlled = draw_null_partitions(prep.partition, controlled, n_null_partitions, seed)
-    by_layer: dict[str, list[int]] = {}
-    for i, c in enumerate(controlled):
-        by_layer.setdefault(c.subcluster.layer, []).append(i)
-    sets = {name: [controlled[i].sets for i in ks] for name, ks in by_layer.items()}
+    lesions = draw_lesions(
+        prep.partition, prep.subclusters, n_random, n_null_partitions, random_state
+    )
+    seed, controlled, sets = lesions.seed, lesions.controlled, lesions.sets
     t_engine = time.perf_counter()
     extras: dict[str, Any] = {}
     if dataset:
@@ -380,29 +373,21 @@ def coherence(
         per_layer, images = _visualize(prep, sets, options, seed, progress)
     engine_seconds = time.perf_counter() - t_engine
     stats = _STATS[method]
-    per_set = 1 + n_random + n_null_partitions
-    n = len(controlled)
-    true = {s.name: np.empty(n) for s in stats}
-    random = {s.name: np.empty((n, n_random)) for s in stats}
-    null = {s.name: np.empty((n, n_null_partitions)) for s in stats}
+    true, random, null = lesions.split(
+        {name: {s: v[name] for s, v in per_layer.items()} for name in sets},
+        [s.name for s in stats],
+    )
     rows: list[tuple[int, dict[str, Any]]] = []
-    for name, ks in by_layer.items():
-        for j, i in enumerate(ks):
-            lo = j * per_set
-            for s in stats:
-                v = per_layer[s.name][name]
-                true[s.name][i] = v[lo]
-                random[s.name][i] = v[lo + 1 : lo + 1 + n_random]
-                null[s.name][i] = v[lo + 1 + n_random : lo + per_set]
-            row = _row(controlled[i])
-            # Row i of the result is sub-cluster i: extras are keyed by it.
-            if dataset:
-                row["top_examples"] = top[name][lo].tolist()
-                row["top_labels"] = prep.targets[top[name][lo]].squeeze(-1).tolist()
-                extras.setdefault("top_examples", {})[i] = top[name][lo : lo + 1 + n_random]
-            else:
-                extras.setdefault("inputs", {})[i] = images[name][lo : lo + 1 + min(n_random, 3)]
-            rows.append((i, row))
+    for name, i, lo in lesions.offsets():
+        row = controlled[i].describe()
+        # Row i of the result is sub-cluster i: extras are keyed by it.
+        if dataset:
+            row["top_examples"] = top[name][lo].tolist()
+            row["top_labels"] = prep.targets[top[name][lo]].squeeze(-1).tolist()
+            extras.setdefault("top_examples", {})[i] = top[name][lo : lo + 1 + n_random]
+        else:
+            extras.setdefault("inputs", {})[i] = images[name][lo : lo + 1 + min(n_random, 3)]
+        rows.append((i, row))
     rows_sorted = [row for _, row in sorted(rows, key=lambda ir: ir[0])]
     info = {
         "method": method,
@@ -410,7 +395,7 @@ def coherence(
         "n_null_partitions": n_null_partitions,
         "random_state": seed,
         "site": site,
-        "sites": {name: prep.sites[name].description for name in by_layer},
+        "sites": {name: prep.sites[name].description for name in sets},
         "k": k if dataset else None,
         "parameterization": options["param"].kind if not dataset else None,
         "steps": steps if not dataset else None,
@@ -434,14 +419,3 @@ def coherence(
     )
     result.extras = extras
     return result
-
-
-def _row(c: Controlled) -> dict[str, Any]:
-    sub = c.subcluster
-    return {
-        "layer": sub.layer,
-        "cluster": sub.cluster,
-        "size": sub.size,
-        "fraction": sub.fraction,
-        "units": sub.units.tolist(),
-    }

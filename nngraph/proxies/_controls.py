@@ -10,6 +10,7 @@ whatever else is tested and whichever executor runs them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,16 @@ import numpy as np
 from ..partition import Partition, Subcluster
 from ..utils._validation import check_int
 
-__all__ = ["Controlled", "draw_controls", "draw_null_partitions", "masks_for", "membership"]
+__all__ = [
+    "Controlled",
+    "Lesions",
+    "draw_controls",
+    "draw_lesions",
+    "draw_null_partitions",
+    "layer_membership",
+    "masks_for",
+    "membership",
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,88 @@ class Controlled:
         if self.null is not None:
             parts.append(self.null)
         return np.vstack(parts)
+
+    def describe(self) -> dict[str, Any]:
+        """Describe the sub-cluster for a result row: layer, cluster, size, fraction, units."""
+        sub = self.subcluster
+        return {
+            "layer": sub.layer,
+            "cluster": sub.cluster,
+            "size": sub.size,
+            "fraction": sub.fraction,
+            "units": sub.units.tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class Lesions:
+    """Every sub-cluster's sets, grouped by layer, as both proxies evaluate them.
+
+    Layer ``name``'s sets are those of its sub-clusters ``by_layer[name]`` in turn, each
+    ``1 + n_random + n_null`` rows (:attr:`Controlled.sets`): a layer's statistics are
+    one array per statistic, row ``lo`` the true set of the sub-cluster at offset ``lo``.
+    """
+
+    seed: int
+    controlled: list[Controlled]
+    by_layer: dict[str, list[int]]
+    n_random: int
+    n_null: int
+
+    @property
+    def sets(self) -> dict[str, list[np.ndarray]]:
+        """Per layer, each of its sub-clusters' sets (true, controls, null)."""
+        return {name: [self.controlled[i].sets for i in ks] for name, ks in self.by_layer.items()}
+
+    def offsets(self) -> Iterator[tuple[str, int, int]]:
+        """``(layer, i, lo)``: sub-cluster ``i``'s true set is row ``lo`` of its layer's."""
+        per_set = 1 + self.n_random + self.n_null
+        for name, ks in self.by_layer.items():
+            for j, i in enumerate(ks):
+                yield name, i, j * per_set
+
+    def split(
+        self, values: Mapping[str, Mapping[str, np.ndarray]], names: list[str]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per statistic, the true sets', the controls' and the null partitions' values.
+
+        ``values[layer][name]`` holds a layer's statistic for every set; returns
+        ``(n,)``, ``(n, n_random)`` and ``(n, n_null)`` arrays, row ``i`` sub-cluster ``i``.
+        """
+        n, r = len(self.controlled), self.n_random
+        true = {s: np.empty(n) for s in names}
+        random = {s: np.empty((n, r)) for s in names}
+        null = {s: np.empty((n, self.n_null)) for s in names}
+        for name, i, lo in self.offsets():
+            for s in names:
+                v = values[name][s]
+                true[s][i] = v[lo]
+                random[s][i] = v[lo + 1 : lo + 1 + r]
+                null[s][i] = v[lo + 1 + r : lo + 1 + r + self.n_null]
+        return true, random, null
+
+
+def draw_lesions(
+    partition: Partition,
+    subclusters: list[Subcluster],
+    n_random: int,
+    n_null: int,
+    random_state: Any,
+) -> Lesions:
+    """Draw every sub-cluster's controls and null sets, grouped by layer.
+
+    A ``random_state`` of None draws a seed, recorded in :attr:`Lesions.seed` so that
+    the run can be repeated.
+    """
+    seed = random_state
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**32)
+    controlled = draw_controls(partition, subclusters, n_random, seed)
+    controlled = draw_null_partitions(partition, controlled, n_null, seed)
+    by_layer: dict[str, list[int]] = {}
+    for i, c in enumerate(controlled):
+        by_layer.setdefault(c.subcluster.layer, []).append(i)
+    return Lesions(seed, controlled, by_layer, n_random, n_null)
 
 
 def draw_controls(
@@ -176,3 +268,8 @@ def membership(sets: np.ndarray, n_units: int) -> np.ndarray:
            [0., 1., 0., 1.]], dtype=float32)
     """
     return 1.0 - masks_for(sets, n_units).T
+
+
+def layer_membership(groups: list[np.ndarray], n_units: int) -> np.ndarray:
+    """Membership of a layer's groups of sets side by side: ``(n_units, n_sets)``."""
+    return np.concatenate([membership(g, n_units) for g in groups], axis=1)

@@ -32,7 +32,7 @@ from ..graphs._sites import unit_sites
 from ..graphs._tracing import trace_model
 from ..utils._progress import progress_bar
 from ..utils._validation import check_choice, check_int, check_real
-from ._controls import Controlled, draw_controls, draw_null_partitions
+from ._controls import Controlled, draw_lesions
 from ._data import prepare
 from ._forward import LesionRunner, chunks, lesioned_forward
 from ._result import ProxyResult, Statistic
@@ -403,17 +403,13 @@ def importance(
         max_fraction=max_fraction,
         site=site,
     )
-    seed = random_state
-    if seed is None:  # drawn, and recorded in the result so the run can be repeated
-        seed = int(np.random.SeedSequence().entropy % 2**32)
-    controlled = draw_controls(prep.partition, prep.subclusters, n_random, seed)
-    controlled = draw_null_partitions(prep.partition, controlled, n_null_partitions, seed)
-    by_layer: dict[str, list[int]] = {}
-    for k, c in enumerate(controlled):
-        by_layer.setdefault(c.subcluster.layer, []).append(k)
+    lesions = draw_lesions(
+        prep.partition, prep.subclusters, n_random, n_null_partitions, random_state
+    )
+    controlled = lesions.controlled
     # Each layer's lesions (every sub-cluster's true set, then its controls) as groups
     # of sets of one size; lesion j of a layer is row j of its groups in order.
-    sets = {name: [controlled[k].sets for k in ks] for name, ks in by_layer.items()}
+    sets = lesions.sets
     args = (
         prep.inputs,
         prep.targets,
@@ -424,7 +420,7 @@ def importance(
         site,
         engine,
     )
-    names = list(by_layer)
+    names = list(lesions.by_layer)
     t_engine = time.perf_counter()
     if executor is None:
         intact, counts = _layer_counts(prep.model, names, sets, *args, progress=progress)
@@ -441,25 +437,17 @@ def importance(
     totals = _class_totals(prep.targets, prep.n_heads, prep.n_classes)
     base = lesion_statistics(intact, intact, totals)
     stats = _statistics(prep.n_heads)
-    true = {s.name: np.empty(len(controlled)) for s in stats}
-    random = {s.name: np.empty((len(controlled), n_random)) for s in stats}
+    values = {name: lesion_statistics(counts[name], intact, totals) for name in names}
+    true, random, null = lesions.split(values, [s.name for s in stats])
     n_null = n_null_partitions
-    null = {s.name: np.empty((len(controlled), n_null)) for s in stats}
     rows = []
-    for name, ks in by_layer.items():
-        values = lesion_statistics(counts[name], intact, totals)
-        for j, k in enumerate(ks):
-            lo = j * (n_random + 1 + n_null)
-            for s in stats:
-                true[s.name][k] = values[s.name][lo]
-                random[s.name][k] = values[s.name][lo + 1 : lo + 1 + n_random]
-                null[s.name][k] = values[s.name][lo + 1 + n_random : lo + 1 + n_random + n_null]
-            rows.append((k, _row(controlled[k], values, lo)))
+    for name, k, lo in lesions.offsets():
+        rows.append((k, _row(controlled[k], values[name], lo)))
     rows = [row for _, row in sorted(rows, key=lambda kr: kr[0])]
     info = {
         "n_random": n_random,
         "n_null_partitions": n_null,
-        "random_state": seed,
+        "random_state": lesions.seed,
         "site": site,
         "sites": {name: prep.sites[name].description for name in names},
         "n_examples": int(prep.inputs.shape[0]),
@@ -480,7 +468,7 @@ def importance(
         random,
         null=null if n_null >= 2 else None,
         alpha=alpha,
-        random_state=seed,
+        random_state=lesions.seed,
         info=info,
     )
 
@@ -494,7 +482,6 @@ def _class_totals(targets: torch.Tensor, n_heads: int, n_classes: int) -> np.nda
 
 def _row(c: Controlled, values: dict[str, np.ndarray], lo: int) -> dict[str, Any]:
     """Describe a row: the sub-cluster, and the classes its lesion hurts most."""
-    sub = c.subcluster
     drops = values["drops"][lo]  # (heads, classes)
     hurt = []
     for h in range(drops.shape[0]):
@@ -502,11 +489,7 @@ def _row(c: Controlled, values: dict[str, np.ndarray], lo: int) -> dict[str, Any
         top = [int(k) for k in order[:3] if np.isfinite(drops[h][k]) and drops[h][k] > 0]
         hurt.append(top)
     return {
-        "layer": sub.layer,
-        "cluster": sub.cluster,
-        "size": sub.size,
-        "fraction": sub.fraction,
-        "units": sub.units.tolist(),
+        **c.describe(),
         "classes_hurt": hurt[0] if len(hurt) == 1 else hurt,
         "range_over_mean": float(values["range_over_mean"][lo]),
     }
