@@ -221,19 +221,20 @@ def draw_null_partitions(
     n_null = check_int("n_null", n_null, 0)
     if n_null == 0:
         return controlled
-    layers = list(dict.fromkeys(c.subcluster.layer for c in controlled))
-    seeds = np.random.SeedSequence([int(random_state), 1]).spawn(len(layers))
+    clusters: dict[str, list[int]] = {}
+    for c in controlled:
+        clusters.setdefault(c.subcluster.layer, []).append(c.subcluster.cluster)
+    seeds = np.random.SeedSequence([int(random_state), 1]).spawn(len(clusters))
     null: dict[tuple[str, int], list[np.ndarray]] = {}
-    for layer, seed in zip(layers, seeds, strict=True):
+    for (layer, labels_tested), seed in zip(clusters.items(), seeds, strict=True):
         labels = partition.layer_labels[layer]
         pool = np.flatnonzero(labels >= 0)
+        clustered = labels[pool]
         rng = np.random.default_rng(seed)
         for _ in range(n_null):
-            shuffled = labels[pool][rng.permutation(pool.size)]
-            for c in controlled:
-                if c.subcluster.layer == layer:
-                    units = pool[shuffled == c.subcluster.cluster]
-                    null.setdefault((layer, c.subcluster.cluster), []).append(units)
+            shuffled = clustered[rng.permutation(pool.size)]
+            for cluster in labels_tested:
+                null.setdefault((layer, cluster), []).append(pool[shuffled == cluster])
     return [
         Controlled(
             c.subcluster,
