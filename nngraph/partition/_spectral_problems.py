@@ -149,19 +149,11 @@ class FullProblem:
     def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
         """``N x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
-        if self._blocks is None:
-            return self._csr.apply(self.kept, self.kept, x)
-        if single:
+        if single and self._blocks is not None:
             out = np.zeros((self.dim, x.shape[1]), dtype=np.float32)
             x32 = x.astype(np.float32)
             return self._blocks.apply("forward", x32, out, self._index, True).astype(float)
-        out = np.zeros((self.dim, x.shape[1]))
-        return self._blocks.apply("forward", x, out, self._index)
-
-    @property
-    def has_blocks(self) -> bool:
-        """Whether ``N`` is applied from blocks (where ``single`` products exist)."""
-        return self._blocks is not None
+        return self.apply_n(x)
 
     def apply_n(self, v: np.ndarray) -> np.ndarray:
         """``N v`` for ``v`` of shape ``(n_kept, b)``, not counted in ``n_matvec``."""
@@ -263,11 +255,6 @@ class BipartiteProblem:
         if single and self._blocks is not None:
             return self.b_mat(self.bt_mat(x.astype(np.float32))).astype(float)
         return self.b_mat(self.bt_mat(x))
-
-    @property
-    def has_blocks(self) -> bool:
-        """Whether ``B`` is applied from blocks (where ``single`` products exist)."""
-        return self._blocks is not None
 
     def apply_n(self, v: np.ndarray) -> np.ndarray:
         """``N v`` for ``v`` of shape ``(n_kept, b)`` (``B`` one way, ``B^T`` the other).
