@@ -33,6 +33,7 @@ __all__ = [
     "format_p",
     "format_seconds",
     "not_run",
+    "picture_failed",
 ]
 
 
@@ -243,10 +244,15 @@ class Pictures:
         try:
             make(self.folder / relative)
         except Exception as exc:  # noqa: BLE001 - one picture must not lose the report
-            message = f"picture {relative} could not be drawn: {type(exc).__name__}: {exc}"
-            self.failures.append(message)
-            return Paragraph.of(message, tone="muted")
+            return picture_failed(relative, f"{type(exc).__name__}: {exc}", self.failures)
         return Figure(relative, title, caption)
+
+
+def picture_failed(relative: str, error: str, failures: list[str]) -> Paragraph:
+    """Say that picture ``relative`` could not be drawn (also into ``failures``)."""
+    message = f"picture {relative} could not be drawn: {error}"
+    failures.append(message)
+    return Paragraph.of(message, tone="muted")
 
 
 def not_run(option: str, what: str) -> Paragraph:

@@ -55,15 +55,13 @@ class PictureQueue:
 
     def draw(self, document: Any, failures: list[str]) -> None:
         """Draw every queued picture; replace the failed ones in ``document`` by a paragraph."""
-        from ._report_document import Paragraph
+        from ._report_document import picture_failed
 
         errors = self._run([(make, path) for _, make, path, _ in self.jobs])
         failed = {}
         for (figure, _, _, relative), error in zip(self.jobs, errors, strict=True):
             if error is not None:
-                message = f"picture {relative} could not be drawn: {error}"
-                failures.append(message)
-                failed[id(figure)] = Paragraph.of(message, tone="muted")
+                failed[id(figure)] = picture_failed(relative, error, failures)
         if failed:
             for _, section in document.walk():
                 section.blocks = [failed.get(id(b), b) for b in section.blocks]
