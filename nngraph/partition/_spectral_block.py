@@ -211,7 +211,7 @@ def block_krylov(
         full = solver.m + b > max_basis
         # 2. Rayleigh-Ritz, when due: the wanted Ritz pairs and their residuals.
         if full or n_steps >= max_steps or schedule.due(n_steps):
-            w, y, res = solver.ritz(keep if full else n_wanted, n_wanted)
+            w, y, u, res = solver.ritz(keep if full else n_wanted, n_wanted)
             # ARPACK's test, with a floor at rounding level for (near) zero eigenvalues.
             floor = _ROUNDING * (norm if norm is not None else float(np.max(np.abs(w))))
             rel = np.maximum(res - floor, 0.0) / np.maximum(np.abs(w[:n_wanted]), _EPS23)
@@ -227,7 +227,6 @@ def block_krylov(
                 block = solver.continuation()
                 continue
             if not single and (ok or n_steps >= max_steps):
-                u = solver.basis[:, : solver.m] @ y[:, :n_wanted]
                 return BlockResult(w[:n_wanted], u, res, ok, n_steps, n_restarts)
         # 3. The next block: the new images, orthogonalised against everything so far
         # (the first pass with the coefficients already in hand, then once more).
@@ -299,14 +298,16 @@ class _Basis:
         self.m = m + nb
         return cross
 
-    def ritz(self, n_top: int, n_wanted: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Leading Ritz values and vectors (coefficients), residual norms of the wanted."""
+    def ritz(
+        self, n_top: int, n_wanted: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Leading Ritz values and vectors (coefficients); the wanted vectors and residuals."""
         m = self.m
         w, y = _ritz(self.h[:m, :m], max(n_top, n_wanted))
         yw = y[:, :n_wanted]
         u = self.basis[:, :m] @ yw
         res = np.linalg.norm(self.image[:, :m] @ yw - u * w[:n_wanted], axis=0)
-        return w, y, res
+        return w, y, u, res
 
     def orthonormalise(self, r: np.ndarray, n_cols: int, passes: int = 2) -> np.ndarray:
         """Orthonormalise ``r`` against the basis and the known vectors."""
