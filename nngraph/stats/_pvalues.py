@@ -210,7 +210,7 @@ def combine_pvalues(
         return CombinedPValue(float(chi2.sf(stat, 2 * m)), stat, method, m)
     rng = np.random.default_rng(seed_from(random_state))
     # Random tie-break: the true set's rank among its ties is uniform.
-    stat = float(-2.0 * np.log(_tie_broken(pvalues, rng)).sum())
+    stat = _fisher_tie_broken(pvalues, rng)
     null = np.zeros(n_draws)
     for size in np.unique(grid):  # p-values on the same grid are drawn together
         count = int(np.count_nonzero(grid == size))
@@ -224,6 +224,11 @@ def _tie_broken(pvalues: EmpiricalPValues, rng: np.random.Generator) -> np.ndarr
     """Break ties at random: the p-values become exactly uniform on ``{1..N+1}/(N+1)``."""
     rank = pvalues.n_more + 1 + np.floor(rng.random(pvalues.p.size) * (pvalues.n_ties + 1))
     return rank / (pvalues.n_random + 1.0)
+
+
+def _fisher_tie_broken(pvalues: EmpiricalPValues, rng: np.random.Generator) -> float:
+    """Fisher's statistic ``-2 sum log p`` of the p-values with ties broken at random."""
+    return float(-2.0 * np.log(_tie_broken(pvalues, rng)).sum())
 
 
 def _fisher_mean(grid: np.ndarray) -> float:
@@ -291,8 +296,8 @@ def combine_dependent(
         raise ValueError("the dependent combination needs at least 2 random partitions")
     rng = np.random.default_rng(seed_from(random_state))
     m = int(pvalues.p.size)
-    stat = float(-2.0 * np.log(_tie_broken(pvalues, rng)).sum())
-    null_stats = np.array([-2.0 * np.log(_tie_broken(q, rng)).sum() for q in null])
+    stat = _fisher_tie_broken(pvalues, rng)
+    null_stats = np.array([_fisher_tie_broken(q, rng) for q in null])
     mean = _fisher_mean(pvalues.n_random + 1.0)
     var = float(np.var(null_stats, ddof=1))
     if var > 0:
