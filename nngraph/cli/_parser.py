@@ -146,6 +146,20 @@ def _output(p: argparse.ArgumentParser, default: str | None, what: str) -> None:
     p.add_argument("--output", default=default, help=what)
 
 
+def _random_controls(p: argparse.ArgumentParser, *, null_partitions: bool = True) -> None:
+    """``--n-random`` (and ``--null-partitions``): the random controls of the proxies."""
+    p.add_argument(
+        "--n-random", type=_int_at_least(1), default=99, help="random sets per sub-cluster (99)"
+    )
+    if null_partitions:
+        p.add_argument(
+            "--null-partitions",
+            type=_int_at_least(0),
+            default=19,
+            help="random partitions for the dependent combination (default 19; 0 skips)",
+        )
+
+
 def _run(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser(
         "run",
@@ -283,9 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also judge each partition by these proxies on the model's test data "
         "(given alone: importance dataset); not with --graph-file",
     )
-    compare.add_argument(
-        "--n-random", type=_int_at_least(1), default=99, help="random sets per sub-cluster (99)"
-    )
+    _random_controls(compare, null_partitions=False)
     _output(compare, None, "write the comparison to this .csv or .json file")
 
     clus = sub.add_parser(
@@ -318,15 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="a partition file (.json, from `nngraph cluster` or any tool) of the model's units",
     )
-    imp.add_argument(
-        "--n-random", type=_int_at_least(1), default=99, help="random sets per sub-cluster (99)"
-    )
-    imp.add_argument(
-        "--null-partitions",
-        type=_int_at_least(0),
-        default=19,
-        help="random partitions for the dependent combination (default 19; 0 skips)",
-    )
+    _random_controls(imp)
     imp.add_argument(
         "--min-size", type=_int_at_least(1), default=2, help="smallest sub-cluster tested (2)"
     )
@@ -347,15 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["dataset", "visualization"],
         help="(default dataset)",
     )
-    coh.add_argument(
-        "--n-random", type=_int_at_least(1), default=99, help="random sets per sub-cluster (99)"
-    )
-    coh.add_argument(
-        "--null-partitions",
-        type=_int_at_least(0),
-        default=19,
-        help="random partitions (default 19; 0 skips)",
-    )
+    _random_controls(coh)
     coh.add_argument(
         "--k", type=_int_at_least(1), default=10, help="top examples per set (dataset; 10)"
     )
