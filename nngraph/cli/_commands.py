@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..pipeline._config import StudyConfig
 from ._parser import MODEL_OPTIONS, TRAINING_OPTIONS
 
 __all__ = [
@@ -25,25 +26,10 @@ __all__ = [
     "cmd_run",
 ]
 
-_NETWORK_DEFAULTS = {
-    "model": "mlp",
-    "dropout": 0.0,
-    "weight_decay": 0.0,
-    "prune": 0.0,
-    "l1": 0.0,
-    "l2": 0.0,
-    "cluster_lambda": 0.0,
-    "cluster_k": 4,
-    "epochs": None,
-    "seed": 0,
-    "graph": "weight",
-    "normalize": False,
-}
-
 
 def _opt(args: argparse.Namespace, name: str) -> Any:
-    """Return an option's value: the flag's if given, else its default."""
-    return getattr(args, name, _NETWORK_DEFAULTS.get(name))
+    """Return an option's value: the flag's if given, else the study's default."""
+    return getattr(args, name, "weight" if name == "graph" else getattr(StudyConfig, name))
 
 
 def _progress() -> bool:
@@ -83,10 +69,10 @@ def _output_file(value: str | None, suffixes: tuple[str, ...], option: str) -> P
 
 def _network(args: argparse.Namespace) -> tuple[Any, Any]:
     """Load ``--model``: a bundled network (trained once, cached) or module:function."""
-    spec = _opt(args, "model")
-    if ":" in spec:
-        from ..pipeline import load_source
+    from ..pipeline._source import is_source_spec, load_source
 
+    spec = _opt(args, "model")
+    if is_source_spec(spec):
         model, data, _ = load_source(spec, seed=_opt(args, "seed"))
         return model, data
     from ..models import PRETRAINED_NAMES, pretrained, pretrained_data
@@ -137,20 +123,6 @@ def _print_graph(g: Any) -> None:
     print(f"graph: {g.n_nodes} units, {g.n_edges} edges ({g.kind}); layers: {sizes}")
 
 
-def _null_for(graph: Any) -> str:
-    return "layer" if graph.layer_pairs.size else "offdiagonal"
-
-
-def _seeded(spec: str, k: int, seed: int) -> Any:
-    """Build a partitioner from its spec, its ``random_state`` set to ``--seed``."""
-    from ..partition import make_partitioner
-
-    est = make_partitioner(spec, n_clusters=k)
-    if "random_state" in est.get_params(deep=False):
-        est.set_params(random_state=seed)
-    return est
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """``nngraph run``: the whole study (:func:`nngraph.study`) and its report."""
     from ..pipeline import StudyConfig, check_output, load_config, study
@@ -185,10 +157,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     """``nngraph cluster``: partition a graph and save the partition file."""
-    from ..partition import Partition
+    from ..partition import Partition, make_partitioner
+    from ..pipeline._study import _seeded
 
     out = _output_file(args.output, (".json",), "--output")
-    est = _seeded(args.method, args.k, _opt(args, "seed"))
+    est = _seeded(make_partitioner(args.method, n_clusters=args.k), _opt(args, "seed"))
     g = _graph_from(args)
     part = Partition.from_estimator(est.fit(g), g)
     path = part.save(out)
@@ -202,12 +175,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``nngraph compare``: several partitioners on one graph, as a table."""
     from ..partition import compare_partitioners, make_partitioners
+    from ..pipeline._study import _seeded
 
     out = _output_file(args.output, (".csv", ".json"), "--output")
     partitioners = make_partitioners(args.methods, n_clusters=args.k, equal_k=args.equal_k)
     for est in partitioners.values():  # each gets --seed itself, as in `nngraph cluster`
-        if "random_state" in est.get_params(deep=False):
-            est.set_params(random_state=_opt(args, "seed"))
+        _seeded(est, _opt(args, "seed"))
     if args.proxies is not None and args.graph_file:
         raise ValueError("--proxies needs the network itself: drop --graph-file")
     g = _graph_from(args)
@@ -237,18 +210,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_clusterability(args: argparse.Namespace) -> int:
     """``nngraph clusterability``: the network against shuffled copies of itself."""
+    from ..partition import make_partitioner
+    from ..pipeline._study import _null_for, _seeded
     from ..stats import clusterability
 
     out = _output_file(args.output, (".json",), "--output")
     _p_floor(args.shuffles, "shuffles", "--shuffles")
     seed = _opt(args, "seed")
-    est = _seeded(args.method, args.k, seed)
+    est = _seeded(make_partitioner(args.method, n_clusters=args.k), seed)
     g = _graph_from(args)
     res = clusterability(
         g,
         est,
         n_shuffles=args.shuffles,
-        method=args.null or _null_for(g),
+        method=_null_for(g, args.null or "auto"),
         random_state=seed,
         n_jobs=args.jobs,
         progress=_progress(),
