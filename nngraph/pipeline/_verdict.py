@@ -241,10 +241,8 @@ def _graph_verdict(kind: str, gs: Any, config: Any) -> GraphVerdict:
     if gs.clusterability is not None:
         out.clusterable, line = _clusterability_line(gs.clusterability, config.alpha)
         out.lines.append(line)
-    if gs.importance is not None:
-        _proxy_lines("importance", gs.importance, out)
-    for method, res in gs.coherence.items():
-        _proxy_lines(method, res, out)
+    for key, res in gs.proxies().items():
+        _proxy_lines(key, res, out)
     if gs.comparison is not None and len(gs.comparison.names) > 1:
         names = gs.comparison.names
         if "spectral" in names:
