@@ -14,13 +14,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..utils._io import umask
+
 __all__ = ["check_output", "write_folder"]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def check_output(folder: str | os.PathLike[str], *, force: bool = False) -> Path:
@@ -104,7 +100,7 @@ def write_folder(
     path.absolute().parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~umask())
         write(tmp)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))

@@ -11,7 +11,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "json_text", "to_jsonable", "write_json"]
+__all__ = ["atomic_write", "json_text", "to_jsonable", "umask", "write_json"]
+
+
+def umask() -> int:
+    """Return the process's umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _naming(exc: OSError, path: Path) -> OSError:
@@ -35,9 +42,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], *, bi
         raise _naming(exc, path) from None
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~umask())
         with os.fdopen(
             fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
         ) as fh:
