@@ -149,14 +149,13 @@ def _build_graph(kind: str, model: Any, data: Any, config: StudyConfig) -> Any:
 
 
 def _partition(graph: Any, config: StudyConfig) -> tuple[Any, Any, Any]:
-    from ..partition import Partition, SpectralClustering, compare_partitioners, make_partitioner
+    from ..partition import Partition, SpectralClustering, compare_partitioners, make_partitioners
 
     est = SpectralClustering(config.k, random_state=config.seed).fit(graph)
     partition = Partition.from_estimator(est, graph)
-    partitioners = {
-        spec: _seeded(make_partitioner(spec, n_clusters=config.k), config.seed)
-        for spec in config.partitioners
-    }
+    partitioners = make_partitioners(config.partitioners, n_clusters=config.k)
+    for p in partitioners.values():
+        _seeded(p, config.seed)
     comparison = compare_partitioners(graph, partitioners) if partitioners else None
     return partition, est.eigengap_, comparison
 
