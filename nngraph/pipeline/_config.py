@@ -8,6 +8,7 @@ valid name suggested, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -66,6 +67,17 @@ def _strings(name: str, value: Any) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise ValueError(f"{name} must hold strings, got {item!r} in {value!r}")
     return tuple(dict.fromkeys(items))
+
+
+def _enough(alpha: float) -> int:
+    """Return the fewest random draws ``n`` whose smallest p-value ``1/(n+1)`` is ``<= alpha``.
+
+    Examples
+    --------
+    >>> _enough(0.05), _enough(0.01), _enough(0.3)
+    (19, 99, 3)
+    """
+    return max(1, math.ceil(1 / alpha - 1 - 1e-9))
 
 
 @dataclass(frozen=True)
@@ -242,7 +254,7 @@ class StudyConfig:
                     f"{1 / (n + 1):.3g}, above alpha = {self.alpha:g}: no test can be "
                     f"significant"
                     + ("; z is undefined with one shuffle" if n == 1 and what == "shuffles" else "")
-                    + f". Use at least {int(round(1 / self.alpha))} ({option})."
+                    + f". Use at least {_enough(self.alpha)} ({option})."
                 )
         return out
 
