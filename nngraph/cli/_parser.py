@@ -17,8 +17,7 @@ __all__ = ["BUNDLED_MODELS", "DEFAULT_METHODS", "MODEL_OPTIONS", "build_parser"]
 # needs no torch).
 BUNDLED_MODELS = ("mlp", "small_cnn", "two_digit_mlp")
 DEFAULT_METHODS = ("spectral", "louvain", "leiden", "label_propagation")
-#: Options that choose or build the network's graph: meaningless with --graph-file.
-#: The options that train a bundled network (refused with a saved graph).
+#: The options that train a bundled network.
 TRAINING_OPTIONS = (
     "dropout",
     "weight_decay",
@@ -29,6 +28,7 @@ TRAINING_OPTIONS = (
     "cluster_k",
     "epochs",
 )
+#: Options that choose or build the network's graph: meaningless with --graph-file.
 MODEL_OPTIONS = ("model", *TRAINING_OPTIONS, "graph", "normalize")
 
 S = argparse.SUPPRESS

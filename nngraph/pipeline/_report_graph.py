@@ -251,7 +251,7 @@ def _subcluster_section(kind: str, gs: Any, config: Any) -> Section:
         caption = (
             f"{fig.layer_label(layer, gs.graph)} ({int(gs.partition.layer_sizes[layer])} units)"
         )
-        if columns and mine and not any((layer, x.cluster) in tested for x in mine):
+        if mine and not any((layer, x.cluster) in tested for x in mine):
             # A layer no proxy tested (the input units): its sizes only.
             sizes = [_identity(x) for x in mine]
             untested = f"{caption}: not tested"

@@ -115,7 +115,7 @@ def coherence_figure(
     for r, cluster in enumerate(chosen):
         entry, col = rows[cluster], 0
         label = f"cluster {cluster} ({entry['size']} units)"
-        if visualization is not None and "visualization" in entry:
+        if "visualization" in entry:  # only there when its result was given
             res, i, row = entry["visualization"]
             images = res.extras["inputs"][i]
             p = row["objective_p"]
@@ -125,7 +125,7 @@ def coherence_figure(
         else:
             col += vis_cols
             controls = []
-        if dataset is not None and "dataset" in entry:
+        if "dataset" in entry:
             res, i, row = entry["dataset"]
             top = res.extras["top_examples"][i]
             labels = row["top_labels"]
