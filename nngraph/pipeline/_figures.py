@@ -259,7 +259,7 @@ def network_figure(
         ax.set_xticks(range(n_layers))
         ax.set_xticklabels(
             [
-                f"{layer_label(n, graph)}\n{s} units"
+                f"{layer_label(n, graph)}\n{s} unit{'' if s == 1 else 's'}"
                 for n, s in zip(graph.layer_names, sizes, strict=True)
             ]
         )
