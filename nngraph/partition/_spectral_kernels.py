@@ -92,24 +92,28 @@ def scaled_spmm_parallel(indptr, indices, data, rows, row_scale, xs, out):
             out[i, c] = row_scale[i] * acc[c]
 
 
-@numba.njit(cache=True)
-def block_nnz(indptr, indices, group, n_groups):
-    """Count the stored entries in each ``(group[i], group[j])`` block of a CSR matrix."""
+@numba.njit(cache=True, nogil=True)
+def block_nnz(indptr, indices, group, n_groups, start, stop):
+    """Count the stored entries of rows ``start..stop-1`` in each ``(group[i], group[j])`` block.
+
+    Releases the GIL: the row ranges of one matrix can be counted on several threads
+    and the counts added.
+    """
     counts = np.zeros((n_groups, n_groups), dtype=np.int64)
-    n = indptr.shape[0] - 1
-    for i in range(n):
+    for i in range(start, stop):
         gi = group[i]
         for p in range(indptr[i], indptr[i + 1]):
             counts[gi, group[indices[p]]] += 1
     return counts
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def fill_normalized_block(indptr, indices, data, scale, rows, col_pos, out):
     """Write ``scale[i] * A[i, j] * scale[j]`` into a dense block.
 
     ``out[r, col_pos[j]]`` receives entry ``(rows[r], j)`` for every ``j`` with
-    ``col_pos[j] >= 0``; other entries of ``out`` are left unchanged.
+    ``col_pos[j] >= 0``; other entries of ``out`` are left unchanged. Releases the GIL:
+    slices of the rows (and of ``out``) can be filled on several threads.
     """
     for r in range(rows.shape[0]):
         i = rows[r]
@@ -142,6 +146,6 @@ def warm_up(*, parallel: bool = False) -> None:
     for spmm in spmms:
         spmm(indptr, indices, data, rows, scale, np.ones((2, 2)), np.empty((2, 2)))
     _prepared_kernels.warm_up()
-    block_nnz(indptr, indices, np.zeros(2, dtype=np.int64), 1)
+    block_nnz(indptr, indices, np.zeros(2, dtype=np.int64), 1, 0, 2)
     fill_normalized_block(indptr, indices, data, scale, rows, rows, np.zeros((2, 2)))
     label_cut_volume(indptr, indices, data, np.zeros(2, dtype=np.int64), 1)

@@ -106,6 +106,13 @@ def as_index(nodes: np.ndarray, local: np.ndarray) -> slice | np.ndarray:
     return pos
 
 
+def _row_ranges(indptr: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Split the rows of a CSR matrix into ``parts`` ranges of about equal stored entries."""
+    bounds = np.searchsorted(indptr, np.linspace(0, indptr[-1], parts + 1), side="left")
+    bounds[0], bounds[-1] = 0, indptr.size - 1
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 @dataclass
 class _Product:
     """``out[dst group] += matrix @ x[src group]``, its rows split among the workers."""
@@ -172,7 +179,17 @@ class BlockOperator:
         self.built = False
         self.members = [np.flatnonzero(group == g) for g in range(n_groups)]
         indptr, indices, _ = prep.csr
-        self.counts = _k.block_nnz(indptr, indices, np.maximum(group, 0), n_groups)
+        # Counting and filling the blocks read every stored entry: on several threads
+        # for large graphs (the products have their own rule, below).
+        self._build_workers = 1
+        if threads is not None and indptr[-1] >= _THREADED_BLOCK_MIN_ENTRIES:
+            self._build_workers = threads.workers
+        self.counts = sum(
+            self._map(
+                lambda ab: _k.block_nnz(indptr, indices, np.maximum(group, 0), n_groups, *ab),
+                _row_ranges(indptr, self._build_workers),
+            )
+        )
         sizes = np.array([m.size for m in self.members], dtype=np.float64)
         self.density = self.counts / np.maximum(np.outer(sizes, sizes), 1.0)
         self.products: dict[str, list[_Product]] = {"forward": [], "backward": []}
@@ -212,6 +229,7 @@ class BlockOperator:
             return
         self.built = True
         p = self.prep
+        fills = []  # (rows, col_pos, dense block rows): filled together, below
         for g, h, mirrored in self.pairs:
             if self.counts[g, h] == 0:
                 continue
@@ -220,7 +238,9 @@ class BlockOperator:
                 col_pos = np.full(p.n_nodes, -1, dtype=np.int64)
                 col_pos[cols] = np.arange(cols.size)
                 mat = np.zeros((rows.size, cols.size))
-                _k.fill_normalized_block(*p.csr, p.scale, rows, col_pos, mat)
+                bounds = np.linspace(0, rows.size, self._build_workers + 1).astype(np.int64)
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                    fills.append((rows[a:b], col_pos, mat[a:b]))
                 mat_t = mat.T
             else:
                 mat = sp.csr_array(p.adjacency[rows][:, cols])
@@ -233,6 +253,13 @@ class BlockOperator:
                 self.products["forward"].append(self._split(h, g, mat_t))
             else:
                 self.products["backward"].append(self._split(h, g, mat_t))
+        self._map(lambda job: _k.fill_normalized_block(*p.csr, p.scale, *job), fills)
+
+    def _map(self, fn: Any, jobs: list) -> list:
+        """``[fn(job) for job in jobs]``, on the build's threads (the kernels release the GIL)."""
+        if self._build_workers == 1 or len(jobs) <= 1:
+            return [fn(job) for job in jobs]
+        return list(executor(self._build_workers).map(fn, jobs))
 
     def single_products(self) -> dict[str, list[_Product]]:
         """Return the products with float32 copies of the blocks (made on first use)."""

@@ -97,6 +97,35 @@ def test_block_operator_matches_dense(rng, monkeypatch, workers, dense):
     assert op.products["backward"] == []  # mirrored pairs: everything is "forward"
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_block_operator_builds_the_same_blocks_on_threads(rng, monkeypatch, workers):
+    # The counts and the dense blocks are computed in row ranges on the build threads.
+    graph, _ = layered_graph((20, 31, 30, 9), 3, rng, noise=0.2)
+    prep = PreparedGraph.from_graph(graph)
+    pairs = [(0, 1, True), (1, 2, False), (2, 3, True)]
+    serial = BlockOperator(prep, prep.layer, 4, pairs)
+    serial.build()
+    monkeypatch.setattr(operators, "_THREADED_BLOCK_MIN_ENTRIES", 0)
+    threaded_op = BlockOperator(prep, prep.layer, 4, pairs, threaded(workers))
+    assert threaded_op._build_workers == workers
+    threaded_op.build()
+    np.testing.assert_array_equal(threaded_op.counts, serial.counts)
+    np.testing.assert_array_equal(serial.counts, _block_counts(graph.adjacency, prep.layer, 4))
+    for direction in ("forward", "backward"):
+        a, b = serial.products[direction], threaded_op.products[direction]
+        assert [(p.dst, p.src) for p in a] == [(p.dst, p.src) for p in b]
+        for pa, pb in zip(a, b, strict=True):
+            whole = np.concatenate([m for *_, m in pb.pieces])
+            np.testing.assert_array_equal(np.concatenate([m for *_, m in pa.pieces]), whole)
+
+
+def _block_counts(adjacency, group, n_groups):
+    coo = adjacency.tocoo()
+    counts = np.zeros((n_groups, n_groups), dtype=np.int64)
+    np.add.at(counts, (group[coo.row], group[coo.col]), 1)
+    return counts
+
+
 def test_block_operator_backward_is_the_transpose(layered, rng):
     # Unmirrored pairs: "forward" applies the blocks, "backward" their transposes.
     prep = PreparedGraph.from_graph(layered)
