@@ -60,6 +60,24 @@ def test_page_from_results(runner, tmp_path):
     assert "Not measured: no results yet." in text
 
 
+def test_kmeans_restarts_row(runner, tmp_path):
+    # Issue 15, item 1: 100 restarts against scikit-learn's 10, as a ratio of times.
+    payload = _spectral(12.5)
+    payload["graphs"]["digits-mlp"]["kmeans"] = {
+        "default_n_init": 100,
+        "seconds": {"sklearn n_init 10, its threads": 0.2, "nngraph n_init 100 (default)": 0.5},
+        "mean_inertia": {
+            "sklearn n_init 10, its threads": 2.0,
+            "nngraph n_init 100 (default)": 1.9,
+        },
+    }
+    (tmp_path / "spectral.json").write_text(json.dumps(payload))
+    out = tmp_path / "page.md"
+    assert runner.main(["--from-results", "--output", str(out)]) == 0
+    row = next(line for line in out.read_text().splitlines() if "k-means, 100 restarts" in line)
+    assert "| 0.40x | ≥ 1x | no (40%) | mean inertia 0.9500x scikit-learn's |" in row
+
+
 def test_a_failing_suite_is_reported_and_exits_1(runner, tmp_path, monkeypatch):
     calls = []
 
