@@ -135,6 +135,7 @@ def _visualize(
     """Per layer: each set's objective and softmax entropy, and the optimised inputs."""
     param = options["param"]
     preprocess = options["preprocess"] or (lambda v: v)
+    spatial = options["spatial"]
     stats: dict[str, dict[str, np.ndarray]] = {"objective": {}, "softmax_entropy": {}}
     images: dict[str, np.ndarray] = {}
     gm = prep.trace.graph_module
@@ -150,7 +151,7 @@ def _visualize(
             )
 
             def objective(x: torch.Tensor, site=site, member=member) -> torch.Tensor:
-                values = site_values(gm, [site], preprocess(x))[site.layer]
+                values = site_values(gm, [site], preprocess(x), spatial)[site.layer]
                 return (values.abs() * member.t()).sum(dim=1)
 
             x = optimise(
@@ -266,6 +267,8 @@ def coherence(
         layer reads them.
     spatial : {"mean", "mean_abs"}, default="mean"
         How a convolution channel is summarised over space (as in the activation graph).
+        ``"visualization"`` maximises the absolute value of this summary: ``|mean|``
+        (the paper's) or the mean of ``|activation|``.
     batch_size : int, default=512
         Examples per batch for ``"dataset"``.
     parameterization : {"auto", "plain", "fourier"}, default="auto"
@@ -359,6 +362,7 @@ def coherence(
             "lr": lr,
             "jitter": jitter,
             "scale": scale,
+            "spatial": spatial,
         }
     lesions = draw_lesions(
         prep.partition, prep.subclusters, n_random, n_null_partitions, random_state

@@ -134,15 +134,21 @@ def parameterization(
 def _transform(
     x: torch.Tensor, jitter: int, scale: float, generator: torch.Generator
 ) -> torch.Tensor:
-    """Random translation by up to ``jitter`` pixels and rescaling by up to ``scale``."""
+    """Random translation by up to ``jitter`` pixels and rescaling by up to ``scale``.
+
+    The rescaling zooms about the image's centre by a factor ``s`` drawn uniformly from
+    ``[1 - scale, 1 + scale]``, keeping its size (the network's input size is fixed):
+    a part of the image fills the frame when ``s > 1``; when ``s < 1`` the whole image
+    shrinks and its edge pixels are extended around it.
+    """
     if x.dim() < 4 or (jitter == 0 and scale == 0):
         return x
     if scale:
         s = 1.0 + (2 * torch.rand((), generator=generator).item() - 1) * scale
-        original = list(x.shape[2:])
-        size = [max(1, round(d * s)) for d in original]
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        x = F.interpolate(x, size=original, mode="bilinear", align_corners=False)
+        zoom = torch.zeros((x.shape[0], 2, 3), dtype=x.dtype, device=x.device)
+        zoom[:, 0, 0] = zoom[:, 1, 1] = 1.0 / s  # output point p reads the input at p / s
+        grid = F.affine_grid(zoom, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if jitter:
         dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
         x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
@@ -208,7 +214,9 @@ def optimise(
         values = objective(x)
         if history is not None:
             history.append(values.detach().cpu())
-        (-values.sum()).backward()
+        # The gradient of theta alone: backward() would also add the weights' gradients
+        # into the .grad of the user's model (the traced module shares its parameters).
+        (theta.grad,) = torch.autograd.grad(-values.sum(), theta)
         opt.step()
         if on_step is not None:
             on_step()

@@ -206,6 +206,27 @@ def test_jitter_translates_and_scale_rescales_the_image_seeded():
     assert _transform(flat, 2, 0.3, torch.Generator().manual_seed(0)) is flat  # not images
 
 
+def test_scale_zooms_about_the_centre():
+    # A Gaussian blob at the centre, zoomed by s, has s times its spread (the size kept).
+    n = 33
+    r = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+    blob = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * 3.0**2))[None, None]
+
+    def spread(img):
+        w = img[0, 0].sum(dim=1)
+        return float(torch.sqrt((w * r**2).sum() / w.sum()))
+
+    factors = []
+    for seed in range(12):
+        s = 1.0 + (2 * torch.rand((), generator=torch.Generator().manual_seed(seed)).item() - 1)
+        s = 1.0 + (s - 1.0) * 0.5  # the draw of _transform with scale=0.5
+        out = _transform(blob, 0, 0.5, torch.Generator().manual_seed(seed))
+        assert out.shape == blob.shape
+        assert spread(out) / spread(blob) == pytest.approx(s, rel=0.03)
+        factors.append(s)
+    assert min(factors) < 0.8 and max(factors) > 1.2  # both ways were tried
+
+
 def test_jitter_and_scale_in_coherence_are_seeded(rgb):
     model, x, y, part = rgb
     kw = dict(random_state=0, steps=6, jitter=1, scale=0.3, **RGB_VIS)
@@ -215,6 +236,15 @@ def test_jitter_and_scale_in_coherence_are_seeded(rgb):
     assert not _same(res, plain)  # the transforms change the optimisation
     for images in res.extras["inputs"].values():
         assert images.min() >= float(x.min()) and images.max() <= float(x.max())
+
+
+def test_spatial_summary_is_the_visualisation_objective(rgb):
+    # |mean over space| (the paper's) or the mean of |activation|: different objectives.
+    model, x, y, part = rgb
+    kw = dict(random_state=0, steps=4, **RGB_VIS)
+    mean = ng.coherence(model, part, x, y, **kw)
+    mean_abs = ng.coherence(model, part, x, y, spatial="mean_abs", **kw)
+    assert not np.array_equal(mean.true["objective"], mean_abs.true["objective"])
 
 
 def test_preprocess_runs_before_the_model_for_the_softmax_entropy(rgb):
@@ -284,9 +314,13 @@ def test_same_seed_same_result_and_the_model_untouched(digits):
     model, data, _, part = digits
     model = copy.deepcopy(model).train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
+    params = list(model.parameters())
+    params[0].grad = torch.full_like(params[0], 0.5)  # the user's own gradient, kept as is
     kw = dict(method="visualization", n_random=4, n_null_partitions=2, random_state=3, steps=10)
     a = ng.coherence(model, part, data.x_test, data.y_test, **kw)
     b = ng.coherence(model, part, data.x_test, data.y_test, **kw)
+    assert torch.equal(params[0].grad, torch.full_like(params[0], 0.5))
+    assert all(p.grad is None for p in params[1:])
     for s in a.statistics:
         np.testing.assert_array_equal(a.true[s.name], b.true[s.name])
         np.testing.assert_array_equal(a.random[s.name], b.random[s.name])
