@@ -35,7 +35,7 @@ from ..utils._progress import progress_bar
 from ..utils._validation import check_choice, check_int, check_real
 from ._controls import draw_lesions, layer_membership
 from ._data import Prepared, prepare
-from ._forward import chunks
+from ._forward import batch_statistics, chunks
 from ._result import ProxyResult, Statistic
 from ._visualization import PARAMETERIZATIONS, entropy_bits, optimise
 from ._visualization import parameterization as make_parameterization
@@ -350,6 +350,13 @@ def coherence(
             f"k={k} top examples asked for, but the data set holds {prep.inputs.shape[0]}"
         )
     options: dict[str, Any] = {}
+    normalised = None if dataset else batch_statistics(prep.trace.graph_module)
+    if normalised is not None:
+        raise ValueError(
+            f"feature visualisation optimises many inputs in one batch, but layer "
+            f"{normalised} normalises with the statistics of its batch, so they would "
+            "change each other's objectives; use method='dataset'"
+        )
     if not dataset:
         kind = parameterization
         if kind == "auto":

@@ -8,12 +8,20 @@ site. Every value the suffix reads from before the cut (a skip connection) is st
 the same way, so residual networks get the same answer as a full forward pass per
 lesion, at the cost of the part after the cut only.
 
+Re-running a part of the graph from kept values needs every value to stay as it was
+computed, which in-place operations (``relu_``, ``ReLU(inplace=True)``, ``+=``) would
+break. The runner works on a copy of the graph in which the readers of a tensor after
+an in-place operation read that operation's result (what PyTorch's aliasing gives
+them), and every in-place operation writes into a copy of its argument; a view or an
+alias of the tensor still read afterwards is refused with a clear error.
+
 :func:`lesioned_forward` is the plain reference: one full forward pass with one mask.
 The user's model is only run, in eval mode, without gradients; no weight is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +33,7 @@ import torch.nn.functional as F
 
 from ..graphs._sites import UnitSite
 
-__all__ = ["LesionRunner", "lesioned_forward", "mask_shape"]
+__all__ = ["LesionRunner", "batch_statistics", "lesioned_forward", "mask_shape"]
 
 
 def mask_shape(value_shape: tuple[int, ...], site: UnitSite, n_masks: int) -> tuple[int, ...]:
@@ -77,24 +85,83 @@ def _in_place(node: fx.Node, modules: dict[str, Any]) -> bool:
     return False
 
 
-class _Keep(fx.Interpreter):
-    """Keeps every value, so the part after a cut can be re-run from them.
+def _functional_copy(gm: fx.GraphModule) -> tuple[fx.GraphModule, dict[fx.Node, fx.Node]]:
+    """Copy the graph; readers of a tensor after an in-place op on it read the op instead.
 
-    An in-place op (``out += identity``, ``ReLU(inplace=True)``) would overwrite a value
-    kept for later: it gets a copy of its first argument instead.
+    ``identity = h; h = relu_(h); ... + identity`` reads the ReLU'd ``h`` in PyTorch (the
+    same tensor). In the copy, ``+`` reads the ``relu_`` node itself, so the in-place op
+    may write into a copy of its argument (:class:`_Functional`) and every kept value
+    stays as it was computed. Returns the copy (sharing the user's modules) and the
+    map from the original nodes to the copy's.
+    """
+    graph = fx.Graph()
+    mapping: dict[fx.Node, fx.Node] = {}
+    out = graph.graph_copy(gm.graph, mapping)
+    output = graph.output(out)
+    old_output = next(n for n in gm.graph.nodes if n.op == "output")
+    mapping[old_output] = output
+    modules = dict(gm.named_modules())
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        if not (_call(node) and _in_place(node, modules)):
+            continue
+        target = node.args[0] if node.args else None
+        if not isinstance(target, fx.Node):
+            continue
+        for user in list(target.users):
+            if user is not node and order[user] > order[node]:
+                user.replace_input_with(target, node)
+    return fx.GraphModule(gm, graph), mapping
+
+
+def _call(node: fx.Node) -> bool:
+    return node.op in ("call_function", "call_method", "call_module")
+
+
+class _Functional(fx.Interpreter):
+    """Runs a :func:`_functional_copy`: each in-place op writes into a copy of its argument.
+
+    With ``keep``, every value is kept (the intact pass, from which the lesions re-run
+    parts of the graph), and an in-place op is refused when an earlier view or alias of
+    its argument (``v = h.view(...)``, an ``nn.Identity``) is read after it: PyTorch
+    would show that reader the change, the copy cannot.
     """
 
-    def __init__(self, gm: fx.GraphModule) -> None:
+    def __init__(self, gm: fx.GraphModule, keep: bool = False) -> None:
         super().__init__(gm, garbage_collect_values=False)
         self._modules = dict(gm.named_modules())
+        self._keep = keep
+        self._order = {node: i for i, node in enumerate(gm.graph.nodes)} if keep else {}
 
     def run_node(self, n: fx.Node) -> Any:
-        if n.op in ("call_function", "call_method", "call_module") and _in_place(n, self._modules):
+        if _call(n) and _in_place(n, self._modules):
             args, kwargs = self.fetch_args_kwargs_from_env(n)
             if args and isinstance(args[0], torch.Tensor):
+                if self._keep:
+                    self._check_aliases(n, args[0])
                 args = (args[0].clone(), *args[1:])
             return getattr(self, n.op)(n.target, args, kwargs)
         return super().run_node(n)
+
+    def _check_aliases(self, n: fx.Node, value: torch.Tensor) -> None:
+        if value.layout != torch.strided:
+            return
+        storage = value.untyped_storage().data_ptr()
+        first = n.args[0]
+        for other, kept in self.env.items():
+            if other is first or not isinstance(kept, torch.Tensor):
+                continue
+            if kept.layout != torch.strided or kept.untyped_storage().data_ptr() != storage:
+                continue
+            later = [u for u in other.users if self._order[u] > self._order[n]]
+            if later:
+                raise ValueError(
+                    f"the in-place operation {n.name!r} ({n.format_node()}) writes into a "
+                    f"tensor that {other.name!r}, a view or alias of it made earlier, "
+                    f"still passes on to {later[0].name!r}: nngraph cannot re-run this "
+                    "network in parts. Make that operation out of place (for example "
+                    "ReLU(inplace=False), or x = x + y instead of x += y)."
+                )
 
 
 def _depends(graph: fx.Graph, roots: set[fx.Node]) -> set[fx.Node]:
@@ -128,9 +195,9 @@ class LesionRunner:
     """
 
     def __init__(self, gm: fx.GraphModule) -> None:
-        self.gm = gm
-        self.graph = gm.graph
-        self.modules = dict(gm.named_modules())
+        self.gm, self._nodes = _functional_copy(gm)
+        self.graph = self.gm.graph
+        self.modules = dict(self.gm.named_modules())
         self.placeholder = next(n for n in self.graph.nodes if n.op == "placeholder")
         self.output = next(n for n in self.graph.nodes if n.op == "output")
         self.from_input = _depends(self.graph, {self.placeholder})
@@ -139,17 +206,43 @@ class LesionRunner:
         self.batch = 0
 
     # ------------------------------------------------------------------ base pass
+    def _local(self, site: UnitSite) -> UnitSite:
+        """Return the site on the runner's copy of the graph."""
+        if site.node.graph is self.graph:
+            return site
+        return dataclasses.replace(site, node=self._nodes[site.node])
+
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """Run the intact network on ``x``, keeping every value; returns its output."""
-        interp = _Keep(self.gm)
+        interp = _Functional(self.gm, keep=True)
         out = interp.run(x)
         self.env = interp.env
         self.batch = int(x.shape[0])
         return _first_tensor(out)
 
+    def kept_bytes(self) -> int:
+        """Bytes of the values of the last :meth:`run` that grow with its batch.
+
+        A tensor kept under several names (the output node's value is its producer's)
+        counts once.
+        """
+        seen = {
+            v.data_ptr(): v.numel() * v.element_size()
+            for v in self.env.values()
+            if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == self.batch
+        }
+        return sum(seen.values())
+
     # ------------------------------------------------------------------ the cut
     def direct_reader(self, site: UnitSite) -> fx.Node | None:
-        """Return the site's only reader, if it is a layer a lesion can be subtracted from."""
+        """Return the site's only reader, if it is a layer a lesion can be subtracted from.
+
+        Only torch's own ``Linear`` and ``Conv1d/2d/3d`` classes without hooks (a
+        subclass, a quantisation-aware layer or a hook computes something else than
+        ``F.linear`` / ``F.conv``), on float32 or float64 values (in 16 bits, ``W x``
+        minus most of itself loses the digits the full pass keeps).
+        """
+        site = self._local(site)
         users = list(site.node.users)
         if site.flat_input or len(users) != 1:
             return None
@@ -158,11 +251,14 @@ class LesionRunner:
             return None
         mod = self.modules.get(str(user.target))
         value = self.env.get(site.node)
-        if isinstance(mod, nn.Linear):
-            ok = isinstance(value, torch.Tensor) and site.unit_dim % value.dim() == value.dim() - 1
+        if not isinstance(value, torch.Tensor) or value.dtype not in (torch.float32, torch.float64):
+            return None
+        if type(mod) not in _READERS or _hooked(mod):
+            return None
+        if type(mod) is nn.Linear:
+            ok = site.unit_dim % value.dim() == value.dim() - 1
         else:
-            ok = isinstance(mod, _CONVS) and mod.groups == 1 and site.unit_dim == 1
-            ok = ok and getattr(mod, "padding_mode", "zeros") == "zeros"
+            ok = mod.groups == 1 and site.unit_dim == 1 and mod.padding_mode == "zeros"
         return user if ok else None
 
     def suffix(self, root: fx.Node) -> list[fx.Node]:
@@ -187,8 +283,13 @@ class LesionRunner:
             self._suffix_cache[root] = [n for n in self.graph.nodes if n in keep]
         return self._suffix_cache[root]
 
-    def bytes_per_lesion(self, site: UnitSite) -> int:
-        """Count the bytes the values after the cut take for one lesion of the current batch."""
+    def bytes_per_lesion(self, site: UnitSite, set_size: int = 1) -> int:
+        """Count the bytes one lesion of ``set_size`` units takes on the current batch.
+
+        The values after the cut, and for a direct reader (:meth:`direct_reader`) the
+        silenced units' inputs and weights that :meth:`lesioned` gathers per lesion.
+        """
+        site = self._local(site)
         reader = self.direct_reader(site)
         root = reader if reader is not None else site.node
         total = 0
@@ -196,6 +297,12 @@ class LesionRunner:
             value = self.env.get(node)
             if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == self.batch:
                 total += value.numel() * value.element_size()
+        if reader is not None:
+            h = self.env[site.node]
+            weight = self.modules[str(reader.target)].weight
+            per_unit = h.numel() // site.n_units * h.element_size()
+            per_unit += weight.numel() // site.n_units * weight.element_size()
+            total += int(set_size) * per_unit
         return total
 
     def lesioned(self, site: UnitSite, sets: torch.Tensor) -> torch.Tensor:
@@ -204,6 +311,7 @@ class LesionRunner:
         Returns ``(m, batch, ...)``: row ``j`` is the network with units ``sets[j]`` of
         the site's layer set to zero there, on the batch of the last :meth:`run`.
         """
+        site = self._local(site)
         m = int(sets.shape[0])
         reader = self.direct_reader(site)
         env: dict[fx.Node, Any] = {}
@@ -237,8 +345,7 @@ class LesionRunner:
             chosen = chosen.reshape(h.shape[0], m * s, *h.shape[2:])
             w = mod.weight[:, sets]  # (out, m, s, *kernel)
             w = w.movedim(1, 0).reshape(m * mod.out_channels, s, *mod.weight.shape[2:])
-            conv = _CONV_FUNCTIONS[type(mod)] if type(mod) in _CONV_FUNCTIONS else None
-            conv = conv or _conv_for(mod)
+            conv = _CONV_FUNCTIONS[type(mod)]
             out = conv(chosen, w, None, mod.stride, mod.padding, mod.dilation, m)
             delta = out.reshape(h.shape[0], m, *z.shape[1:]).movedim(1, 0)
         return (z.unsqueeze(0) - delta).reshape(m * z.shape[0], *z.shape[1:])
@@ -247,7 +354,7 @@ class LesionRunner:
         batch = self.batch
         nodes = self.suffix(root)
         inside = set(nodes)
-        interp = fx.Interpreter(self.gm, garbage_collect_values=False)
+        interp = _Functional(self.gm)
         for node in nodes:
             for a in node.all_input_nodes:
                 if a not in env and a not in inside:
@@ -273,15 +380,44 @@ class LesionRunner:
         return interp.run_node(self.output)
 
 
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_FUNCTIONS = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
+#: The layers a lesion is subtracted from: exactly these classes (see ``direct_reader``).
+_READERS = (nn.Linear, *_CONV_FUNCTIONS)
 
 
-def _conv_for(mod: nn.Module):
-    for cls, fn in _CONV_FUNCTIONS.items():
-        if isinstance(mod, cls):
-            return fn
-    raise TypeError(type(mod).__name__)
+def _hooked(mod: nn.Module) -> bool:
+    """Whether a forward hook (the module's own or a global one) may change its output."""
+    from torch.nn.modules import module as _module
+
+    return bool(
+        mod._forward_hooks
+        or mod._forward_pre_hooks
+        or _module._global_forward_hooks
+        or _module._global_forward_pre_hooks
+    )
+
+
+def batch_statistics(gm: fx.GraphModule) -> str | None:
+    """Name the first layer that normalises with its batch's statistics even in eval mode.
+
+    A batch norm without running statistics (``track_running_stats=False``) does: the
+    rows of one batch then change each other's outputs, so lesions (or inputs being
+    optimised) stacked in one batch would not give what each gives alone. None if the
+    graph has no such layer.
+    """
+    modules = dict(gm.named_modules())
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            mod = modules.get(str(node.target))
+            if isinstance(mod, nn.modules.batchnorm._NormBase) and mod.running_mean is None:
+                if not isinstance(mod, nn.modules.instancenorm._InstanceNorm):
+                    return f"{node.target} ({type(mod).__name__}, track_running_stats=False)"
+        elif node.op == "call_function" and node.target is F.batch_norm:
+            training = node.kwargs.get("training", node.args[5] if len(node.args) > 5 else False)
+            running = node.kwargs.get("running_mean", node.args[1] if len(node.args) > 1 else None)
+            if training is True or running is None:
+                return f"{node.name} (F.batch_norm with the batch's statistics)"
+    return None
 
 
 def _stack(value: torch.Tensor, m: int) -> torch.Tensor:

@@ -170,9 +170,9 @@ def test_chunks_of_any_size_give_the_same_numbers(noisy_task, monkeypatch):
     chosen = {}
     real = _importance._rows_per_chunk
 
-    def spy(runner, site, budget):
+    def spy(runner, site, set_size, budget):
         chosen[site.layer] = budget
-        return real(runner, site, budget)
+        return real(runner, site, set_size, budget)
 
     monkeypatch.setattr(_importance, "_rows_per_chunk", spy)
     default = ng.importance(model, part, x, y, **kw)
