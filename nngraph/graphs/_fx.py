@@ -22,11 +22,14 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from ._inplace import read_in_place_results
+
 __all__ = [
     "TensorMeta",
     "UnsupportedModelError",
     "describe",
     "frozen",
+    "kept_tensor_attributes",
     "model_device_dtype",
     "run_shapes",
     "symbolic_trace",
@@ -79,7 +82,8 @@ def frozen(model: nn.Module) -> Iterator[None]:
     ]
     try:
         model.eval()
-        yield
+        with kept_tensor_attributes(model):
+            yield
     finally:
         for module, mode in modes:
             module.training = mode
@@ -89,6 +93,29 @@ def frozen(model: nn.Module) -> Iterator[None]:
                     module._buffers[name] = buf
                 if buf.shape != copy.shape or not torch.equal(buf, copy):
                     buf.copy_(copy)
+
+
+@contextlib.contextmanager
+def kept_tensor_attributes(model: nn.Module) -> Iterator[None]:
+    """Put back the modules' plain tensor attributes (not parameters, not buffers) on exit.
+
+    A forward pre-hook may set one on every pass: pruning
+    (``torch.nn.utils.prune``) and the older ``weight_norm`` / ``spectral_norm`` set
+    ``module.weight`` from ``weight_orig``. Run on fake tensors (:func:`run_shapes`) or
+    inside nngraph, that would leave the module holding nngraph's tensor.
+    """
+    saved = [(m, dict(_tensors(m))) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for module, before in saved:
+            for name in [n for n, _ in _tensors(module) if n not in before]:
+                del module.__dict__[name]
+            module.__dict__.update(before)
+
+
+def _tensors(module: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    return ((k, v) for k, v in list(vars(module).items()) if isinstance(v, torch.Tensor))
 
 
 class _Tracer(fx.Tracer):
@@ -132,6 +159,8 @@ def symbolic_trace(model: nn.Module) -> fx.GraphModule:
             "network's structure with torch.fx, so forward() must be traceable (no "
             "data-dependent control flow)."
         ) from exc
+    # Readers after an in-place op read its result (the same tensor): see _inplace.
+    read_in_place_results(graph, dict(tracer.root.named_modules()))
     return fx.GraphModule(tracer.root, graph, type(model).__name__)
 
 
@@ -224,9 +253,10 @@ def run_shapes(model: nn.Module, gm: fx.GraphModule, example_input: Any) -> dict
     try:
         from torch._subclasses.fake_tensor import FakeTensorMode
 
-        with FakeTensorMode(allow_non_fake_inputs=True) as mode, torch.no_grad():
-            interp = _ShapeInterpreter(gm)
-            interp.run(mode.from_tensor(x))
+        with kept_tensor_attributes(model):
+            with FakeTensorMode(allow_non_fake_inputs=True) as mode, torch.no_grad():
+                interp = _ShapeInterpreter(gm)
+                interp.run(mode.from_tensor(x))
         return interp.shapes
     except Exception:
         pass  # not fake-runnable (or failing): the real pass gives the real answer or error

@@ -22,7 +22,6 @@ The user's model is only run, in eval mode, without gradients; no weight is writ
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..graphs._inplace import in_place, read_in_place_results
 from ..graphs._sites import UnitSite
 
 __all__ = ["LesionRunner", "batch_statistics", "lesioned_forward", "mask_shape"]
@@ -58,33 +58,6 @@ def _apply_mask(value: torch.Tensor, masks: torch.Tensor, site: UnitSite) -> tor
     return (stacked * shaped).reshape(value.shape)
 
 
-_INPLACE_FUNCTIONS = {
-    operator.iadd,
-    operator.isub,
-    operator.imul,
-    operator.itruediv,
-    operator.ifloordiv,
-    operator.ipow,
-    operator.iand,
-    operator.ior,
-}
-
-
-def _in_place(node: fx.Node, modules: dict[str, Any]) -> bool:
-    """Whether a call writes into its first argument (``+=``, ``relu_``, ``inplace=True``)."""
-    if node.kwargs.get("inplace") is True:
-        return True
-    if node.op == "call_function":
-        name = getattr(node.target, "__name__", "")
-        return node.target in _INPLACE_FUNCTIONS or (name.endswith("_") and not name.endswith("__"))
-    if node.op == "call_method":
-        name = str(node.target)
-        return name.endswith("_") and not name.endswith("__")
-    if node.op == "call_module":
-        return getattr(modules.get(str(node.target)), "inplace", False) is True
-    return False
-
-
 def _functional_copy(gm: fx.GraphModule) -> tuple[fx.GraphModule, dict[fx.Node, fx.Node]]:
     """Copy the graph; readers of a tensor after an in-place op on it read the op instead.
 
@@ -100,22 +73,8 @@ def _functional_copy(gm: fx.GraphModule) -> tuple[fx.GraphModule, dict[fx.Node, 
     output = graph.output(out)
     old_output = next(n for n in gm.graph.nodes if n.op == "output")
     mapping[old_output] = output
-    modules = dict(gm.named_modules())
-    order = {node: i for i, node in enumerate(graph.nodes)}
-    for node in list(graph.nodes):
-        if not (_call(node) and _in_place(node, modules)):
-            continue
-        target = node.args[0] if node.args else None
-        if not isinstance(target, fx.Node):
-            continue
-        for user in list(target.users):
-            if user is not node and order[user] > order[node]:
-                user.replace_input_with(target, node)
+    read_in_place_results(graph, dict(gm.named_modules()))  # done already when traced
     return fx.GraphModule(gm, graph), mapping
-
-
-def _call(node: fx.Node) -> bool:
-    return node.op in ("call_function", "call_method", "call_module")
 
 
 class _Functional(fx.Interpreter):
@@ -134,7 +93,7 @@ class _Functional(fx.Interpreter):
         self._order = {node: i for i, node in enumerate(gm.graph.nodes)} if keep else {}
 
     def run_node(self, n: fx.Node) -> Any:
-        if _call(n) and _in_place(n, self._modules):
+        if in_place(n, self._modules):
             args, kwargs = self.fetch_args_kwargs_from_env(n)
             if args and isinstance(args[0], torch.Tensor):
                 if self._keep:

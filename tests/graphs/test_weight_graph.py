@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -426,6 +427,67 @@ def test_pruned_units_are_isolated(seeded):
     g = ng.weight_graph(model, torch.zeros(1, 3))
     assert g.degree[g.layer_nodes("0")[1]] == 0
     assert 0 not in g.adjacency.data
+
+
+@pytest.mark.parametrize("method", ["prune", "weight_norm"])
+def test_weights_set_by_a_forward_pre_hook(seeded, method):
+    # Pruning and the older weight norm set module.weight before every pass: the graph
+    # is that of those weights, and the module keeps its own tensor (not nngraph's).
+    from torch.nn.utils import prune, weight_norm
+
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 5))
+    if method == "prune":
+        prune.l1_unstructured(model[3], "weight", amount=0.7)
+    else:
+        with warnings.catch_warnings():  # deprecated in favour of parametrizations
+            warnings.simplefilter("ignore", FutureWarning)
+            weight_norm(model[3])
+    with torch.no_grad():  # the hook sets the weight (a leaf: the model deep-copies)
+        model(torch.zeros(1, 2, 6, 6))
+    weight = model[3].weight
+    g = ng.weight_graph(model, torch.zeros(1, 2, 6, 6))
+    assert model[3].weight is weight and type(weight) is torch.Tensor
+    plain = copy.deepcopy(model)
+    if method == "prune":
+        prune.remove(plain[3], "weight")
+    else:
+        from torch.nn.utils import remove_weight_norm
+
+        remove_weight_norm(plain[3])
+    ref = ng.weight_graph(plain, torch.zeros(1, 2, 6, 6))
+    np.testing.assert_allclose(g.adjacency.toarray(), ref.adjacency.toarray(), rtol=1e-12)
+    if method == "prune":  # 70% of the weights are 0: fewer edges than a dense layer
+        assert g.layer_nodes("3").size == 5 and 0 not in g.adjacency.data
+
+
+class _AddInPlace(nn.Module):
+    """A residual add written ``out.add_(h)``, its result not assigned (same tensor)."""
+
+    def __init__(self, in_place: bool) -> None:
+        super().__init__()
+        self.a, self.b, self.fc = nn.Linear(4, 6), nn.Linear(6, 6), nn.Linear(6, 3)
+        self.in_place = in_place
+
+    def forward(self, x):
+        h = self.a(x)
+        out = self.b(torch.relu(h))
+        if self.in_place:
+            out.add_(h)
+        else:
+            out = out + h
+        return self.fc(out)
+
+
+def test_a_reader_after_an_in_place_op_reads_its_result(seeded):
+    model = _AddInPlace(True)
+    functional = copy.deepcopy(model)
+    functional.in_place = False
+    g = ng.weight_graph(model, torch.zeros(1, 4))
+    ref = ng.weight_graph(functional, torch.zeros(1, 4))
+    assert g.layer_names == ref.layer_names
+    np.testing.assert_array_equal(g.adjacency.toarray(), ref.adjacency.toarray())
+    a, fc = g.layer_nodes("a"), g.layer_nodes("fc")
+    assert g.adjacency[a][:, fc].nnz == 18  # the skip: a's units reach fc
 
 
 def test_mlp_flattening_images_has_one_input_unit_per_pixel(seeded):
