@@ -135,10 +135,12 @@ def _verdict_section(result: Any, verdict: Any) -> Section:
     if any(gs.proxies() for gs in result.graphs.values()):
         reading.append(
             "Combined p: one statistic's p-values over all sub-clusters of a graph, combined "
-            "into one. Brown (the default): Fisher's statistic against its null measured on "
-            "random partitions, which allows for the sub-clusters of a layer being disjoint; "
-            "partition rank: the true partition's rank among those random partitions; Fisher: "
-            "assumes independent p-values (conservative here); Fisher half-bin: the papers'."
+            "into one. t on random partitions (the default): Fisher's statistic against its "
+            "null measured on random partitions (a Student t on cube roots), which allows for "
+            "the sub-clusters of a layer being disjoint; Brown: a scaled chi-squared with the "
+            "same null's mean and variance; partition rank: the true partition's rank among "
+            "those random partitions; Fisher: assumes independent p-values (conservative "
+            "here); Fisher half-bin: the papers'."
         )
     if result.warnings:
         reading.append(

@@ -32,6 +32,7 @@ PROXY_TITLES = {
     "visualization": "Coherence: feature visualisation",
 }
 _COMBINATIONS = {
+    "null_t": "t on random partitions",
     "brown": "Brown",
     "partition_rank": "partition rank",
     "fisher_exact": "Fisher",

@@ -337,7 +337,7 @@ def importance(
     n_null_partitions : int, default=19
         Random partitions (each layer's labels permuted) whose sub-clusters are lesioned
         too, to measure how the sub-clusters' p-values depend on each other: the
-        combined p-value (``"brown"``) then keeps its size under the null although
+        combined p-value (``"null_t"``) then keeps its size under the null although
         the sub-clusters of a layer are disjoint. 0 skips them (and the combination
         falls back on Fisher's, which assumes independence and is conservative).
     min_size : int, default=2

@@ -59,9 +59,9 @@ class ProxyResult:
         The statistics of the true sets and of their controls.
     combined : dict of str to dict of str to CombinedPValue
         Per statistic, the rows' p-values combined by each method, the default first:
-        ``"brown"`` (Fisher's statistic against its null measured on random partitions,
+        ``"null_t"`` (Fisher's statistic against its null measured on random partitions,
         which accounts for the sub-clusters of a layer being disjoint), then
-        ``"partition_rank"``, ``"fisher_exact"`` (assumes independence: conservative
+        ``"brown"``, ``"partition_rank"``, ``"fisher_exact"`` (assumes independence: conservative
         here) and ``"fisher_halfbin"`` (the paper's).
     alpha : float
         The false discovery rate of the ``significant`` columns.
@@ -105,7 +105,7 @@ class ProxyResult:
 
         ``null`` holds, per statistic, the values ``(n_rows, n_null)`` of the rows'
         counterparts in random partitions; with it, the dependent combination
-        (``"brown"``, then ``"partition_rank"``) comes first.
+        (``"null_t"``, ``"brown"``, then ``"partition_rank"``) comes first.
         """
         combined: dict[str, dict[str, CombinedPValue]] = {}
         for stat in statistics:

@@ -8,6 +8,7 @@
   off-diagonal entries of the upper triangle, zeros included; the lower triangle mirrors
   it. Done without forming the dense matrix: the non-zero values are placed at uniformly
   random distinct positions of the upper triangle, which is the same distribution.
+  Self-loops (the diagonal) stay where they are.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class NullModel:
             upper = sp.triu(a, k=1, format="coo")
             self._values = np.asarray(upper.data, dtype=np.float64)
             self._n = a.shape[0]
+            self._diagonal = sp.diags_array(a.diagonal()) if a.diagonal().any() else None
             return
         if graph.layer_pairs.size == 0:
             raise ValueError(
@@ -95,7 +97,10 @@ class NullModel:
         rows, cols = _upper_index(positions, n)
         vals = values[rng.permutation(values.size)]
         upper = sp.coo_array((vals, (rows, cols)), shape=(n, n))
-        return sp.csr_array(upper + upper.T)
+        shuffled = upper + upper.T
+        if self._diagonal is not None:  # self-loops stay where they are
+            shuffled = shuffled + self._diagonal
+        return sp.csr_array(shuffled)
 
 
 def _upper_index(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

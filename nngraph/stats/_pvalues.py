@@ -58,7 +58,7 @@ class EmpiricalPValues:
     n_ties : ndarray of int, shape (n,)
         Random controls equal to it.
     n_random : ndarray of int, shape (n,)
-        Random controls compared with (non-finite controls are left out).
+        Random controls compared with (NaN controls are left out).
     """
 
     p: np.ndarray
@@ -78,7 +78,8 @@ def empirical_pvalues(
     true : array-like, shape (n,)
         The statistic of each true set.
     random : array-like, shape (n, n_random)
-        The statistic of each one's random controls; NaN controls are left out.
+        The statistic of each one's random controls; NaN controls are left out (an
+        infinite one counts, as the most extreme).
     alternative : {"greater", "less"}, default="greater"
         Which direction is extreme: ``"greater"`` when a larger statistic means a more
         important / coherent set (a larger accuracy drop), ``"less"`` otherwise.
@@ -112,9 +113,10 @@ def empirical_pvalues(
         raise ValueError("true statistics must be finite")
     sign = 1.0 if alternative == "greater" else -1.0
     t, r = sign * t, sign * r
-    valid = np.isfinite(r)
-    tol = rtol * np.maximum(np.abs(t)[:, None], np.abs(np.where(valid, r, 0.0)))
-    ties = valid & (np.abs(r - t[:, None]) <= tol)
+    valid = ~np.isnan(r)  # an infinite control is an extreme one, not a missing one
+    finite = np.isfinite(r)
+    tol = rtol * np.maximum(np.abs(t)[:, None], np.abs(np.where(finite, r, 0.0)))
+    ties = finite & (np.abs(r - t[:, None]) <= tol)
     more = valid & ~ties & (r > t[:, None])
     n_more = more.sum(axis=1)
     n_ties = ties.sum(axis=1)
@@ -231,13 +233,6 @@ def _fisher_tie_broken(pvalues: EmpiricalPValues, rng: np.random.Generator) -> f
     return float(-2.0 * np.log(_tie_broken(pvalues, rng)).sum())
 
 
-def _fisher_mean(grid: np.ndarray) -> float:
-    """``E[-2 sum log p]`` for p uniform on the grids ``{1..G}/G``."""
-    return float(
-        sum(-2.0 * np.mean(np.log(np.arange(1, int(g) + 1) / g)) for g in np.asarray(grid))
-    )
-
-
 def combine_dependent(
     pvalues: EmpiricalPValues,
     null: list[EmpiricalPValues],
@@ -252,14 +247,24 @@ def combine_dependent(
     partitions). Here the null of Fisher's statistic is measured instead: ``null``
     holds the p-values of the sub-clusters of random partitions of the same sizes
     (against the same controls), and Fisher's statistic ``T = -2 sum log p`` (ties
-    broken at random) is compared with
+    broken at random) is compared with the random partitions' values ``T_b``:
 
-    - ``"brown"``: a scaled chi-squared ``c * chi2(f)`` with the null's mean (exact:
-      ``E[T]`` for uniform p-values) and variance (measured on the random partitions),
-      as in Brown's method for dependent p-values;
-    - ``"partition_rank"``: the rank of ``T`` among the random partitions',
-      ``(#{T_null >= T} + 1) / (n_null + 1)`` (exact, but never below
-      ``1 / (n_null + 1)``).
+    - ``"null_t"`` (the default): the cube root of ``T`` (Wilson and Hilferty's
+      transform, which makes chi-squared-like statistics nearly normal) against a
+      Student t prediction from the ``T_b``'s cube roots: ``t = (T^(1/3) - mean) /
+      (sd sqrt(1 + 1/B))`` with ``B - 1`` degrees of freedom, for ``B`` random
+      partitions (their mean and spread are estimated, hence t). Size under random
+      partitions in simulation: 0.047-0.056 at 0.05, 0.010-0.017 at 0.01 (19
+      partitions);
+    - ``"brown"``: a scaled chi-squared ``c * chi2(f)`` with the ``T_b``'s mean and
+      variance (Brown's method for dependent p-values, both moments measured: the
+      controls are shared, so the exact unconditional mean of ``T`` is not the one the
+      random partitions vary around). Somewhat anti-conservative with 19 partitions
+      (0.067-0.070 at 0.05 in the same simulation);
+    - ``"partition_rank"``: the rank of ``T`` among the ``T_b``,
+      ``(#{T_b >= T} + 1) / (B + 1)`` (exact, but never below ``1 / (B + 1)``).
+
+    When the ``T_b`` do not vary, both approximations give the rank.
 
     Parameters
     ----------
@@ -274,7 +279,7 @@ def combine_dependent(
     Returns
     -------
     dict of str to CombinedPValue
-        ``"brown"`` and ``"partition_rank"``.
+        ``"null_t"``, ``"brown"`` and ``"partition_rank"``.
 
     References
     ----------
@@ -287,26 +292,41 @@ def combine_dependent(
     >>> def pv(shift):
     ...     return empirical_pvalues(rng.normal(shift, 1, 8), rng.normal(0, 1, (8, 19)))
     >>> out = combine_dependent(pv(3.0), [pv(0.0) for _ in range(19)])
-    >>> out["brown"].p < 1e-4, out["partition_rank"].p
-    (True, 0.05)
+    >>> out["null_t"].p < 1e-3, out["brown"].p < 1e-4, out["partition_rank"].p
+    (True, True, 0.05)
     """
     from scipy.stats import chi2
+    from scipy.stats import t as student_t
 
     if len(null) < 2:
         raise ValueError("the dependent combination needs at least 2 random partitions")
-    rng = np.random.default_rng(seed_from(random_state))
     m = int(pvalues.p.size)
+    for b, q in enumerate(null):
+        if q.p.size != m:
+            raise ValueError(
+                f"random partition {b} has {q.p.size} sub-clusters, the partition {m}: "
+                "the null needs the same sub-clusters (sizes) against the same controls"
+            )
+    rng = np.random.default_rng(seed_from(random_state))
     stat = _fisher_tie_broken(pvalues, rng)
     null_stats = np.array([_fisher_tie_broken(q, rng) for q in null])
-    mean = _fisher_mean(pvalues.n_random + 1.0)
-    var = float(np.var(null_stats, ddof=1))
-    if var > 0:
+    n_null = len(null)
+    rank = (np.count_nonzero(null_stats >= stat * (1 - 1e-12)) + 1.0) / (n_null + 1.0)
+    mean, var = float(np.mean(null_stats)), float(np.var(null_stats, ddof=1))
+    if var > 0 and mean > 0:
         scale, dof = var / (2.0 * mean), 2.0 * mean * mean / var
         brown = float(chi2.sf(stat / scale, dof))
     else:
-        brown = 1.0 if stat <= mean else 0.0
-    rank = (np.count_nonzero(null_stats >= stat * (1 - 1e-12)) + 1.0) / (len(null) + 1.0)
+        brown = float(rank)
+    roots = np.cbrt(null_stats)
+    spread = float(np.std(roots, ddof=1))
+    if spread > 0:
+        z = (np.cbrt(stat) - roots.mean()) / (spread * np.sqrt(1.0 + 1.0 / n_null))
+        null_t = float(student_t.sf(z, n_null - 1))
+    else:
+        null_t = float(rank)
     return {
+        "null_t": CombinedPValue(null_t, stat, "null_t", m),
         "brown": CombinedPValue(brown, stat, "brown", m),
         "partition_rank": CombinedPValue(float(rank), stat, "partition_rank", m),
     }
@@ -357,7 +377,8 @@ def benjamini_hochberg(pvalues: Any, alpha: float = 0.05) -> tuple[np.ndarray, n
     Parameters
     ----------
     pvalues : array-like, shape (n,)
-        NaN entries are never rejected and do not count as tests.
+        In ``[0, 1]`` (else ``ValueError``); NaN entries are never rejected and do not
+        count as tests.
     alpha : float, default=0.05
         The false discovery rate.
 
@@ -385,9 +406,13 @@ def benjamini_hochberg(pvalues: Any, alpha: float = 0.05) -> tuple[np.ndarray, n
     """
     alpha = check_real("alpha", alpha, positive=True, maximum=1.0)
     p = np.asarray(pvalues, dtype=np.float64).reshape(-1)
+    outside = ~np.isnan(p) & ~((p >= 0.0) & (p <= 1.0))
+    if outside.any():
+        bad = int(np.flatnonzero(outside)[0])
+        raise ValueError(f"p-values must lie in [0, 1] (NaN: no test), got {p[bad]} at {bad}")
     rejected = np.zeros(p.size, dtype=bool)
     adjusted = np.full(p.size, np.nan)
-    valid = np.flatnonzero(np.isfinite(p))
+    valid = np.flatnonzero(~np.isnan(p))
     if valid.size == 0:
         return rejected, adjusted
     order = valid[np.argsort(p[valid], kind="stable")]

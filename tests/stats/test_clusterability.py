@@ -99,6 +99,17 @@ def test_offdiagonal_null_keeps_values(rng):
     )
 
 
+def test_offdiagonal_null_keeps_the_self_loops(rng):
+    # The diagonal is not shuffled: a graph of self-loops is not made to look clusterable.
+    a = rng.random((30, 30))
+    a = np.triu(a * (a > 0.7), 1)
+    a = a + a.T + np.diag(rng.random(30) * 3)
+    g = ng.NeuronGraph(a, ["x"], np.zeros(30), np.arange(30), kind="activation")
+    out = NullModel(g, "offdiagonal").sample(rng).toarray()
+    np.testing.assert_array_equal(np.diag(out), np.diag(a))
+    assert out.sum() == pytest.approx(a.sum())
+
+
 @pytest.mark.parametrize("n", [2, 3, 10, 1001])
 def test_upper_index_inverts_triu_order(n):
     rows, cols = np.triu_indices(n, 1)

@@ -9,6 +9,7 @@ from scipy.stats import false_discovery_control, kstest
 from nngraph.stats._pvalues import (
     benjamini_hochberg,
     combine_across_networks,
+    combine_dependent,
     combine_pvalues,
     empirical_pvalues,
 )
@@ -123,3 +124,62 @@ def test_benjamini_hochberg_rejects_nothing_when_nothing_passes():
     assert not rejected.any()
     rejected, adjusted = benjamini_hochberg([np.nan, 0.001])
     assert rejected.tolist() == [False, True] and np.isnan(adjusted[0])
+
+
+def test_an_infinite_control_is_the_most_extreme():
+    p = empirical_pvalues([5.0], [[np.inf] * 18 + [0.0]]).p
+    assert p.tolist() == [0.95]  # 18 controls above, 1 below, + 1
+    p = empirical_pvalues([5.0], [[np.nan] * 18 + [0.0]]).p
+    assert p.tolist() == [0.5]  # NaN controls are left out
+
+
+def test_benjamini_hochberg_refuses_what_is_not_a_p_value():
+    for bad in (-0.2, 1.7, np.inf):
+        with pytest.raises(ValueError, match="must lie in"):
+            benjamini_hochberg([0.01, bad])
+
+
+def _shared_controls_null(rng, n_null=19, n_random=19):
+    """Draw a partition and random partitions of three layers, against shared controls."""
+    layers = [[4, 6, 10, 20], [3, 5, 8, 16], [2, 2, 6, 6]]
+    values = [rng.normal(size=sum(s)) for s in layers]
+
+    def partition():
+        out = []
+        for v, sizes in zip(values, layers, strict=True):
+            order, cuts = rng.permutation(v.size), np.cumsum([0, *sizes])
+            out += [v[order[cuts[i] : cuts[i + 1]]].mean() for i in range(len(sizes))]
+        return np.array(out)
+
+    controls = np.array(
+        [
+            [v[rng.choice(v.size, k, replace=False)].mean() for _ in range(n_random)]
+            for v, sizes in zip(values, layers, strict=True)
+            for k in sizes
+        ]
+    )
+    true = empirical_pvalues(partition(), controls)
+    return true, [empirical_pvalues(partition(), controls) for _ in range(n_null)]
+
+
+def test_dependent_combination_has_size_alpha_with_shared_controls(rng):
+    # The study's layout: the true partition is one more random partition, all against
+    # the same controls. The default ("null_t") keeps its size; the rank is exact.
+    ps = {"null_t": [], "partition_rank": []}
+    for rep in range(400):
+        true, null = _shared_controls_null(rng)
+        out = combine_dependent(true, null, random_state=rep)
+        for key in ps:
+            ps[key].append(out[key].p)
+    assert 0.025 <= np.mean(np.array(ps["null_t"]) <= 0.05) <= 0.075
+    assert np.mean(np.array(ps["partition_rank"]) <= 0.05) <= 0.075
+
+
+def test_dependent_combination_checks_its_null(rng):
+    true, null = _shared_controls_null(rng)
+    fewer = empirical_pvalues(true.p[:-1], np.ones((true.p.size - 1, 19)))
+    with pytest.raises(ValueError, match="random partition 1 has 11 sub-clusters"):
+        combine_dependent(true, [null[0], fewer])
+    untied = empirical_pvalues([0.5, 1.5], [[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]])
+    same = combine_dependent(untied, [untied] * 3)  # no spread: the rank
+    assert same["null_t"].p == same["brown"].p == same["partition_rank"].p == 1.0
