@@ -415,6 +415,7 @@ def _stream_statistics(
             budget=budget,
             graph_bytes=graph_bytes,
             model_dtype=recorder.dtype,
+            exact=[p.module is None for p in points],  # the input: the data themselves
         )
         for index, x in enumerate(batches):
             sink.update(recorder.run(x, index))

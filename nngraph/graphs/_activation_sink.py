@@ -74,6 +74,10 @@ class ActivationSink:
         activations.
     model_dtype : torch.dtype
         The dtype the model computes in: its rounding noise decides which units are dead.
+    exact : list of bool, optional
+        Per layer, whether its values are the data themselves (the input), free of the
+        model's rounding: there a unit is dead only when it is constant (its spread at
+        most 1e-12 of its mean, the accumulation's own rounding).
 
     Examples
     --------
@@ -98,9 +102,11 @@ class ActivationSink:
         budget: float,
         graph_bytes: float,
         model_dtype: torch.dtype,
+        exact: list[bool] | None = None,
     ) -> None:
         n = int(sum(layer_sizes))
         self.layer_sizes, self.dead_rtol = list(layer_sizes), rounding_rtol(model_dtype)
+        self.exact = list(exact) if exact is not None else [False] * len(self.layer_sizes)
         self.n, self.method, self.budget = n, method, budget
         self.fixed_bytes = graph_bytes  # the dense graph's share of the budget
         self.n_samples = 0
@@ -170,7 +176,8 @@ class ActivationSink:
         The noise of a unit's value is relative to the magnitude of the terms summed
         into it, not to its mean (a mean near 0 may come from cancelling terms), so the
         reference magnitude is the larger of the unit's ``|mean|`` and the median RMS
-        value of its layer's units.
+        value of its layer's units. The input's values are the data, not computed: there
+        only a constant unit is dead.
 
         Returns
         -------
@@ -185,7 +192,9 @@ class ActivationSink:
         starts = np.cumsum(sizes) - sizes
         layer_scale = [np.median(rms[a : a + n]) for a, n in zip(starts, sizes, strict=True)]
         scale = np.repeat(layer_scale, sizes)
-        return (std == 0) | (std <= self.dead_rtol * np.maximum(np.abs(mean), scale))
+        noisy = std <= self.dead_rtol * np.maximum(np.abs(mean), scale)
+        constant = std <= 1e-12 * np.abs(mean)
+        return (std == 0) | np.where(np.repeat(self.exact, sizes), constant, noisy)
 
     def _held_columns(self) -> np.ndarray:
         """Return the held activations as one ``(n_examples, n)`` array, freeing the chunks."""

@@ -495,10 +495,17 @@ class Recorder:
         RuntimeError
             A recorded layer did not run, or gave values of another shape.
         """
-        x = x.detach().to(device=self.device)
+        # A copy: a forward that changes its input in place must not change the data.
+        x = x.detach().to(device=self.device, copy=True)
         if x.is_floating_point():
             x = x.to(self.dtype)
         self._values = {}
+        # The input's units before the model runs (a forward may change its input in place).
+        inputs = {
+            k: self._input_values(x, p).clone()  # not a view of x
+            for k, p in enumerate(self.points)
+            if p.module is None
+        }
         try:
             with torch.no_grad():
                 self.model(x)
@@ -510,7 +517,7 @@ class Recorder:
         out = torch.empty((x.shape[0], self.n_units), dtype=torch.float64, device=self._out_device)
         col = 0
         for k, p in enumerate(self.points):
-            v = self._input_values(x, p) if p.module is None else self._values.get(k)
+            v = inputs[k] if p.module is None else self._values.get(k)
             if v is None:
                 raise RuntimeError(
                     f"layer {p.name!r} was not computed for batch {batch_index}; nngraph "

@@ -200,6 +200,50 @@ def test_dead_units(rng):
     assert 5 not in activation_graph(model, x).meta["dead_units"]
 
 
+def test_input_units_are_dead_only_when_constant(rng):
+    # The input holds the data, not computed values: a small feature beside columns
+    # 1e7 times larger varies, and is a unit with edges; a constant column is dead.
+    model = _mlp(rng)
+    x = _tensor(rng, 200, 6)
+    x[:, :4] = x[:, :4] * 2e4 + 1e5  # money-like columns
+    x[:, 4] = x[:, 4] * 0.01 + 0.05  # a rate
+    x[:, 5] = 0.25  # constant
+    g = activation_graph(model, x, include_input=True)
+    assert g.meta["dead_units"] == [5]
+    inputs = g.layer_nodes("input")
+    assert g.degree[inputs[4]] > 0
+    acts = [x]
+    with torch.no_grad():
+        acts.append(model[0](x))
+        acts.append(model[3](model[1](model[0](x))))
+    want = _reference(acts)[:16, :16]
+    got = g.adjacency.toarray()[:16, :16]
+    live = np.ones(16, bool)
+    live[5] = False
+    np.testing.assert_allclose(got[np.ix_(live, live)], want[np.ix_(live, live)], atol=1e-6)
+
+
+class _ShiftsItsInput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        x.sub_(0.5)  # in place, on the caller's tensor
+        return self.fc(x)
+
+
+def test_the_input_is_read_before_a_forward_changes_it(rng):
+    model = _init(_ShiftsItsInput(), rng)
+    x = _tensor(rng, 50, 6) * 3
+    before = x.clone()
+    g = activation_graph(model, x, include_input=True)
+    assert torch.equal(x, before)  # the data are left as they were
+    with torch.no_grad():
+        hidden = model.fc(before - 0.5)
+    np.testing.assert_allclose(g.adjacency.toarray(), _reference([before, hidden]), atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["SpectralClustering", "Louvain", "Leiden", "LabelPropagation"])
 def test_partitioners_leave_dead_units_out(rng, name):
     if not hasattr(ng, name):
