@@ -121,7 +121,8 @@ def activation_graph(
         correlation). The dense matrix is never formed; instead the standardised
         activations are held in memory as float32 (``2 * n_examples * n_units * 4``
         bytes, checked against ``max_memory``) and searched (see ``knn_method``).
-        Weights are accurate to about ``1e-6``.
+        Weights are float32 dot products: accurate to about ``1e-5`` (measured: at most
+        7e-6 on a trained MLP's ReLU outputs over 6,000-60,000 examples, median 1.5e-7).
     threshold : float, optional
         Keep only edges whose transformed weight is at least ``threshold`` (in
         ``[0, 1]``). Needs the dense correlation matrix. Not with ``n_neighbors``.
