@@ -118,8 +118,12 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = 
         raise
     if _reads_input_as_features(trace):
         # An MLP that flattens images itself: its input units are the input's features
-        # (pixels), as for an MLP fed flat vectors, not whole channels.
-        trace = Propagator(model, gm, shapes, input_features=True, gating=gating).run()
+        # (pixels), as for an MLP fed flat vectors, not whole channels. Where the pixels
+        # cannot be followed (pooled before the flatten), the units stay the channels.
+        try:
+            trace = Propagator(model, gm, shapes, input_features=True, gating=gating).run()
+        except UnsupportedModelError:
+            pass
     return trace
 
 

@@ -490,6 +490,17 @@ def test_a_reader_after_an_in_place_op_reads_its_result(seeded):
     assert g.adjacency[a][:, fc].nnz == 18  # the skip: a's units reach fc
 
 
+def test_an_mlp_pooling_its_image_first_has_channel_input_units(seeded):
+    # Pixels cannot be followed through the pooling: the input's units stay its channels,
+    # each reaching a Linear unit with the weights of its features summed (as for a CNN).
+    model = nn.Sequential(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16, 3), nn.ReLU())
+    model = nn.Sequential(*model, nn.Linear(3, 2))
+    g = ng.weight_graph(model, torch.zeros(1, 1, 8, 8))
+    assert g.layer_names == ["input", "2", "4"] and g.layer_sizes.tolist() == [1, 3, 2]
+    want = model[2].weight.detach().double().abs().sum(dim=1).numpy()
+    np.testing.assert_allclose(g.adjacency.toarray()[0, 1:4], want, rtol=1e-6)
+
+
 def test_mlp_flattening_images_has_one_input_unit_per_pixel(seeded):
     model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 4), nn.ReLU(), nn.Linear(4, 2))
     g = ng.weight_graph(model, torch.zeros(1, 2, 3, 3))
