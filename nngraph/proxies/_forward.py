@@ -398,7 +398,9 @@ def lesioned_forward(
 ) -> torch.Tensor:
     """One full forward pass of ``x`` with ``mask`` (``(n_units,)``) applied at ``site``.
 
-    The reference the batched path is tested against.
+    The reference the batched path is tested against. Like :class:`LesionRunner`, it
+    runs the graph as it is: call it inside :func:`~nngraph.graphs._fx.frozen` (eval
+    mode) and ``torch.inference_mode()``, as :func:`~._importance.importance` does.
     """
 
     class _Masking(fx.Interpreter):
