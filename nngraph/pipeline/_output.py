@@ -26,7 +26,8 @@ def check_output(folder: str | os.PathLike[str], *, force: bool = False) -> Path
     ----------
     folder : path-like
         The output folder. It may not exist yet (its parents are created); if it
-        exists it must be a folder, empty unless ``force``.
+        exists it must be a folder, empty unless ``force``, and not the current folder.
+        A symbolic link stands for the folder it points to.
     force : bool, default=False
         Accept an existing, non-empty folder (it will be replaced whole).
 
@@ -40,6 +41,8 @@ def check_output(folder: str | os.PathLike[str], *, force: bool = False) -> Path
         The folder exists and holds files, and ``force`` is False.
     NotADirectoryError
         The path, or one of its parents, is a file.
+    ValueError
+        The folder is the current folder or holds it (it is replaced whole when written).
     PermissionError
         The nearest existing parent cannot be written.
     """
@@ -47,6 +50,14 @@ def check_output(folder: str | os.PathLike[str], *, force: bool = False) -> Path
     shown = os.fspath(folder)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"output {shown!r} exists and is not a folder")
+    if path.is_symlink():  # the folder it points to is the one written (and replaced)
+        path = path.resolve()
+    here = Path.cwd().resolve()
+    if path.is_dir() and (path.resolve() == here or path.resolve() in here.parents):
+        raise ValueError(
+            f"output {shown!r} is the current folder (or holds it): a run's results go "
+            "into a folder of their own, written whole at the end; name a new folder"
+        )
     if path.is_dir() and any(path.iterdir()) and not force:
         raise FileExistsError(
             f"output folder {shown!r} already exists and is not empty; choose another "

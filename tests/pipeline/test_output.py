@@ -43,6 +43,25 @@ def test_an_empty_existing_folder_is_used(tmp_path):
     assert (tmp_path / "run" / "x.txt").exists()
 
 
+def test_the_current_folder_is_refused_before_work(tmp_path, monkeypatch):
+    # It would be renamed away under the shell that runs nngraph.
+    (tmp_path / "run").mkdir()
+    monkeypatch.chdir(tmp_path / "run")
+    for folder in (".", str(tmp_path / "run"), str(tmp_path)):
+        with pytest.raises(ValueError, match="is the current folder"):
+            check_output(folder, force=True)
+    check_output(tmp_path / "run" / "sub")  # a new folder inside it is fine
+
+
+def test_a_symbolic_link_stands_for_its_folder(tmp_path):
+    target = write_folder(tmp_path / "target", _write(["old.txt"]))
+    (tmp_path / "link").symlink_to(target)
+    write_folder(tmp_path / "link", _write(["new.txt"]), force=True)
+    assert (tmp_path / "link").is_symlink()
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target"]  # nothing left
+
+
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_a_failed_write_leaves_nothing_and_keeps_the_old_folder(tmp_path, error):
     out = write_folder(tmp_path / "run", _write(["old.txt"]))
