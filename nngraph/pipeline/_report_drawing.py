@@ -11,6 +11,7 @@ A picture that fails is replaced in the document by a paragraph saying so.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -106,7 +107,13 @@ def _preload() -> None:
 
 
 def _worker_start() -> None:
-    """Draw with Agg in a worker, whatever the user's backend (no window, no event loop)."""
+    """Draw with Agg in a worker, whatever the user's backend; leave Ctrl-C to the parent.
+
+    The parent (in the terminal's process group too) ends the pool and reports the
+    interrupt in one line; a worker that took the signal as well would print its own
+    traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import matplotlib.pyplot as plt
 
     plt.switch_backend("Agg")

@@ -118,10 +118,18 @@ class Stages:
         if self.enabled:
             print(f"[nngraph] {name} ...", file=self.stream, flush=True)
         t0 = time.perf_counter()
+        outcome = "done"
         try:
             yield
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+            raise
+        except BaseException:
+            outcome = "failed"
+            raise
         finally:
             seconds = time.perf_counter() - t0
             self.timings[name] = self.timings.get(name, 0.0) + seconds
             if self.enabled:
-                print(f"[nngraph] {name} done in {seconds:.1f} s", file=self.stream, flush=True)
+                how = "done in" if outcome == "done" else f"{outcome} after"
+                print(f"[nngraph] {name} {how} {seconds:.1f} s", file=self.stream, flush=True)

@@ -2,6 +2,8 @@
 
 import io
 
+import pytest
+
 from nngraph.utils import PlainProgress, Stages, progress_bar
 
 
@@ -74,6 +76,17 @@ def test_stages_time_and_announce():
     with Stages(enabled=False, stream=quiet)("c"):
         pass
     assert quiet.getvalue() == ""
+
+
+def test_a_stage_that_fails_or_is_interrupted_does_not_say_done():
+    log = io.StringIO()
+    stages = Stages(stream=log)
+    for error in (ValueError("bad"), KeyboardInterrupt()):
+        with pytest.raises(type(error)), stages("x"):
+            raise error
+    lines = log.getvalue().splitlines()
+    assert lines[1].startswith("[nngraph] x failed after ")
+    assert lines[3].startswith("[nngraph] x interrupted after ")
 
 
 def test_stage_time_is_kept_when_it_fails():
