@@ -199,6 +199,33 @@ class StudyConfig:
         check_real("alpha", self.alpha, positive=True, maximum=1.0, below_maximum=True)
         check_int("steps", self.steps, 1)
         check_int("jobs", self.jobs, 1)
+        if ":" in self.model and self.training_options():  # "module:function" (yours)
+            raise ValueError(self._no_training(f"model {self.model!r}"))
+
+    #: The options that train a bundled network.
+    TRAINING = (
+        "dropout",
+        "weight_decay",
+        "prune",
+        "l1",
+        "l2",
+        "cluster_lambda",
+        "cluster_k",
+        "epochs",
+    )
+
+    def training_options(self) -> list[str]:
+        """Return the training options set away from their defaults."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return [name for name in self.TRAINING if getattr(self, name) != defaults[name]]
+
+    def _no_training(self, what: str) -> str:
+        names = self.training_options()
+        many = len(names) > 1
+        return (
+            f"{', '.join(names)} {'train' if many else 'trains'} a bundled network; {what} is "
+            f"used as it is built: train it yourself, or leave {'these' if many else 'it'} out"
+        )
 
     @classmethod
     def option_names(cls) -> list[str]:

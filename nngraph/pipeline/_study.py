@@ -286,6 +286,8 @@ def study(
     True
     """
     config = _resolve_config(model, config, options)
+    if model is not None and not isinstance(model, str) and config.training_options():
+        raise ValueError(config._no_training("a network passed as model"))
     if output is not None:
         check_output(output, force=force)
     stages = Stages(enabled=progress)

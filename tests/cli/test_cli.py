@@ -197,6 +197,12 @@ def test_run_on_a_network_of_ones_own(tmp_path, monkeypatch, capsys):
     )
     assert main(["run", "--config", str(cfg), "--quiet", "--output", "out2"]) == 0
     assert (tmp_path / "out2" / "graph-activation.npz").exists()
+    # Training options would be recorded but not applied: refused, before any work.
+    for command in (["run", "--output", "out3"], ["graph", "--output", "g.npz"]):
+        argv = [*command, "--model", "cli_user_net:build", "--prune", "0.5"]
+        assert main(argv) == 2
+        assert "prune trains a bundled network" in capsys.readouterr().err
+    assert not (tmp_path / "out3").exists() and not (tmp_path / "g.npz").exists()
 
 
 def test_importance_and_coherence_read_a_partition_file(tmp_path, capsys):

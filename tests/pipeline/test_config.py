@@ -22,7 +22,7 @@ def test_defaults_are_the_papers_settings():
 
 def test_toml_round_trip_keeps_every_option(tmp_path):
     config = StudyConfig(
-        model="mymod:build",
+        model="small_cnn",
         epochs=3,
         graphs="activation",
         partitioners=("spectral", "louvain:resolution=2"),
@@ -95,3 +95,18 @@ def test_limits_say_when_no_test_can_be_significant(options, fragment):
 
 def test_limits_follow_alpha():
     assert StudyConfig(n_shuffles=10, alpha=0.1).limits() == []
+
+
+def test_training_options_are_refused_for_a_network_of_yours():
+    # A "module:function" network, or one passed in, is used as built: training options
+    # would be written into config.toml and the report without having been applied.
+    import torch.nn as nn
+
+    import nngraph as ng
+
+    with pytest.raises(ValueError, match="dropout, prune train a bundled network"):
+        StudyConfig(model="mymod:make", dropout=0.5, prune=0.5)
+    assert StudyConfig(model="mymod:make").training_options() == []
+    assert StudyConfig(prune=0.5).training_options() == ["prune"]
+    with pytest.raises(ValueError, match="prune trains a bundled network; a network passed"):
+        ng.study(model=nn.Linear(2, 2), data=None, prune=0.5)
