@@ -214,6 +214,14 @@ class StudyConfig:
         "epochs",
     )
 
+    def subcluster_floor(self) -> int:
+        """Return the fewest units of the sub-clusters a report counts and lists.
+
+        Two (the paper's), or ``min_size`` when it is smaller: every tested sub-cluster
+        is then listed.
+        """
+        return min(2, self.min_size or 2)
+
     def training_options(self) -> list[str]:
         """Return the training options set away from their defaults."""
         defaults = {f.name: f.default for f in fields(self)}

@@ -97,10 +97,11 @@ def _key_numbers(result: Any, verdict: Any) -> Table:
             ),
         ]
     )
+    floor = result.config.subcluster_floor()
     rows.append(
         [
-            "sub-clusters (≥ 2 units)",
-            *(str(len(result.graphs[k].partition.subclusters())) for k in kinds),
+            f"sub-clusters (≥ {floor} unit{'s' if floor > 1 else ''})",
+            *(str(len(result.graphs[k].partition.subclusters(floor))) for k in kinds),
         ]
     )
     for key, label in _PROXY_ROWS.items():

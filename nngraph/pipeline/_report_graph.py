@@ -79,6 +79,7 @@ def _cluster_layer_table(graph: Any, labels: np.ndarray) -> Table:
 
 
 def _partition_section(kind: str, gs: Any, config: Any, draw: Pictures) -> Section:
+    floor = config.subcluster_floor()
     graph, part = gs.graph, gs.partition
     labels = part.labels_for(graph)
     s = Section(f"{kind}-partition", "Partition and eigengap")
@@ -90,7 +91,7 @@ def _partition_section(kind: str, gs: Any, config: Any, draw: Pictures) -> Secti
             f" (from 0 to {part.n_clusters}; lower means fewer and weaker edges between "
             f"clusters) and a modularity of {format_number(part.metrics.get('modularity'))}. "
             f"A cluster's units in one layer form a sub-cluster: there are "
-            f"{len(part.subclusters())} of at least two units.",
+            f"{len(part.subclusters(floor))} of at least {_units(floor)}.",
         )
     )
     gap_k = int(gs.eigengap.suggested_k)
@@ -100,10 +101,12 @@ def _partition_section(kind: str, gs: Any, config: Any, draw: Pictures) -> Secti
         Paragraph.of(
             f"The eigengap suggests k = {gap_k}"
             + (
-                f", the k used: the graph's clearest split has {gap_k} parts."
+                f", the k used: of the splits into at most {config.k} parts (the "
+                f"eigenvalues computed), the clearest has {gap_k}."
                 if gap_k == config.k
-                else f": the graph's clearest split has {gap_k} parts, and {used} asks for "
-                f"{finer} groups than that."
+                else f": of the splits into at most {config.k} parts (the eigenvalues "
+                f"computed), the clearest has {gap_k}, and {used} asks for {finer} groups "
+                "than that."
             )
         )
     )
@@ -207,11 +210,15 @@ def _identity(sc: Any) -> list[Cell]:
     ]
 
 
+def _units(n: int) -> str:
+    return "one unit" if n == 1 else ("two units" if n == 2 else f"{n} units")
+
+
 def _subcluster_section(kind: str, gs: Any, config: Any) -> Section:
     s = Section(f"{kind}-subclusters", "Sub-cluster table")
     tested = {(r["layer"], r["cluster"]): r for r in gs.subcluster_table()}
     columns = _stat_columns(gs)
-    subclusters = gs.partition.subclusters()
+    subclusters = gs.partition.subclusters(config.subcluster_floor())
     if not columns:
         rows = [[fig.layer_label(x.layer, gs.graph), *_identity(x)] for x in subclusters]
         return s.add(

@@ -229,13 +229,14 @@ def _graph_verdict(kind: str, gs: Any, config: Any) -> GraphVerdict:
     papers = " (the papers' setting)" if part.n_clusters == 12 else ""
     k_line = (
         f"Spectral clustering with k = {part.n_clusters}{papers}: n-cut "
-        f"{part.metrics['ncut']:.3f}, {len(part.subclusters())} sub-clusters (a cluster's "
+        f"{part.metrics['ncut']:.3f}, {len(part.subclusters(config.subcluster_floor()))} "
+        "sub-clusters (a cluster's "
         f"units in one layer)."
     )
     if gap_k != config.k:
         k_line += (
-            f" The eigengap suggests k = {gap_k}: the graph's clearest split has "
-            f"{gap_k} parts; k = {config.k} asks for finer groups."
+            f" The eigengap suggests k = {gap_k}: of the splits into at most {config.k} "
+            f"parts, the clearest has {gap_k}; k = {config.k} asks for finer groups."
         )
     out.lines.append(k_line)
     if gs.clusterability is not None:

@@ -258,6 +258,34 @@ def test_skipped_stages_are_said_not_run(tmp_path):
     assert "Sub-cluster table" in page.headings
 
 
+def test_one_unit_sub_clusters_tested_with_min_size_1_are_listed(tmp_path):
+    # Every tested sub-cluster has its row in the report's table, and is counted.
+    res = ng.study(
+        graphs="weight",
+        k=40,
+        min_size=1,
+        n_shuffles=0,
+        n_random=9,
+        n_null_partitions=0,
+        coherence=(),
+        partitioners=(),
+    )
+    tested = res.graphs["weight"].subcluster_table()
+    ones = [r for r in tested if r["size"] == 1]
+    assert ones  # k = 40 on the MLP leaves some clusters one unit in a layer
+    _report.write_report(res, tmp_path)
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    section = markdown.split("### Sub-cluster table", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    headers = [line for line in rows if line.startswith("| cluster ")]
+    assert len(rows) - len(headers) == len(res.graphs["weight"].partition.subclusters(1))
+    assert "sub-clusters (≥ 1 unit)" in markdown
+    assert (
+        f"| sub-clusters (≥ 1 unit) | {len(res.graphs['weight'].partition.subclusters(1))} |"
+        in markdown
+    )
+
+
 def test_a_picture_that_fails_is_said_and_the_report_is_written(small_study, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no ink")
