@@ -160,8 +160,19 @@ def _partition(graph: Any, config: StudyConfig) -> tuple[Any, Any, Any]:
     return partition, est.eigengap_, comparison
 
 
+def _check_k(kind: str, graph: Any, config: StudyConfig) -> None:
+    """Refuse a ``k`` above a graph's units with an edge (before any graph is studied)."""
+    n = int((graph.degree > 0).sum())
+    if config.k > n:
+        raise ValueError(
+            f"k = {config.k} clusters asked for, but the {kind} graph has {n} units with an "
+            "edge; choose a smaller k"
+        )
+
+
 def _study_graph(
     kind: str,
+    graph: Any,
     model: Any,
     data: Any,
     config: StudyConfig,
@@ -172,8 +183,6 @@ def _study_graph(
     from ..stats import clusterability
 
     progress = stages.enabled
-    with stages(f"{kind} graph"):
-        graph = _build_graph(kind, model, data, config)
     with stages(f"{kind}: partitions"):
         partition, eigengap, comparison = _partition(graph, config)
     gs = GraphStudy(graph, partition, eigengap, comparison)
@@ -298,8 +307,13 @@ def study(
         with stages("compile (numba kernels: once per machine, then read from its cache)"):
             _warm_up(config)
         result = StudyResult(config, model, data, info, timings=stages.timings)
-        for kind in config.graphs:
-            result.graphs[kind] = _study_graph(kind, model, data, config, stages)
+        graphs = {}
+        for kind in config.graphs:  # every graph first: a bad k fails before any study
+            with stages(f"{kind} graph"):
+                graphs[kind] = _build_graph(kind, model, data, config)
+            _check_k(kind, graphs[kind], config)
+        for kind, graph in graphs.items():
+            result.graphs[kind] = _study_graph(kind, graph, model, data, config, stages)
     raised = {str(w.message): w.message for w in caught}  # each once, in order
     result.warnings = result.statistical_warnings() + list(raised)
     for message in raised.values():

@@ -203,6 +203,15 @@ def test_a_bad_output_folder_fails_before_any_work(tmp_path):
         ng.study(output=tmp_path / "taken", model="no_such_module:f")  # fails before loading
 
 
+def test_a_k_too_large_for_a_graph_fails_before_any_graph_is_studied(capsys):
+    # The activation graph has fewer units than the weight graph: both are built first.
+    with pytest.raises(ValueError, match=r"k = 1040 .* the activation graph has 1034 units"):
+        ng.study(k=1040, n_shuffles=2, progress=True)
+    err = capsys.readouterr().err
+    assert "[nngraph] activation graph done" in err
+    assert "partitions" not in err and "clusterability" not in err
+
+
 def test_a_model_of_your_own_needs_its_data():
     with pytest.raises(ValueError, match="pass the network's data with it"):
         ng.study(nn.Linear(4, 2), n_shuffles=0)
