@@ -184,6 +184,8 @@ class StudyConfig:
             check_choice("graphs", kind, GRAPH_KINDS)
         object.__setattr__(self, "graphs", graphs)
         check_bool("normalize", self.normalize)
+        if self.normalize and "weight" not in graphs:
+            raise ValueError("normalize applies to weight graphs, but graphs has no 'weight'")
         check_int("k", self.k, 2)
         object.__setattr__(self, "partitioners", _strings("partitioners", self.partitioners))
         check_int("n_shuffles", self.n_shuffles, 0)

@@ -46,7 +46,7 @@ class PictureQueue:
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is None:
-            workers = int(os.environ.get("NNGRAPH_REPORT_WORKERS", "0")) or min(4, _cores())
+            workers = _env_workers() or min(4, _cores())
         self.workers = max(1, workers)
         self.jobs: list[tuple[Any, Callable[[Path], Any], Path, str]] = []
 
@@ -90,6 +90,30 @@ class PictureQueue:
                     return list(pool.map(_draw_one, range(len(jobs))))
         finally:
             _JOBS = []
+
+
+def _env_workers() -> int:
+    """``NNGRAPH_REPORT_WORKERS`` as a count (0: unset); a bad value warns, never fails.
+
+    The report is drawn at the end of a study: a typo in the variable must not cost the
+    results.
+    """
+    value = os.environ.get("NNGRAPH_REPORT_WORKERS", "").strip()
+    if not value:
+        return 0
+    try:
+        workers = int(value)
+        if workers < 0:
+            raise ValueError
+    except ValueError:
+        warnings.warn(
+            f"NNGRAPH_REPORT_WORKERS={value!r} is not a number of processes (0 or more); "
+            "using the default",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return 0
+    return workers
 
 
 def _cores() -> int:

@@ -110,3 +110,9 @@ def test_training_options_are_refused_for_a_network_of_yours():
     assert StudyConfig(prune=0.5).training_options() == ["prune"]
     with pytest.raises(ValueError, match="prune trains a bundled network; a network passed"):
         ng.study(model=nn.Linear(2, 2), data=None, prune=0.5)
+
+
+def test_normalize_needs_a_weight_graph():
+    with pytest.raises(ValueError, match="normalize applies to weight graphs"):
+        StudyConfig(graphs="activation", normalize=True)
+    assert StudyConfig(graphs=("weight", "activation"), normalize=True).normalize

@@ -385,3 +385,16 @@ def test_queued_pictures_are_drawn_and_failures_replaced(tmp_path, workers):
     assert failures == ["picture figures/w-b.png could not be drawn: RuntimeError: no ink"]
     assert "could not be drawn" in render_markdown(doc) and queue.jobs == []
     assert all(isinstance(b, Figure) for b in (s.blocks[0], s.blocks[2]))
+
+
+@pytest.mark.parametrize(("value", "workers"), [("3", 3), ("", None), ("two", None), ("-1", None)])
+def test_a_bad_report_workers_variable_warns_and_draws(monkeypatch, value, workers):
+    from nngraph.pipeline._report_drawing import PictureQueue
+
+    monkeypatch.setenv("NNGRAPH_REPORT_WORKERS", value)
+    if workers is None and value:
+        with pytest.warns(RuntimeWarning, match="NNGRAPH_REPORT_WORKERS"):
+            queue = PictureQueue()
+    else:
+        queue = PictureQueue()
+    assert queue.workers >= 1 and (workers is None or queue.workers == workers)
