@@ -42,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\nnngraph {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except SystemError as exc:  # Ctrl-C during a numba kernel
+        from ..utils._progress import interrupted
+
+        if not interrupted(exc):
+            raise
+        print(f"\nnngraph {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"nngraph {args.command}: error: {exc}", file=sys.stderr)
         return 2

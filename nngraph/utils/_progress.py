@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-__all__ = ["PlainProgress", "Stages", "progress_bar"]
+__all__ = ["PlainProgress", "Stages", "interrupted", "progress_bar"]
 
 
 class PlainProgress:
@@ -90,6 +90,21 @@ def progress_bar(
     return PlainProgress(total, desc, stream)
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C in disguise.
+
+    Ctrl-C during a numba kernel surfaces as ``SystemError: CPUDispatcher(...) returned a
+    result with an exception set``, the ``KeyboardInterrupt`` in its chain.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class Stages:
     """Times the stages of a job and says which one is running.
 
@@ -124,6 +139,12 @@ class Stages:
         except KeyboardInterrupt:
             outcome = "interrupted"
             raise
+        except SystemError as exc:
+            if not interrupted(exc):
+                outcome = "failed"
+                raise
+            outcome = "interrupted"
+            raise KeyboardInterrupt from exc
         except BaseException:
             outcome = "failed"
             raise

@@ -256,6 +256,23 @@ def test_help_defaults_are_the_study_defaults():
     assert " ".join(c.coherence) in helps["coherence"]
 
 
+def test_ctrl_c_during_a_numba_kernel_exits_130_too(monkeypatch, capsys):
+    # numba turns the interrupt into "SystemError: ... returned a result with an
+    # exception set"; the command line still says "interrupted" in one line.
+    from nngraph.cli import _commands
+
+    def interrupted_in_a_kernel(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise SystemError("CPUDispatcher(f) returned a result with an exception set")  # noqa: B904
+
+    monkeypatch.setattr(_commands, "cmd_cluster", interrupted_in_a_kernel)
+    assert main(["cluster"]) == 130
+    err = capsys.readouterr().err
+    assert "nngraph cluster: interrupted; nothing was written" in err and "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
@@ -271,7 +288,7 @@ def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(tmp_path):
             proc.send_signal(signal.SIGINT)
             break
     rest = proc.stderr.read()
-    assert proc.wait(timeout=120) == 130
+    assert proc.wait(timeout=120) == 130, rest
     assert "interrupted" in rest and "Traceback" not in rest
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]

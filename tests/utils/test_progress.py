@@ -97,3 +97,27 @@ def test_stage_time_is_kept_when_it_fails():
     except RuntimeError:
         pass
     assert "boom" in stages.timings
+
+
+def _disguised_interrupt() -> SystemError:
+    """Build what Ctrl-C during a numba kernel raises: a SystemError over the interrupt."""
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise SystemError("CPUDispatcher(f) returned a result with an exception set")  # noqa: B904 (as numba does: the interrupt is only the context)
+    except SystemError as exc:
+        return exc
+
+
+def test_ctrl_c_during_a_numba_kernel_is_an_interrupt():
+    from nngraph.utils import _progress
+
+    exc = _disguised_interrupt()
+    assert _progress.interrupted(exc) and not _progress.interrupted(SystemError("other"))
+    log = io.StringIO()
+    with pytest.raises(KeyboardInterrupt), Stages(stream=log)("x"):
+        raise exc
+    assert "[nngraph] x interrupted after " in log.getvalue()
+    with pytest.raises(SystemError), Stages(stream=io.StringIO())("y"):
+        raise SystemError("a real one")
