@@ -284,11 +284,16 @@ def make_verdict(result: Any) -> Verdict:
         )
     elif both:
         modular = "yes"
-        g = graphs[both[0]]
+        counts = [graphs[k].n_significant for k in both]
         headline = (
             f"The {both[0]} graph is more clusterable than shuffled networks, and "
-            f"{g.n_significant} of its sub-clusters are significantly important or "
+            f"{counts[0]} of its sub-clusters are significantly important or "
             f"coherent after Benjamini-Hochberg at {config.alpha:g}."
+            if len(both) == 1
+            else f"The {' and '.join(both)} graphs are each more clusterable than shuffled "
+            f"networks, and {' and '.join(map(str, counts))} of their sub-clusters "
+            f"respectively are significantly important or coherent after "
+            f"Benjamini-Hochberg at {config.alpha:g}."
         )
     elif clusterable or with_parts:
         modular = "partly"

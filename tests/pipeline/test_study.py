@@ -103,6 +103,12 @@ def test_the_verdict_follows_the_evidence(small_study):
     assert v.graphs["weight"].significant["importance"][0]["statistics"] == ["loss"]
     neither = _with(res, importance=imp, coherence={})
     assert neither.verdict().modular == "no"
+    # Both graphs qualify in `both` (the changes went to each): the headline names both.
+    assert list(v.graphs) == ["weight", "activation"]
+    assert v.headline.startswith(
+        "The weight and activation graphs are each more clusterable than shuffled networks, "
+        "and 1 and 1 of their sub-clusters respectively are significantly important"
+    )
 
 
 def test_the_summary_is_strict_json(small_study):
