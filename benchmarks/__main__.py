@@ -87,6 +87,11 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
+#: Seconds a file's modification time may lag ``time.time()``: the kernel stamps files
+#: from a coarser clock, so a file written just after a run started can look older.
+_CLOCK_SLACK = 1.0
+
+
 def _result_file(suite: Suite, quick: bool, since: float | None) -> Path | None:
     """Return the suite's results: its newest file written since ``since`` (if given)."""
     names = [f"{suite.results}_quick", suite.results] if quick else [suite.results]
@@ -94,7 +99,7 @@ def _result_file(suite: Suite, quick: bool, since: float | None) -> Path | None:
         names.append(f"{suite.results}_quick")  # from results: full first, else quick
     for name in names:
         path = RESULTS / f"{name}.json"
-        if path.exists() and (since is None or path.stat().st_mtime >= since):
+        if path.exists() and (since is None or path.stat().st_mtime >= since - _CLOCK_SLACK):
             return path
     return None
 
@@ -242,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
                 payload.update({k: v for k, v in newer.items() if k not in ("machine", "python")})
         rows = suite.summarise(payload) if payload else []
         # A run's facts (time, load) belong to the file it wrote, not to an older one.
-        if path is not None and (run is None or path.stat().st_mtime < run["started"]):
+        if path is not None and (
+            run is None or path.stat().st_mtime < run["started"] - _CLOCK_SLACK
+        ):
             run = None
         sections.append((suite, path, payload, rows, run))
     machine = {
