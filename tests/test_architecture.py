@@ -231,6 +231,13 @@ def test_help_imports_nothing_heavy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_training_options_agree_with_the_parser():
+    from nngraph.cli._parser import TRAINING_OPTIONS
+    from nngraph.pipeline import StudyConfig
+
+    assert tuple(TRAINING_OPTIONS) == StudyConfig.TRAINING
+
+
 def test_bundled_model_names_agree_with_the_parser():
     from nngraph.cli._parser import BUNDLED_MODELS
     from nngraph.models import PRETRAINED_NAMES

@@ -72,17 +72,9 @@ def _network(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..pipeline._source import is_source_spec, load_source
 
     spec = _opt(args, "model")
+    training = {name: _opt(args, name) for name in TRAINING_OPTIONS}
     if is_source_spec(spec):
-        set_away = [
-            name for name in TRAINING_OPTIONS if _opt(args, name) != getattr(StudyConfig, name)
-        ]
-        if set_away:
-            flags = ", ".join("--" + name.replace("_", "-") for name in set_away)
-            raise ValueError(
-                f"{flags} {'train' if len(set_away) > 1 else 'trains'} a bundled network; "
-                f"--model {spec!r} is used as it is built: train it yourself, or leave "
-                f"{'these options' if len(set_away) > 1 else 'it'} out"
-            )
+        StudyConfig(model=spec, **training)  # refuses training options, as `run` does
         model, data, _ = load_source(spec, seed=_opt(args, "seed"))
         return model, data
     from ..models import PRETRAINED_NAMES, pretrained, pretrained_data
@@ -94,7 +86,7 @@ def _network(args: argparse.Namespace) -> tuple[Any, Any]:
         )
     model = pretrained(
         spec,
-        **{name: _opt(args, name) for name in TRAINING_OPTIONS},
+        **training,
         random_state=_opt(args, "seed"),
         progress=_progress(),
     )

@@ -17,7 +17,8 @@ __all__ = ["BUNDLED_MODELS", "DEFAULT_METHODS", "MODEL_OPTIONS", "build_parser"]
 # needs no torch).
 BUNDLED_MODELS = ("mlp", "small_cnn", "two_digit_mlp")
 DEFAULT_METHODS = ("spectral", "louvain", "leiden", "label_propagation")
-#: The options that train a bundled network.
+#: The options that train a bundled network (StudyConfig.TRAINING, kept equal by a test:
+#: the parser imports nothing heavy).
 TRAINING_OPTIONS = (
     "dropout",
     "weight_decay",

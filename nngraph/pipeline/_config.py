@@ -69,6 +69,11 @@ def _strings(name: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def is_source_spec(model: str) -> bool:
+    """Tell a ``"package.module:function"`` spec from a bundled network's name."""
+    return ":" in model
+
+
 def _enough(alpha: float) -> int:
     """Return the fewest random draws ``n`` whose smallest p-value ``1/(n+1)`` is ``<= alpha``.
 
@@ -201,7 +206,7 @@ class StudyConfig:
         check_real("alpha", self.alpha, positive=True, maximum=1.0, below_maximum=True)
         check_int("steps", self.steps, 1)
         check_int("jobs", self.jobs, 1)
-        if ":" in self.model and self.training_options():  # "module:function" (yours)
+        if is_source_spec(self.model) and self.training_options():
             raise ValueError(self._no_training(f"model {self.model!r}"))
 
     #: The options that train a bundled network.

@@ -52,8 +52,8 @@ def check_output(folder: str | os.PathLike[str], *, force: bool = False) -> Path
         raise NotADirectoryError(f"output {shown!r} exists and is not a folder")
     if path.is_symlink():  # the folder it points to is the one written (and replaced)
         path = path.resolve()
-    here = Path.cwd().resolve()
-    if path.is_dir() and (path.resolve() == here or path.resolve() in here.parents):
+    here, real = Path.cwd().resolve(), path.resolve()
+    if path.is_dir() and (real == here or real in here.parents):
         raise ValueError(
             f"output {shown!r} is the current folder (or holds it): a run's results go "
             "into a folder of their own, written whole at the end; name a new folder"

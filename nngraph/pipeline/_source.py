@@ -29,15 +29,11 @@ import numpy as np
 import torch
 
 from ..datasets import Dataset
+from ._config import is_source_spec
 
 __all__ = ["as_dataset", "is_source_spec", "load_source"]
 
 _KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def is_source_spec(model: str) -> bool:
-    """Tell a ``"package.module:function"`` spec from a bundled network's name."""
-    return ":" in model
 
 
 @contextlib.contextmanager

@@ -76,14 +76,7 @@ def _load_network(
 
     model, history = models.pretrained(
         config.model,
-        dropout=config.dropout,
-        weight_decay=config.weight_decay,
-        prune=config.prune,
-        l1=config.l1,
-        l2=config.l2,
-        cluster_lambda=config.cluster_lambda,
-        cluster_k=config.cluster_k,
-        epochs=config.epochs,
+        **{name: getattr(config, name) for name in config.TRAINING},
         random_state=config.seed,
         progress=progress,
         return_history=True,
