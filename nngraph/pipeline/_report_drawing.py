@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..utils._threads import cpu_count
+
 __all__ = ["PictureQueue"]
 
 #: The jobs of the queue being drawn, read by the forked workers (inherited, not sent).
@@ -46,7 +48,7 @@ class PictureQueue:
 
     def __init__(self, workers: int | None = None) -> None:
         if workers is None:
-            workers = _env_workers() or min(4, _cores())
+            workers = _env_workers() or min(4, cpu_count())
         self.workers = max(1, workers)
         self.jobs: list[tuple[Any, Callable[[Path], Any], Path, str]] = []
 
@@ -114,13 +116,6 @@ def _env_workers() -> int:
         )
         return 0
     return workers
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _preload() -> None:

@@ -230,8 +230,7 @@ def _graph_verdict(kind: str, gs: Any, config: Any) -> GraphVerdict:
     k_line = (
         f"Spectral clustering with k = {part.n_clusters}{papers}: n-cut "
         f"{part.metrics['ncut']:.3f}, {len(part.subclusters(config.subcluster_floor()))} "
-        "sub-clusters (a cluster's "
-        f"units in one layer)."
+        "sub-clusters (a cluster's units in one layer)."
     )
     if gap_k != config.k:
         k_line += (

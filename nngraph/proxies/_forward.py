@@ -10,10 +10,11 @@ lesion, at the cost of the part after the cut only.
 
 Re-running a part of the graph from kept values needs every value to stay as it was
 computed, which in-place operations (``relu_``, ``ReLU(inplace=True)``, ``+=``) would
-break. The runner works on a copy of the graph in which the readers of a tensor after
-an in-place operation read that operation's result (what PyTorch's aliasing gives
-them), and every in-place operation writes into a copy of its argument; a view or an
-alias of the tensor still read afterwards is refused with a clear error.
+break. In the traced graph the readers of a tensor after an in-place operation read that
+operation's result (what PyTorch's aliasing gives them: see
+:mod:`nngraph.graphs._inplace`), so the runner lets every in-place operation write into
+a copy of its argument; a view or an alias of the tensor still read afterwards is
+refused with a clear error.
 
 :func:`lesioned_forward` is the plain reference: one full forward pass with one mask.
 The user's model is only run, in eval mode, without gradients; no weight is written.
@@ -21,7 +22,6 @@ The user's model is only run, in eval mode, without gradients; no weight is writ
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +30,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..graphs._inplace import in_place, read_in_place_results
+from ..graphs._inplace import in_place
 from ..graphs._sites import UnitSite
 
 __all__ = ["LesionRunner", "batch_statistics", "lesioned_forward", "mask_shape"]
@@ -58,27 +58,12 @@ def _apply_mask(value: torch.Tensor, masks: torch.Tensor, site: UnitSite) -> tor
     return (stacked * shaped).reshape(value.shape)
 
 
-def _functional_copy(gm: fx.GraphModule) -> tuple[fx.GraphModule, dict[fx.Node, fx.Node]]:
-    """Copy the graph; readers of a tensor after an in-place op on it read the op instead.
-
-    ``identity = h; h = relu_(h); ... + identity`` reads the ReLU'd ``h`` in PyTorch (the
-    same tensor). In the copy, ``+`` reads the ``relu_`` node itself, so the in-place op
-    may write into a copy of its argument (:class:`_Functional`) and every kept value
-    stays as it was computed. Returns the copy (sharing the user's modules) and the
-    map from the original nodes to the copy's.
-    """
-    graph = fx.Graph()
-    mapping: dict[fx.Node, fx.Node] = {}
-    out = graph.graph_copy(gm.graph, mapping)
-    output = graph.output(out)
-    old_output = next(n for n in gm.graph.nodes if n.op == "output")
-    mapping[old_output] = output
-    read_in_place_results(graph, dict(gm.named_modules()))  # done already when traced
-    return fx.GraphModule(gm, graph), mapping
-
-
 class _Functional(fx.Interpreter):
-    """Runs a :func:`_functional_copy`: each in-place op writes into a copy of its argument.
+    """Runs a traced graph with each in-place op writing into a copy of its argument.
+
+    The trace already has the readers after an in-place op read its result
+    (:func:`~nngraph.graphs._inplace.read_in_place_results`), so the copy changes no
+    result and every kept value stays as it was computed.
 
     With ``keep``, every value is kept (the intact pass, from which the lesions re-run
     parts of the graph), and an in-place op is refused when an earlier view or alias of
@@ -86,9 +71,9 @@ class _Functional(fx.Interpreter):
     would show that reader the change, the copy cannot.
     """
 
-    def __init__(self, gm: fx.GraphModule, keep: bool = False) -> None:
+    def __init__(self, gm: fx.GraphModule, modules: dict[str, Any], keep: bool = False) -> None:
         super().__init__(gm, garbage_collect_values=False)
-        self._modules = dict(gm.named_modules())
+        self._modules = modules
         self._keep = keep
         self._order = {node: i for i, node in enumerate(gm.graph.nodes)} if keep else {}
 
@@ -154,9 +139,9 @@ class LesionRunner:
     """
 
     def __init__(self, gm: fx.GraphModule) -> None:
-        self.gm, self._nodes = _functional_copy(gm)
-        self.graph = self.gm.graph
-        self.modules = dict(self.gm.named_modules())
+        self.gm = gm
+        self.graph = gm.graph
+        self.modules = dict(gm.named_modules())
         self.placeholder = next(n for n in self.graph.nodes if n.op == "placeholder")
         self.output = next(n for n in self.graph.nodes if n.op == "output")
         self.from_input = _depends(self.graph, {self.placeholder})
@@ -165,15 +150,9 @@ class LesionRunner:
         self.batch = 0
 
     # ------------------------------------------------------------------ base pass
-    def _local(self, site: UnitSite) -> UnitSite:
-        """Return the site on the runner's copy of the graph."""
-        if site.node.graph is self.graph:
-            return site
-        return dataclasses.replace(site, node=self._nodes[site.node])
-
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """Run the intact network on ``x``, keeping every value; returns its output."""
-        interp = _Functional(self.gm, keep=True)
+        interp = _Functional(self.gm, self.modules, keep=True)
         out = interp.run(x)
         self.env = interp.env
         self.batch = int(x.shape[0])
@@ -201,7 +180,6 @@ class LesionRunner:
         ``F.linear`` / ``F.conv``), on float32 or float64 values (in 16 bits, ``W x``
         minus most of itself loses the digits the full pass keeps).
         """
-        site = self._local(site)
         users = list(site.node.users)
         if site.flat_input or len(users) != 1:
             return None
@@ -248,7 +226,6 @@ class LesionRunner:
         The values after the cut, and for a direct reader (:meth:`direct_reader`) the
         silenced units' inputs and weights that :meth:`lesioned` gathers per lesion.
         """
-        site = self._local(site)
         reader = self.direct_reader(site)
         root = reader if reader is not None else site.node
         total = 0
@@ -270,7 +247,6 @@ class LesionRunner:
         Returns ``(m, batch, ...)``: row ``j`` is the network with units ``sets[j]`` of
         the site's layer set to zero there, on the batch of the last :meth:`run`.
         """
-        site = self._local(site)
         m = int(sets.shape[0])
         reader = self.direct_reader(site)
         env: dict[fx.Node, Any] = {}
@@ -313,7 +289,7 @@ class LesionRunner:
         batch = self.batch
         nodes = self.suffix(root)
         inside = set(nodes)
-        interp = _Functional(self.gm)
+        interp = _Functional(self.gm, self.modules)
         for node in nodes:
             for a in node.all_input_nodes:
                 if a not in env and a not in inside:
