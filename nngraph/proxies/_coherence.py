@@ -350,14 +350,14 @@ def coherence(
             f"k={k} top examples asked for, but the data set holds {prep.inputs.shape[0]}"
         )
     options: dict[str, Any] = {}
-    normalised = None if dataset else batch_statistics(prep.trace.graph_module)
-    if normalised is not None:
-        raise ValueError(
-            f"feature visualisation optimises many inputs in one batch, but layer "
-            f"{normalised} normalises with the statistics of its batch, so they would "
-            "change each other's objectives; use method='dataset'"
-        )
     if not dataset:
+        normalised = batch_statistics(prep.trace.graph_module)
+        if normalised is not None:
+            raise ValueError(
+                f"feature visualisation optimises many inputs in one batch, but layer "
+                f"{normalised} normalises with the statistics of its batch, so they would "
+                "change each other's objectives; use method='dataset'"
+            )
         kind = parameterization
         if kind == "auto":
             shape = tuple(prep.inputs.shape[1:])

@@ -209,7 +209,6 @@ def optimise(
     param = Parameterization(param.kind, param.shape, lo, hi)
     opt = torch.optim.Adam([theta], lr=lr)
     for _ in range(int(steps)):
-        opt.zero_grad(set_to_none=True)
         x = _transform(param(theta), jitter, scale, generator).to(dtype)
         values = objective(x)
         if history is not None:
