@@ -242,7 +242,9 @@ def run_shapes(model: nn.Module, gm: fx.GraphModule, example_input: Any) -> dict
 
     The graph is first run on fake tensors (shapes only, no arithmetic: a ResNet-50 at
     224x224 costs milliseconds instead of a real forward pass); if anything in the
-    model does not run that way, it is run for real.
+    model does not run that way, it is run for real. Call it inside :func:`frozen`,
+    which also puts back the fake tensors a forward pre-hook leaves on a module
+    (:func:`kept_tensor_attributes`).
     """
     if not isinstance(example_input, torch.Tensor):
         raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
@@ -253,10 +255,9 @@ def run_shapes(model: nn.Module, gm: fx.GraphModule, example_input: Any) -> dict
     try:
         from torch._subclasses.fake_tensor import FakeTensorMode
 
-        with kept_tensor_attributes(model):
-            with FakeTensorMode(allow_non_fake_inputs=True) as mode, torch.no_grad():
-                interp = _ShapeInterpreter(gm)
-                interp.run(mode.from_tensor(x))
+        with FakeTensorMode(allow_non_fake_inputs=True) as mode, torch.no_grad():
+            interp = _ShapeInterpreter(gm)
+            interp.run(mode.from_tensor(x))
         return interp.shapes
     except Exception:
         pass  # not fake-runnable (or failing): the real pass gives the real answer or error

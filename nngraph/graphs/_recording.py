@@ -496,9 +496,8 @@ class Recorder:
             A recorded layer did not run, or gave values of another shape.
         """
         # A copy: a forward that changes its input in place must not change the data.
-        x = x.detach().to(device=self.device, copy=True)
-        if x.is_floating_point():
-            x = x.to(self.dtype)
+        dtype = self.dtype if x.is_floating_point() else x.dtype
+        x = x.detach().to(device=self.device, dtype=dtype, copy=True)
         self._values = {}
         # The input's units before the model runs (a forward may change its input in place).
         inputs = {
