@@ -106,6 +106,12 @@ def as_index(nodes: np.ndarray, local: np.ndarray) -> slice | np.ndarray:
     return pos
 
 
+def _even_ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    """Split ``range(n)`` into ``parts`` consecutive ranges of about equal length."""
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def _row_ranges(indptr: np.ndarray, parts: int) -> list[tuple[int, int]]:
     """Split the rows of a CSR matrix into ``parts`` ranges of about equal stored entries."""
     bounds = np.searchsorted(indptr, np.linspace(0, indptr[-1], parts + 1), side="left")
@@ -184,9 +190,10 @@ class BlockOperator:
         self._build_workers = 1
         if threads is not None and indptr[-1] >= _THREADED_BLOCK_MIN_ENTRIES:
             self._build_workers = threads.workers
+        grouped = np.maximum(group, 0)
         self.counts = sum(
             self._map(
-                lambda ab: _k.block_nnz(indptr, indices, np.maximum(group, 0), n_groups, *ab),
+                lambda ab: _k.block_nnz(indptr, indices, grouped, n_groups, *ab),
                 _row_ranges(indptr, self._build_workers),
             )
         )
@@ -216,12 +223,8 @@ class BlockOperator:
         return bool(total) and bool(dense >= 0.5 * total)
 
     def _split(self, dst: int, src: int, matrix: Any) -> _Product:
-        m = self.members[dst].size
-        bounds = np.linspace(0, m, self.workers + 1).astype(np.int64)
-        pieces = []
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            pieces.append((int(a), int(b), matrix[int(a) : int(b)]))
-        return _Product(dst, src, pieces)
+        ranges = _even_ranges(self.members[dst].size, self.workers)
+        return _Product(dst, src, [(a, b, matrix[a:b]) for a, b in ranges])
 
     def build(self) -> None:
         """Extract the blocks (once; deferred until the operator is first applied)."""
@@ -238,8 +241,7 @@ class BlockOperator:
                 col_pos = np.full(p.n_nodes, -1, dtype=np.int64)
                 col_pos[cols] = np.arange(cols.size)
                 mat = np.zeros((rows.size, cols.size))
-                bounds = np.linspace(0, rows.size, self._build_workers + 1).astype(np.int64)
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                for a, b in _even_ranges(rows.size, self._build_workers):
                     fills.append((rows[a:b], col_pos, mat[a:b]))
                 mat_t = mat.T
             else:
