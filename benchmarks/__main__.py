@@ -87,8 +87,9 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-#: Seconds a file's modification time may lag ``time.time()``: the kernel stamps files
-#: from a coarser clock, so a file written just after a run started can look older.
+#: Seconds a file's modification time may lag ``time.time()``. The two need not agree to
+#: the millisecond (a file system may stamp from a coarser clock): one full test run saw
+#: the file of an instant fake suite stamped before the start it recorded.
 _CLOCK_SLACK = 1.0
 
 

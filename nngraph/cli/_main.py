@@ -39,10 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         return command(args)
-    except KeyboardInterrupt:
-        print(f"\nnngraph {args.command}: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    except SystemError as exc:  # Ctrl-C during a numba kernel
+    except (KeyboardInterrupt, SystemError) as exc:  # SystemError: Ctrl-C in a numba kernel
         from ..utils._progress import interrupted
 
         if not interrupted(exc):

@@ -50,7 +50,8 @@ class NullModel:
             upper = sp.triu(a, k=1, format="coo")
             self._values = np.asarray(upper.data, dtype=np.float64)
             self._n = a.shape[0]
-            self._diagonal = sp.diags_array(a.diagonal()) if a.diagonal().any() else None
+            diagonal = a.diagonal()
+            self._diagonal = sp.diags_array(diagonal) if diagonal.any() else None
             return
         if graph.layer_pairs.size == 0:
             raise ValueError(
