@@ -219,20 +219,25 @@ def _nearest_three(x, c, cand, m, xg, dist, best):
     Writes, for ``p < m``, the squared distances ``best[0:3, p]`` (ascending) and the
     centres ``best[3:5, p]`` of the first two (as floats). Each distance is summed over
     the features in order (:func:`_sq_dists`); the first centre wins a tie.
+
+    The running three nearest of a batch live in arrays of this call (``d1`` ...
+    ``a2``): LLVM can then tell they do not overlap and runs the selection in SIMD lanes
+    (rows of ``best`` might overlap, so it kept that loop scalar: 1.8x the time per
+    point on a 12-dimensional embedding with 12 centres).
     """
     k, dim = c.shape
-    d1 = best[0]
-    d2 = best[1]
-    d3 = best[2]
-    a1 = best[3]
-    a2 = best[4]
+    d1 = np.empty(_BATCH)
+    d2 = np.empty(_BATCH)
+    d3 = np.empty(_BATCH)
+    a1 = np.empty(_BATCH)
+    a2 = np.empty(_BATCH)
     for b0 in range(0, m, _BATCH):
         nb = min(_BATCH, m - b0)
         for b in range(nb):
             i = cand[b0 + b]
             for t in range(dim):
                 xg[t, b] = x[i, t]
-        for b in range(b0, b0 + nb):
+        for b in range(nb):
             d1[b] = np.inf
             d2[b] = np.inf
             d3[b] = np.inf
@@ -243,16 +248,22 @@ def _nearest_three(x, c, cand, m, xg, dist, best):
             fj = float(j)
             for b in range(nb):
                 v = dist[b]
-                p = b0 + b
-                x1 = d1[p]
-                x2 = d2[p]
+                x1 = d1[b]
+                x2 = d2[b]
                 lt1 = v < x1
                 lt2 = v < x2
-                d3[p] = x2 if lt2 else min(v, d3[p])
-                d2[p] = x1 if lt1 else (v if lt2 else x2)
-                a2[p] = a1[p] if lt1 else (fj if lt2 else a2[p])
-                d1[p] = v if lt1 else x1
-                a1[p] = fj if lt1 else a1[p]
+                d3[b] = x2 if lt2 else min(v, d3[b])
+                d2[b] = x1 if lt1 else (v if lt2 else x2)
+                a2[b] = a1[b] if lt1 else (fj if lt2 else a2[b])
+                d1[b] = v if lt1 else x1
+                a1[b] = fj if lt1 else a1[b]
+        for b in range(nb):
+            p = b0 + b
+            best[0, p] = d1[b]
+            best[1, p] = d2[b]
+            best[2, p] = d3[b]
+            best[3, p] = a1[b]
+            best[4, p] = a2[b]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
