@@ -30,6 +30,8 @@ from ..utils._validation import (
 from ._activation_sink import ActivationSink
 from ._byte_sizes import human_bytes, parse_bytes
 from ._correlation_graph import KNN_METHODS, TRANSFORMS
+from ._fx import unwrap_model
+from ._network_fingerprint import network_fingerprint
 from ._neuron_graph import NeuronGraph
 from ._recording import SPATIAL, Recorder, RecordPoint, iter_batches, plan_recording
 from ._tracing import Trace, UnsupportedModelError, trace_model
@@ -153,7 +155,7 @@ def activation_graph(
         dtype's machine epsilon times the larger of the unit's ``|mean|`` and its layer's
         median RMS value is rounding noise and counts as zero) and per-layer details
         (``recorded_at``: the module whose output was hooked, ``normalized_by``,
-        ``activation``).
+        ``activation``); ``network_sha256`` identifies the network's parameters.
 
     Raises
     ------
@@ -195,7 +197,9 @@ def activation_graph(
     budget = parse_bytes("max_memory", max_memory)
     points, sink = _record(model, inputs, opts, budget)
     adjacency, dead, knn_used = _build_adjacency(sink, opts, random_state)
-    return _assemble(points, adjacency, opts, sink.n_samples, dead, knn_used)
+    graph = _assemble(points, adjacency, opts, sink.n_samples, dead, knn_used)
+    graph.meta["network_sha256"] = network_fingerprint(unwrap_model(model))
+    return graph
 
 
 def unit_correlations(

@@ -11,6 +11,8 @@ import torch.nn as nn
 
 from ..utils._validation import check_bool, check_choice
 from ._blocks import Block, blocks_to_csr
+from ._fx import unwrap_model
+from ._network_fingerprint import network_fingerprint
 from ._neuron_graph import NeuronGraph
 from ._tracing import GATING, Trace, choose_layers, trace_model
 from ._weight_blocks import Scales, finish_l2, layer_blocks, norm_factors, normalize_scales
@@ -98,7 +100,9 @@ def weight_graph(
         ``layer_names`` is ``["input", <module paths in call order>]`` (without
         ``"input"`` when ``include_input=False``); ``layer_pairs`` lists the
         (producer, consumer) layer blocks; ``meta["layers"]`` records each layer's kind,
-        size, the batch norms folded into it, and whether it is an output layer.
+        size, the batch norms folded into it, and whether it is an output layer;
+        ``meta["network_sha256"]`` identifies the network's parameters
+        (:func:`~nngraph.graphs._network_fingerprint.network_fingerprint`).
 
     Raises
     ------
@@ -144,7 +148,9 @@ def weight_graph(
         "layers": None if layers is None else [trace.layers[i].name for i in keep],
         "gating": gating,
     }
-    return _assemble(trace, keep, blocks, scales, options)
+    graph = _assemble(trace, keep, blocks, scales, options)
+    graph.meta["network_sha256"] = network_fingerprint(unwrap_model(model))
+    return graph
 
 
 def _assemble(

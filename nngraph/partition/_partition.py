@@ -205,6 +205,11 @@ class Partition:
             except ValueError:  # no edges between labelled units: undefined
                 self.metrics[name] = None
         self.graph_info["adjacency_sha256"] = None  # computed lazily by to_dict()
+        # A graph built from a network names it: the proxies check they get the same one.
+        network = graph.meta.get("network_sha256")
+        if isinstance(network, str):
+            self.graph_info["kind"] = graph.kind
+            self.graph_info["network_sha256"] = network
 
     # ------------------------------------------------------------------ binding
     def _check_layout(self, graph: NeuronGraph) -> None:
@@ -366,15 +371,19 @@ class Partition:
             params=stored.params,
             random_state=stored.random_state,
         )
+        stored_network = {"kind": stored.graph_kind, "network_sha256": stored.network_sha256}
         if graph is None:
             part.metrics.update(stored.metrics)
             if stored.adjacency_sha256 is not None:
                 part.graph_info["adjacency_sha256"] = stored.adjacency_sha256
+            part.graph_info.update({k: v for k, v in stored_network.items() if v is not None})
             return part
         g = as_neuron_graph(graph)
         part._check_layout(g)
         part._graph = g
         part._compute_graph_metrics(g)
+        if "network_sha256" not in part.graph_info and stored.network_sha256 is not None:
+            part.graph_info.update(stored_network)  # a graph that does not name its network
         if stored.adjacency_sha256 is not None:
             actual = adjacency_fingerprint(g)
             part.graph_info["adjacency_sha256"] = actual

@@ -184,6 +184,10 @@ class StoredPartition:
         The stored ``ncut`` and ``modularity`` (those present).
     adjacency_sha256 : str or None
         The stored adjacency fingerprint.
+    graph_kind : str or None
+        The kind of graph (``"weight"``, ``"activation"``) built from the network.
+    network_sha256 : str or None
+        The fingerprint of the network's parameters.
     """
 
     layer_labels: dict[str, np.ndarray]
@@ -192,6 +196,8 @@ class StoredPartition:
     random_state: int | str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     adjacency_sha256: str | None = None
+    graph_kind: str | None = None
+    network_sha256: str | None = None
 
 
 def read_document(path: str | os.PathLike) -> Any:
@@ -276,13 +282,16 @@ def parse_document(document: Any) -> StoredPartition:
         )
     _check_optional_fields(document)
     stored_metrics = document.get("metrics") or {}
+    graph = document.get("graph") or {}
     return StoredPartition(
         layer_labels=_layer_labels(document.get("layers")),
         method=document.get("method"),
         params=dict(document.get("params") or {}),
         random_state=document.get("random_state"),
         metrics={k: v for k, v in stored_metrics.items() if k in ("ncut", "modularity")},
-        adjacency_sha256=(document.get("graph") or {}).get("adjacency_sha256"),
+        adjacency_sha256=graph.get("adjacency_sha256"),
+        graph_kind=graph.get("kind"),
+        network_sha256=graph.get("network_sha256"),
     )
 
 
@@ -317,7 +326,8 @@ def _check_optional_fields(document: Mapping[str, Any]) -> None:
     """Refuse optional fields of the wrong JSON type (``ValueError`` naming the field).
 
     Checked: the optional top-level fields and the nested values the reader uses
-    (``metrics.ncut``, ``metrics.modularity``, ``graph.adjacency_sha256``).
+    (``metrics.ncut``, ``metrics.modularity``, ``graph.adjacency_sha256``, ``graph.kind``,
+    ``graph.network_sha256``).
     """
 
     def check(
@@ -344,10 +354,5 @@ def _check_optional_fields(document: Mapping[str, Any]) -> None:
     for key in ("ncut", "modularity"):
         check(metrics, key, _is_number, "a number", f"metrics.{key}")
     graph = document.get("graph") or {}
-    check(
-        graph,
-        "adjacency_sha256",
-        lambda v: isinstance(v, str),
-        "a string",
-        "graph.adjacency_sha256",
-    )
+    for key in ("adjacency_sha256", "kind", "network_sha256"):
+        check(graph, key, lambda v: isinstance(v, str), "a string", f"graph.{key}")

@@ -9,6 +9,7 @@ size filter that leaves nothing to test, a model whose output is not class score
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,10 @@ import torch
 import torch.nn as nn
 
 from ..graphs._fx import frozen, model_device_dtype, unwrap_model
+from ..graphs._network_fingerprint import network_fingerprint
 from ..graphs._sites import UnitSite, unit_sites
 from ..graphs._tracing import Trace, trace_model
-from ..partition import Partition, Subcluster
+from ..partition import GraphMismatchWarning, Partition, Subcluster
 
 __all__ = ["Prepared", "as_tensor", "prepare"]
 
@@ -78,6 +80,20 @@ def _check_layers(part: Partition, trace: Trace) -> None:
             )
 
 
+def _check_network(part: Partition, model: nn.Module) -> None:
+    """Warn when the partition records another network than ``model`` (other parameters)."""
+    recorded = part.graph_info.get("network_sha256")
+    if recorded is not None and recorded != network_fingerprint(model):
+        kind = part.graph_info.get("kind") or "a"
+        warnings.warn(
+            f"the partition was computed on the {kind} graph of a network with other "
+            "parameters than this model (same layers; its network_sha256 differs): its "
+            "units are matched by layer name and index",
+            GraphMismatchWarning,
+            stacklevel=4,
+        )
+
+
 def _chosen_layers(layers: Sequence[str] | None, trace: Trace, part: Partition) -> list[str]:
     if layers is None:  # the hidden layers the partition labels
         return [
@@ -126,6 +142,7 @@ def prepare(
     part = _partition(partition)
     trace = trace_model(model, x[:1])
     _check_layers(part, trace)
+    _check_network(part, model)
     chosen = _chosen_layers(layers, trace, part)
     subclusters = [s for s in part.subclusters(min_size, max_fraction) if s.layer in chosen]
     if not subclusters:

@@ -1,0 +1,63 @@
+"""The identity of a network's parameters: a SHA-256 over its state dict.
+
+A graph records the fingerprint of the network it was built from
+(``meta["network_sha256"]``); a partition computed on that graph carries it into its
+file (``graph.network_sha256``), and the proxies compare it with the network they are
+given, so that a partition of another network (same layers, other weights) is noticed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+import torch.nn as nn
+
+__all__ = ["network_fingerprint"]
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    t = t.detach()
+    if t.is_quantized:
+        t = t.dequantize()
+    return t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def network_fingerprint(model: nn.Module) -> str:
+    """``sha256`` over a network's state dict: every entry's name, dtype, shape and bytes.
+
+    Entries are taken in the state dict's order; an entry that is not a tensor (a
+    module's extra state) contributes its name and ``repr``. The model is not changed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    str
+        ``"sha256:"`` followed by 64 hexadecimal digits.
+
+    Examples
+    --------
+    >>> import copy
+    >>> import torch
+    >>> import torch.nn as nn
+    >>> a = nn.Linear(3, 2)
+    >>> b = copy.deepcopy(a)
+    >>> network_fingerprint(a) == network_fingerprint(b)
+    True
+    >>> with torch.no_grad():
+    ...     b.weight[0, 0] += 1.0
+    >>> network_fingerprint(a) == network_fingerprint(b)
+    False
+    """
+    h = hashlib.sha256()
+    for name, value in model.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            h.update(f"{name}:{value.dtype}:{tuple(value.shape)}\n".encode())
+            h.update(_tensor_bytes(value))
+        else:
+            h.update(f"{name}:{value!r}\n".encode())
+    return "sha256:" + h.hexdigest()
