@@ -173,7 +173,8 @@ def _model_section(result: Any) -> Section:
     rows = [["network", str(info.get("name", "?"))]]
     if info.get("bundled"):
         options = ", ".join(_TRAINING_WORDS[k](v) for k, v in info.get("training", {}).items())
-        trained = f"bundled network, {info.get('epochs') or '?'} epochs (cached)"
+        epochs = info.get("epochs") or "?"
+        trained = f"bundled network, {epochs} epochs, trained here (kept in the model cache)"
         rows.append(["trained", f"{trained}; {options}" if options else trained])
     for key, label in (("test_accuracy", "test accuracy"), ("train_accuracy", "train accuracy")):
         if info.get(key) is not None:
