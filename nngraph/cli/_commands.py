@@ -160,10 +160,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     """``nngraph cluster``: partition a graph and save the partition file."""
     from ..partition import Partition, make_partitioner
-    from ..pipeline._study import _seeded
 
     out = _output_file(args.output, (".json",), "--output")
-    est = _seeded(make_partitioner(args.method, n_clusters=args.k), _opt(args, "seed"))
+    est = make_partitioner(args.method, n_clusters=args.k, random_state=_opt(args, "seed"))
     g = _graph_from(args)
     part = Partition.from_estimator(est.fit(g), g)
     path = part.save(out)
@@ -177,12 +176,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``nngraph compare``: several partitioners on one graph, as a table."""
     from ..partition import compare_partitioners, make_partitioners
-    from ..pipeline._study import _seeded
 
     out = _output_file(args.output, (".csv", ".json"), "--output")
-    partitioners = make_partitioners(args.methods, n_clusters=args.k, equal_k=args.equal_k)
-    for est in partitioners.values():  # each gets --seed itself, as in `nngraph cluster`
-        _seeded(est, _opt(args, "seed"))
+    # Each gets --seed itself (as in `nngraph cluster`), unless its spec names one.
+    partitioners = make_partitioners(
+        args.methods, n_clusters=args.k, equal_k=args.equal_k, random_state=_opt(args, "seed")
+    )
     if args.proxies is not None and args.graph_file:
         raise ValueError("--proxies needs the network itself: drop --graph-file")
     g = _graph_from(args)
@@ -213,13 +212,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_clusterability(args: argparse.Namespace) -> int:
     """``nngraph clusterability``: the network against shuffled copies of itself."""
     from ..partition import make_partitioner
-    from ..pipeline._study import _null_for, _seeded
+    from ..pipeline._study import _null_for
     from ..stats import clusterability
 
     out = _output_file(args.output, (".json",), "--output")
     _p_floor(args.shuffles, "shuffles", "--shuffles")
     seed = _opt(args, "seed")
-    est = _seeded(make_partitioner(args.method, n_clusters=args.k), seed)
+    est = make_partitioner(args.method, n_clusters=args.k, random_state=seed)
     g = _graph_from(args)
     res = clusterability(
         g,

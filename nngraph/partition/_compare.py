@@ -62,7 +62,7 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def make_partitioner(spec: str, *, n_clusters: int = 12) -> Any:
+def make_partitioner(spec: str, *, n_clusters: int = 12, random_state: Any = None) -> Any:
     """Build a partitioner from a short text spec such as ``"louvain:resolution=2"``.
 
     Parameters
@@ -73,6 +73,9 @@ def make_partitioner(spec: str, *, n_clusters: int = 12) -> Any:
         (``2``, ``0.5``, ``None``, ``'igraph'``); anything else is taken as a string.
     n_clusters : int, default=12
         ``n_clusters`` for ``spectral`` when the spec does not set it.
+    random_state : int, optional
+        The seed of a partitioner that takes one, when the spec does not set it (a
+        ``random_state`` in the spec wins).
 
     Returns
     -------
@@ -82,6 +85,8 @@ def make_partitioner(spec: str, *, n_clusters: int = 12) -> Any:
     --------
     >>> make_partitioner("louvain:resolution=2,backend=igraph")
     Louvain(backend='igraph', resolution=2)
+    >>> make_partitioner("spectral:random_state=3", random_state=0).random_state
+    3
     """
     name, _, rest = spec.partition(":")
     name = name.strip().lower().replace("-", "_")
@@ -96,11 +101,19 @@ def make_partitioner(spec: str, *, n_clusters: int = 12) -> Any:
         params[key.strip()] = _parse_value(value.strip())
     if name == "spectral":
         params.setdefault("n_clusters", n_clusters)
-    return registry[name](**params)
+    est = registry[name](**params)
+    if random_state is not None and "random_state" not in params:
+        if "random_state" in est.get_params(deep=False):
+            est.set_params(random_state=random_state)
+    return est
 
 
 def make_partitioners(
-    specs: Sequence[str], *, n_clusters: int = 12, equal_k: bool = False
+    specs: Sequence[str],
+    *,
+    n_clusters: int = 12,
+    equal_k: bool = False,
+    random_state: Any = None,
 ) -> dict[str, Any]:
     """Partitioners from text specs, named by their specs (repeats get ``-1``, ``-2``).
 
@@ -113,6 +126,8 @@ def make_partitioners(
         methods, which then search the resolution that gives it).
     equal_k : bool, default=False
         Give Louvain and Leiden ``n_clusters=n_clusters`` where their spec sets none.
+    random_state : int, optional
+        As for :func:`make_partitioner`.
 
     Returns
     -------
@@ -127,7 +142,7 @@ def make_partitioners(
         specs = [specs]
     estimators = []
     for spec in specs:
-        est = make_partitioner(spec, n_clusters=n_clusters)
+        est = make_partitioner(spec, n_clusters=n_clusters, random_state=random_state)
         params = est.get_params(deep=False)
         if equal_k and "resolution" in params and params.get("n_clusters", 0) is None:
             est.set_params(n_clusters=n_clusters)

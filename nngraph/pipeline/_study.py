@@ -30,13 +30,6 @@ def _null_for(graph: Any, null: str) -> str:
     return "layer" if graph.layer_pairs.size else "offdiagonal"
 
 
-def _seeded(est: Any, seed: int) -> Any:
-    """Return the partitioner ``est``, its ``random_state`` (if it has one) set to ``seed``."""
-    if "random_state" in est.get_params(deep=False):
-        est.set_params(random_state=seed)
-    return est
-
-
 def _resolve_config(model: Any, config: Any, options: dict[str, Any]) -> StudyConfig:
     if "model" in options:
         raise TypeError("pass the network (or a bundled network's name) as the first argument")
@@ -146,9 +139,9 @@ def _partition(graph: Any, config: StudyConfig) -> tuple[Any, Any, Any]:
 
     est = SpectralClustering(config.k, random_state=config.seed).fit(graph)
     partition = Partition.from_estimator(est, graph)
-    partitioners = make_partitioners(config.partitioners, n_clusters=config.k)
-    for p in partitioners.values():
-        _seeded(p, config.seed)
+    partitioners = make_partitioners(
+        config.partitioners, n_clusters=config.k, random_state=config.seed
+    )
     comparison = compare_partitioners(graph, partitioners) if partitioners else None
     return partition, est.eigengap_, comparison
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import nngraph as ng
@@ -34,6 +35,23 @@ def test_graph_subcommand_writes_a_loadable_graph(tmp_path, capsys):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_seed_in_the_method_spec_wins_over_seed(tmp_path):
+    g = tmp_path / "g.npz"
+    assert main(["graph", "--output", str(g)]) == 0
+    labels = {}
+    for name, argv in {
+        "spec 3, --seed 5": ["--method", "spectral:random_state=3", "--seed", "5"],
+        "--seed 3": ["--seed", "3"],
+        "--seed 5": ["--seed", "5"],
+    }.items():
+        out = tmp_path / f"{len(labels)}.json"
+        assert main(["cluster", "--graph-file", str(g), *argv, "--output", str(out)]) == 0
+        labels[name] = ng.Partition.load(out)
+    assert labels["spec 3, --seed 5"].random_state == 3
+    assert labels["--seed 5"].random_state == 5
+    assert np.array_equal(labels["spec 3, --seed 5"].labels, labels["--seed 3"].labels)
 
 
 def test_cluster_compare_and_clusterability_agree_for_one_seed(tmp_path, capsys):

@@ -163,3 +163,14 @@ def test_compare_main(layered_graph, tmp_path, capsys):
     assert compare_main(["--graph-file", str(path), "--output", "x.txt"]) == 2
     assert compare_main(["--graph-file", str(path), "--methods", "kmeans"]) == 2
     assert "unknown partitioner" in capsys.readouterr().err
+
+
+def test_make_partitioner_seeds_only_where_the_spec_does_not():
+    from nngraph.partition import make_partitioner, make_partitioners
+
+    assert make_partitioner("spectral:random_state=3", random_state=0).random_state == 3
+    assert make_partitioner("spectral", random_state=7).random_state == 7
+    assert make_partitioner("louvain", random_state=7).random_state == 7
+    assert make_partitioner("spectral").random_state is None
+    made = make_partitioners(["louvain:random_state=1", "leiden"], random_state=9)
+    assert [p.random_state for p in made.values()] == [1, 9]

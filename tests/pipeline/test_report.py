@@ -356,7 +356,8 @@ def test_the_training_options_of_a_bundled_network_are_named(small_study):
     info = {**small_study.model_info, "training": {"dropout": 0.5, "prune": 0.9, "l1": 5e-5}}
     result = dataclasses.replace(small_study, model_info=info)
     text = render_markdown(Document("t", "", [_report._model_section(result)]))
-    assert "epochs, trained here (kept in the model cache); dropout 0.5, pruned to 90% sparsity, L1 5e-05" in text
+    words = "trained here (kept in the model cache); dropout 0.5, pruned to 90% sparsity, L1 5e-05"
+    assert f"epochs, {words}" in text
     assert small_study.model_info["training"] == {}  # the default network: plain training
 
 

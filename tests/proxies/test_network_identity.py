@@ -68,7 +68,8 @@ def test_graphs_record_their_network_and_partitions_carry_it(tmp_path, data):
     assert loaded.meta["network_sha256"] == fp
 
     for graph, kind in ((wg, "weight"), (ag, "activation")):
-        part = ng.Partition.from_estimator(ng.SpectralClustering(2, random_state=0).fit(graph), graph)
+        est = ng.SpectralClustering(2, random_state=0).fit(graph)
+        part = ng.Partition.from_estimator(est, graph)
         path = part.save(tmp_path / f"{kind}.json")
         doc = json.loads(path.read_text())
         assert doc["graph"]["kind"] == kind and doc["graph"]["network_sha256"] == fp
@@ -102,7 +103,8 @@ def test_proxies_warn_on_another_network_only(tmp_path, data, proxy):
     x, y = data
     model, other = _mlp(0), _mlp(1)
     graph = ng.weight_graph(model, x[:1])
-    part = ng.Partition.from_estimator(ng.SpectralClustering(2, random_state=0).fit(graph), graph)
+    est = ng.SpectralClustering(2, random_state=0).fit(graph)
+    part = ng.Partition.from_estimator(est, graph)
     path = part.save(tmp_path / "part.json")
     run = getattr(ng, proxy)
     kwargs = {"n_random": 4, "n_null_partitions": 4, "random_state": 0}
