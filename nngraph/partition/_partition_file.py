@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..graphs._canonical import as_neuron_graph
 from ..utils._io import to_jsonable, write_json
+from ..utils._sparse import kernel_csr_arrays
 from ..utils._validation import check_labels
 
 __all__ = [
@@ -71,8 +73,9 @@ def adjacency_fingerprint(graph: Any) -> str:
     """``sha256`` over the canonical CSR of a graph's adjacency.
 
     Hashes the shape (two int64), then ``indptr`` (int64), ``indices`` (int32) and
-    ``data`` (float64), little-endian, of the canonical matrix (sorted indices, no
-    explicit zeros). Identifies the weights.
+    ``data`` (float64), little-endian, of the canonical matrix: units in (layer, unit
+    index) order, sorted indices, no explicit zeros. Identifies the weights, whatever
+    the order of the graph's nodes.
 
     Parameters
     ----------
@@ -92,9 +95,18 @@ def adjacency_fingerprint(graph: Any) -> str:
     True
     >>> adjacency_fingerprint(g) == adjacency_fingerprint(g.adjacency * 2)
     False
+    >>> adjacency_fingerprint(g) == adjacency_fingerprint(g.subgraph(range(11, -1, -1)))
+    True
     """
     g = as_neuron_graph(graph)
-    indptr, indices, data = g.csr_arrays()
+    # Units in (layer, unit index) order, whatever the graph's node order.
+    order = np.lexsort((g.node_unit, g.node_layer))
+    if np.array_equal(order, np.arange(order.size)):
+        indptr, indices, data = g.csr_arrays()
+    else:
+        a = sp.csr_array(g.adjacency[order][:, order])
+        a.sort_indices()
+        indptr, indices, data = kernel_csr_arrays(a)
     h = hashlib.sha256()
     h.update(np.asarray(g.adjacency.shape, dtype="<i8").tobytes())
     for arr, dtype in ((indptr, "<i8"), (indices, "<i4"), (data, "<f8")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -207,6 +208,23 @@ def test_changed_weights_warn(tmp_path, graph, labels):
     with pytest.warns(ng.GraphMismatchWarning):
         p = ng.Partition.load(path, graph=changed)
     assert p.metrics["ncut"] == pytest.approx(ng.ncut(changed, labels))
+
+
+def test_reordered_nodes_are_the_same_graph(tmp_path, graph, labels, rng):
+    path = ng.Partition(labels, graph).save(tmp_path / "p.json")
+    order = rng.permutation(graph.n_nodes)
+    shuffled = graph.subgraph(order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ng.GraphMismatchWarning)
+        p = ng.Partition.load(path, graph=shuffled)
+    assert np.array_equal(p.labels, labels[order])
+    assert p.metrics["ncut"] == pytest.approx(ng.ncut(graph, labels), rel=1e-12)
+    # One weight changed, in the shuffled order: a different graph.
+    a = shuffled.adjacency.tolil()
+    i, j = shuffled.adjacency.nonzero()
+    a[i[0], j[0]] = a[j[0], i[0]] = a[i[0], j[0]] * 1.5
+    with pytest.warns(ng.GraphMismatchWarning):
+        ng.Partition.load(path, graph=shuffled.with_adjacency(a.tocsr()))
 
 
 def test_atomic_save_keeps_existing_file(tmp_path, graph, labels, monkeypatch):
