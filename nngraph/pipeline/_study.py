@@ -305,5 +305,8 @@ def study(
     for message in raised.values():
         warnings.warn(message, stacklevel=2)  # the original category
     if output is not None:
-        result.save(Path(output), force=force)
+        # Timed too, so that the terminal's "in all" is the whole run (the files written
+        # inside this stage list the stages before it).
+        with stages("files and report"):
+            result.save(Path(output), force=force)
     return result

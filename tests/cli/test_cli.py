@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -154,6 +155,14 @@ def test_run_writes_the_report_folder_and_refuses_to_mix_runs(tmp_path, capsys):
     assert "graph-activation.npz" in names and "importance-weight.csv" in names
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["k"] == 4 and summary["config"]["n_random"] == 9
+    # "in all" is the whole run: the stages, then writing the files and the report.
+    in_all = re.search(r"([0-9.]+) s in all: (.*)", printed)
+    stages = dict(re.findall(r"(?:^|, )([^,]+?) ([0-9.]+) s", in_all.group(2)))
+    assert list(stages)[-1] == "files and report" and float(stages["files and report"]) > 0
+    assert float(in_all.group(1)) == pytest.approx(
+        sum(map(float, stages.values())), abs=0.1 * len(stages)
+    )
+    assert "files and report" not in summary["timings"]  # written inside that stage
 
     # A second run into the same folder is refused, and the folder is left alone.
     before = sorted(p.name for p in out.iterdir())
