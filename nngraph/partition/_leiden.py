@@ -107,12 +107,15 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
         self, prep: PreparedGraph, resolution: float, seed: int
     ) -> tuple[np.ndarray, float]:
         graph = prep.igraph
+        # The CPM resolution and beta are in units of weight: scaled with the weights
+        # (modularity's resolution has no unit; igraph's quality does not change).
+        scale = prep.igraph_scale
         with igraph_seeded(seed):
             result = graph.community_leiden(
                 objective_function=_OBJECTIVES[self.objective],
                 weights="weight",
-                resolution=resolution,
-                beta=float(self.beta),
+                resolution=resolution * scale if self.objective == "cpm" else resolution,
+                beta=float(self.beta) * scale,
                 n_iterations=int(self.n_iterations),
             )
         return relabel(np.asarray(result.membership), prep.isolated), float(result.quality)

@@ -184,6 +184,30 @@ class PreparedGraph:
         )
 
     @cached_property
+    def igraph_scale(self) -> float:
+        """The power of two :attr:`igraph`'s weights are multiplied by (exactly).
+
+        1 while the largest weight lies in ``[2**-100, 2**100]``; else the power that
+        brings it into ``[0.5, 1)``. igraph's Louvain and Leiden fail silently on
+        weights near 1e±160 and beyond (one cluster, or one per unit: strengths
+        multiplied together overflow or underflow); modularity does not depend on the
+        scale, and a power of two changes no rounding.
+        """
+        data = self.adjacency.data
+        if data.size == 0:
+            return 1.0
+        top = float(np.max(data))
+        if 2.0**-100 <= top <= 2.0**100:
+            return 1.0
+        return float(np.ldexp(1.0, -int(np.frexp(top)[1])))
+
+    @cached_property
     def igraph(self) -> Any:
-        """The graph as a weighted ``igraph.Graph`` (:meth:`NeuronGraph.to_igraph`)."""
-        return self.graph.to_igraph()
+        """The graph as a weighted ``igraph.Graph`` (:meth:`NeuronGraph.to_igraph`).
+
+        Its weights are the adjacency's times :attr:`igraph_scale`.
+        """
+        graph = self.graph.to_igraph()
+        if self.igraph_scale != 1.0:
+            graph.es["weight"] = (np.asarray(graph.es["weight"]) * self.igraph_scale).tolist()
+        return graph

@@ -100,3 +100,24 @@ def test_contract_and_bad_params():
     ]:
         with pytest.raises(err):
             Leiden(**bad).fit(blocks)
+
+
+@pytest.mark.parametrize("power", [-1000, -600, -120, 120, 600, 900])
+def test_igraph_partitioners_do_not_depend_on_the_weight_scale(power):
+    # igraph alone gave one cluster (or one per unit) from about 1e±160 on; the weights
+    # it gets are brought back by an exact power of two.
+    g, truth = ng.datasets.layered_graph((30, 40, 30), 3, random_state=0)
+    scaled = g.with_adjacency(g.adjacency * 2.0**power)
+    cases = [
+        (ng.Louvain(backend="igraph", random_state=0), {}),
+        (ng.Leiden(random_state=0), {}),
+        (
+            ng.Leiden(random_state=0, objective="cpm", resolution=0.05),
+            {"resolution": 0.05 * 2.0**power},
+        ),
+    ]
+    for est, scaled_params in cases:
+        expected = clone(est).fit(g)
+        got = clone(est).set_params(**scaled_params).fit(scaled)
+        assert ng.compare_partitions(expected.labels_, truth, method="ari") > 0.9
+        np.testing.assert_array_equal(got.labels_, expected.labels_)
