@@ -40,9 +40,23 @@ class GraphMismatchWarning(UserWarning):
 
 
 def _layout(graph: NeuronGraph) -> tuple[list[str], dict[str, int]]:
-    """Layer names and extents (largest unit index + 1) of a graph, in graph order."""
+    """Layer names and sizes of a graph, in graph order.
+
+    A layer's size is its largest unit index + 1, or the number of units its network
+    layer has (``meta["layers"]`` of a graph built from a network) when that is more:
+    a subgraph keeps the sizes of the layers its units come from (the units left out
+    are labelled -1), so that its partition still fits the network.
+    """
     extents = np.zeros(len(graph.layer_names), dtype=np.int64)
     np.maximum.at(extents, graph.node_layer, graph.node_unit + 1)
+    layers = graph.meta.get("layers")
+    if isinstance(layers, list) and [
+        entry.get("name") if isinstance(entry, dict) else None for entry in layers
+    ] == list(graph.layer_names):
+        for i, entry in enumerate(layers):
+            n_units = entry.get("n_units")
+            if isinstance(n_units, int) and not isinstance(n_units, bool):
+                extents[i] = max(extents[i], n_units)
     return list(graph.layer_names), {
         name: int(e) for name, e in zip(graph.layer_names, extents, strict=True)
     }

@@ -358,3 +358,22 @@ def test_a_label_beyond_int64_is_a_clear_error():
     doc["layers"][1]["labels"][3] = 10**30
     with pytest.raises(ValueError, match=r"labels of layer 'fc1' must hold integers from -1"):
         ng.Partition.from_dict(doc)
+
+
+def test_a_subgraph_partition_keeps_the_network_layer_sizes(tmp_path):
+    import torch
+    import torch.nn as nn
+
+    model = nn.Sequential(nn.Linear(5, 12), nn.ReLU(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+    g = ng.weight_graph(model, torch.zeros(1, 5))
+    keep = g.node_unit < 4  # the last units of every layer left out
+    h = g.subgraph(keep)
+    p = ng.Partition(np.arange(h.n_nodes) % 2, h)
+    assert p.layer_sizes == {"input": 5, "0": 12, "2": 8, "4": 3}
+    for name, size in p.layer_sizes.items():
+        labels = p.layer_labels[name]
+        assert (labels[: min(4, size)] >= 0).all() and (labels[4:] == -1).all()
+    back = ng.Partition.load(p.save(tmp_path / "p.json"), graph=h)
+    np.testing.assert_array_equal(back.labels, p.labels)
+    np.testing.assert_array_equal(back.labels_for(g)[keep], p.labels)  # fits the whole graph
+    assert (back.labels_for(g)[~keep] == -1).all()
