@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import contextlib
 import importlib
 import multiprocessing as mp
 import signal
 import threading
+from collections.abc import Iterator
 
 from ..utils._threads import cpu_count, limit_cpus
 from ..utils._validation import check_int
@@ -131,8 +133,25 @@ def _context() -> mp.context.BaseContext:
     ctx.set_forkserver_preload(["__main__", _PRELOAD])
     from multiprocessing import forkserver
 
-    forkserver.ensure_running()  # returns at once; the server preloads meanwhile
+    # The server preloads with Ctrl-C at its default until its loop starts: started
+    # with it ignored (inherited through exec, and kept by Python's start-up), a Ctrl-C
+    # meanwhile cannot make it print a traceback; its workers inherit that too.
+    with _sigint_ignored():
+        forkserver.ensure_running()  # returns at once; the server preloads meanwhile
     return ctx
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C in this process meanwhile (only from the main thread, which may)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _init_worker(threads: int) -> None:

@@ -242,3 +242,27 @@ def test_the_pool_ends_with_the_interpreter(tmp_path):
             proc.kill()
     assert proc.returncode == 0 and "done" in out
     assert _gone(pids)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_fork_server_ignores_ctrl_c_from_its_start(tmp_path):
+    # A Ctrl-C while the fork server still imports its preload used to print the
+    # server's traceback: it now starts with SIGINT ignored (the parent's is put back).
+    script = textwrap.dedent(
+        """
+        import signal
+        from multiprocessing import forkserver
+        from nngraph.stats import worker_pool
+        worker_pool(2)
+        pid = forkserver._forkserver._forkserver_pid
+        with open(f"/proc/{pid}/status") as f:
+            ignored = int([l for l in f if l.startswith("SigIgn")][0].split()[1], 16)
+        print(bool(ignored & (1 << (signal.SIGINT - 1))))
+        print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]
