@@ -16,11 +16,12 @@ import torch.nn as nn
 __all__ = ["network_fingerprint"]
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
+def _tensor_bytes(t: torch.Tensor) -> memoryview:
+    """The tensor's bytes in C order, without a copy where it is contiguous on the CPU."""
     t = t.detach()
     if t.is_quantized:
         t = t.dequantize()
-    return t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+    return memoryview(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
 
 
 def network_fingerprint(model: nn.Module) -> str:
