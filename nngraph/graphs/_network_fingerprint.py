@@ -17,10 +17,11 @@ __all__ = ["network_fingerprint"]
 
 
 def _tensor_bytes(t: torch.Tensor) -> memoryview:
-    """The tensor's bytes in C order, without a copy where it is contiguous on the CPU."""
+    """Return the tensor's bytes in C order (no copy where it is contiguous on the CPU)."""
     t = t.detach()
     if t.is_quantized:
         t = t.dequantize()
+    t = t.resolve_conj().resolve_neg()  # lazy conjugate / negative views: their values
     return memoryview(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
 
 

@@ -478,6 +478,8 @@ class NeuronGraph:
         Returns
         -------
         NeuronGraph
+            The same ``meta`` except ``network_sha256``: the new weights are not the
+            network's.
 
         Examples
         --------
@@ -494,7 +496,7 @@ class NeuronGraph:
             self.node_unit,
             layer_pairs=self.layer_pairs,
             kind=self.kind,
-            meta=self.meta,
+            meta={k: v for k, v in self.meta.items() if k != "network_sha256"},
             validate=False,
         )
 

@@ -27,6 +27,7 @@ from ._partition_file import (
     parse_document,
     partition_document,
     read_document,
+    same_adjacency,
     structure_fingerprint,
     write_document,
 )
@@ -39,6 +40,13 @@ class GraphMismatchWarning(UserWarning):
     """A partition is bound to a graph with the same units but different edge weights."""
 
 
+def _unit_extents(graph: NeuronGraph) -> np.ndarray:
+    """Each layer's largest unit index + 1 (0 for a layer without nodes)."""
+    extents = np.zeros(len(graph.layer_names), dtype=np.int64)
+    np.maximum.at(extents, graph.node_layer, graph.node_unit + 1)
+    return extents
+
+
 def _layout(graph: NeuronGraph) -> tuple[list[str], dict[str, int]]:
     """Layer names and sizes of a graph, in graph order.
 
@@ -47,8 +55,7 @@ def _layout(graph: NeuronGraph) -> tuple[list[str], dict[str, int]]:
     a subgraph keeps the sizes of the layers its units come from (the units left out
     are labelled -1), so that its partition still fits the network.
     """
-    extents = np.zeros(len(graph.layer_names), dtype=np.int64)
-    np.maximum.at(extents, graph.node_layer, graph.node_unit + 1)
+    extents = _unit_extents(graph)
     layers = graph.meta.get("layers")
     if isinstance(layers, list) and [
         entry.get("name") if isinstance(entry, dict) else None for entry in layers
@@ -228,6 +235,9 @@ class Partition:
     # ------------------------------------------------------------------ binding
     def _check_layout(self, graph: NeuronGraph) -> None:
         names, extents = _layout(graph)
+        # A subgraph's layers may also be sized by their largest unit (as partitions of
+        # subgraphs were before their network's layer sizes were used).
+        units = dict(zip(names, _unit_extents(graph).tolist(), strict=True))
         mine = self.layer_sizes
         for name in names:
             if name not in mine:
@@ -235,7 +245,7 @@ class Partition:
                     f"the graph has a layer {name!r} that the partition does not have "
                     f"(partition layers: {self.layer_names})"
                 )
-            if mine[name] != extents[name]:
+            if mine[name] != extents[name] and mine[name] != units[name]:
                 raise ValueError(
                     f"layer {name!r} has {mine[name]} units in the partition but "
                     f"{extents[name]} in the graph"
@@ -399,9 +409,8 @@ class Partition:
         if "network_sha256" not in part.graph_info and stored.network_sha256 is not None:
             part.graph_info.update(stored_network)  # a graph that does not name its network
         if stored.adjacency_sha256 is not None:
-            actual = adjacency_fingerprint(g)
-            part.graph_info["adjacency_sha256"] = actual
-            if actual != stored.adjacency_sha256:
+            part.graph_info["adjacency_sha256"] = adjacency_fingerprint(g)
+            if not same_adjacency(g, stored.adjacency_sha256, part.layer_names):
                 warnings.warn(
                     "the graph has the partition's layers but different edge weights than "
                     "the graph it was computed on; metrics are recomputed on this graph",

@@ -34,6 +34,7 @@ __all__ = [
     "parse_document",
     "partition_document",
     "read_document",
+    "same_adjacency",
     "structure_fingerprint",
     "write_document",
 ]
@@ -100,7 +101,11 @@ def adjacency_fingerprint(graph: Any) -> str:
     """
     g = as_neuron_graph(graph)
     # Units in (layer, unit index) order, whatever the graph's node order.
-    order = np.lexsort((g.node_unit, g.node_layer))
+    return _hash_in_order(g, np.lexsort((g.node_unit, g.node_layer)))
+
+
+def _hash_in_order(g: Any, order: np.ndarray) -> str:
+    """``sha256`` over the canonical CSR of ``g``'s adjacency with its nodes in ``order``."""
     if np.array_equal(order, np.arange(order.size)):
         indptr, indices, data = g.csr_arrays()
     else:
@@ -112,6 +117,46 @@ def adjacency_fingerprint(graph: Any) -> str:
     for arr, dtype in ((indptr, "<i8"), (indices, "<i4"), (data, "<f8")):
         h.update(np.ascontiguousarray(arr, dtype=dtype).data)
     return "sha256:" + h.hexdigest()
+
+
+def same_adjacency(graph: Any, stored: str, layer_names: Sequence[str]) -> bool:
+    """Whether ``stored`` (a file's ``graph.adjacency_sha256``) fingerprints ``graph``.
+
+    Besides :func:`adjacency_fingerprint`, two other node orders are accepted: the
+    graph's own (how files written before the (layer, unit) order hashed) and the
+    units in the order of ``layer_names`` (a partition's layers, for a graph that
+    lists the same layers in another order). Each is hashed only if the one before
+    did not match.
+
+    Parameters
+    ----------
+    graph : NeuronGraph, scipy sparse matrix or array, or array-like
+        The graph.
+    stored : str
+        The stored fingerprint.
+    layer_names : sequence of str
+        The partition's layers, in its order.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from nngraph.datasets import layered_graph
+    >>> g, _ = layered_graph((4, 5, 3), 2, random_state=0)
+    >>> same_adjacency(g.subgraph(range(11, -1, -1)), adjacency_fingerprint(g), g.layer_names)
+    True
+    """
+    g = as_neuron_graph(graph)
+    if stored == adjacency_fingerprint(g):
+        return True
+    if stored == _hash_in_order(g, np.arange(g.n_nodes)):
+        return True
+    rank = {name: i for i, name in enumerate(layer_names)}
+    layer_rank = np.array([rank.get(name, len(rank)) for name in g.layer_names], dtype=np.int64)
+    by_names = np.lexsort((g.node_unit, layer_rank[g.node_layer]))
+    return stored == _hash_in_order(g, by_names)
 
 
 # ---------------------------------------------------------------------- writing

@@ -191,6 +191,9 @@ class StudyResult:
         By graph kind (``"weight"``, ``"activation"``).
     timings : dict of str to float
         Seconds per stage (kernel compilation is its own stage).
+    save_seconds : float or None
+        Seconds :func:`nngraph.study` took to write the files and the report into its
+        ``output`` folder (None without one); not a stage of the study.
     warnings : list of str
         What limits the statistics (too few shuffles or controls to be significant)
         and the warnings raised during the run.
@@ -203,6 +206,7 @@ class StudyResult:
     graphs: dict[str, GraphStudy] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    save_seconds: float | None = None
     versions: dict[str, str | None] = field(default_factory=library_versions)
     created: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -258,10 +262,12 @@ class StudyResult:
     def text(self) -> str:
         """Return the terminal summary: the verdict, then where the files are."""
         lines = [self.verdict().text()]
-        total = sum(self.timings.values())
+        timings = dict(self.timings)
+        if self.save_seconds is not None:
+            timings["files and report"] = self.save_seconds
         lines.append(
-            f"\n{total:.1f} s in all: "
-            + ", ".join(f"{_short(name)} {s:.1f} s" for name, s in self.timings.items())
+            f"\n{sum(timings.values()):.1f} s in all: "
+            + ", ".join(f"{_short(name)} {s:.1f} s" for name, s in timings.items())
         )
         return "\n".join(lines)
 

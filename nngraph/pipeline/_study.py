@@ -305,8 +305,10 @@ def study(
     for message in raised.values():
         warnings.warn(message, stacklevel=2)  # the original category
     if output is not None:
-        # Timed too, so that the terminal's "in all" is the whole run (the files written
-        # inside this stage list the stages before it).
-        with stages("files and report"):
+        # Timed apart from the study's stages (a later save must not list it), and
+        # counted in the terminal's "in all", which is then the whole run.
+        saving = Stages(enabled=progress)
+        with saving("files and report"):
             result.save(Path(output), force=force)
+        result.save_seconds = saving.timings["files and report"]
     return result

@@ -23,6 +23,7 @@ from ..graphs._network_fingerprint import network_fingerprint
 from ..graphs._sites import UnitSite, unit_sites
 from ..graphs._tracing import Trace, trace_model
 from ..partition import GraphMismatchWarning, Partition, Subcluster
+from ..utils._warnings import user_stacklevel
 
 __all__ = ["Prepared", "as_tensor", "prepare"]
 
@@ -90,7 +91,7 @@ def _check_network(part: Partition, model: nn.Module) -> None:
             "parameters than this model (same layers; its network_sha256 differs): its "
             "units are matched by layer name and index",
             GraphMismatchWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -377,3 +377,50 @@ def test_a_subgraph_partition_keeps_the_network_layer_sizes(tmp_path):
     np.testing.assert_array_equal(back.labels, p.labels)
     np.testing.assert_array_equal(back.labels_for(g)[keep], p.labels)  # fits the whole graph
     assert (back.labels_for(g)[~keep] == -1).all()
+
+
+def test_a_subgraph_partition_sized_by_its_largest_units_still_binds(tmp_path):
+    # Files written before the network's layer sizes were used size each layer of a
+    # subgraph by its largest unit index + 1: they bind to that subgraph still.
+    import torch
+    import torch.nn as nn
+
+    model = nn.Sequential(nn.Linear(5, 12), nn.ReLU(), nn.Linear(12, 3))
+    g = ng.weight_graph(model, torch.zeros(1, 5))
+    h = g.subgraph(g.node_unit < 4)
+    old_sizes = {"input": 4, "0": 4, "2": 3}
+    labels = {name: np.arange(n) % 2 for name, n in old_sizes.items()}
+    p = ng.Partition(labels, h)
+    np.testing.assert_array_equal(p.labels_for(h), ng.Partition(labels).labels_for(h))
+    back = ng.Partition.load(p.save(tmp_path / "old.json"), graph=h)
+    np.testing.assert_array_equal(back.labels, p.labels)
+    with pytest.raises(ValueError, match="layer 'input' has 4 units in the partition but 5"):
+        p.labels_for(g)  # the whole graph has units 4-11 the file does not label
+
+
+def test_files_hashed_in_the_graph_node_order_or_other_layer_order_are_the_same_graph(
+    tmp_path, graph, labels, rng
+):
+    from nngraph.partition._partition_file import _hash_in_order
+
+    order = rng.permutation(graph.n_nodes)
+    shuffled = graph.subgraph(order)
+    doc = ng.Partition(labels[order], shuffled).to_dict()
+    # As written before the (layer, unit) order: the graph's own node order.
+    doc["graph"]["adjacency_sha256"] = _hash_in_order(shuffled, np.arange(shuffled.n_nodes))
+    renamed_order = list(reversed(graph.layer_names))
+    relisted = ng.NeuronGraph(
+        graph.adjacency,
+        renamed_order,
+        len(renamed_order) - 1 - graph.node_layer,
+        graph.node_unit,
+    )
+    relisted_doc = ng.Partition(labels, graph).to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ng.GraphMismatchWarning)
+        ng.Partition.from_dict(doc, graph=shuffled)
+        back = ng.Partition.from_dict(relisted_doc, graph=relisted)  # layers listed reversed
+    np.testing.assert_array_equal(back.labels, labels)
+    doc["graph"]["adjacency_sha256"] = "sha256:" + "0" * 64
+    with pytest.warns(ng.GraphMismatchWarning):
+        ng.Partition.from_dict(doc, graph=shuffled)

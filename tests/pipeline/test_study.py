@@ -284,6 +284,21 @@ def test_nothing_optional_runs_when_switched_off():
     assert res.verdict().headline.startswith("Nothing was tested")
 
 
+def test_writing_the_folder_is_timed_apart_from_the_stages(tmp_path):
+    model, data = _small_problem()
+    options = dict(graphs="weight", k=2, partitioners=(), n_shuffles=0)
+    res = ng.study(model, data, importance=False, coherence=(), output=tmp_path / "a", **options)
+    assert res.save_seconds is not None and res.save_seconds > 0
+    assert "files and report" not in res.timings
+    total = float(res.text().split("\n\n")[-1].split(" s in all")[0])
+    assert total == pytest.approx(sum(res.timings.values()) + res.save_seconds, abs=0.1)
+    assert "files and report" in res.text()
+    res.save(tmp_path / "b")  # a later save lists the study's stages only
+    timings = json.loads((tmp_path / "b" / "summary.json").read_text())["timings"]
+    assert list(timings) == list(res.timings)
+    assert ng.study(model, data, importance=False, coherence=(), **options).save_seconds is None
+
+
 def _two_task_network(width: int = 16):
     """Two tasks side by side with nothing shared: inputs 0-3 decide head 0, 4-7 head 1.
 

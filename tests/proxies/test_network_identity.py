@@ -115,3 +115,40 @@ def test_proxies_warn_on_another_network_only(tmp_path, data, proxy):
     with pytest.warns(ng.GraphMismatchWarning, match="other parameters") as record:
         run(other, path, x, y, **kwargs)
     assert record[0].filename == __file__  # points at the caller's line
+
+
+def test_lazy_conjugate_and_negative_views_are_hashed_by_their_values():
+    model = _mlp(0)
+    z = torch.randn(3, dtype=torch.complex64, generator=torch.Generator().manual_seed(1))
+    model.register_buffer("phase", z.conj())  # a lazy conjugate view, unused by forward
+    resolved = copy.deepcopy(model)
+    resolved.phase = z.conj().resolve_conj()
+    assert network_fingerprint(model) == network_fingerprint(resolved)
+    assert ng.weight_graph(model, torch.zeros(1, 5)).meta["network_sha256"] == network_fingerprint(
+        model
+    )
+
+
+def test_a_reweighted_graph_no_longer_names_the_network():
+    graph = ng.weight_graph(_mlp(0), torch.zeros(1, 5))
+    assert "network_sha256" in graph.subgraph(range(10)).meta  # the same weights
+    assert "network_sha256" not in graph.with_adjacency(graph.adjacency * 2).meta
+
+
+def test_judge_partitions_warns_at_the_callers_line(data):
+    x, y = data
+    model, other = _mlp(0), _mlp(1)
+    graph = ng.weight_graph(model, x[:1])
+    with pytest.warns(ng.GraphMismatchWarning, match="other parameters") as record:
+        ng.judge_partitions(
+            graph,
+            {"spectral": ng.SpectralClustering(2, random_state=0)},
+            other,
+            x,
+            y,
+            proxies=("importance",),
+            n_random=4,
+            n_null_partitions=4,
+            random_state=0,
+        )
+    assert {w.filename for w in record if w.category is ng.GraphMismatchWarning} == {__file__}
