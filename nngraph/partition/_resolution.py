@@ -147,6 +147,8 @@ class ResolutionSearchMixin:
 
     The class must define ``_partition(prep, resolution, seed) -> (labels, extra)`` and
     ``_set_extra(extra)``, and have the parameters ``resolution`` and ``n_clusters``.
+    A resolution in units of edge weight (Leiden's CPM) overrides
+    :meth:`_resolution_unit`, so that the search runs on the graph's own scale.
     """
 
     resolution: float
@@ -172,12 +174,20 @@ class ResolutionSearchMixin:
                     ResolutionWarning,
                     stacklevel=3,
                 )
+            # The search runs on resolution / unit: 1 for modularity's resolution, which
+            # has no unit; the weight scale for a resolution in units of weight.
+            unit = self._resolution_unit(prep)
+            start = float(self.resolution) / unit
+            if unit != 1.0:
+                start = min(max(start, _MIN_RESOLUTION), _MAX_RESOLUTION)
             resolution, labels, extra, history = search_resolution(
-                lambda r: self._partition(prep, r, seed),
+                lambda r: self._partition(prep, r * unit, seed),
                 k,
-                start=float(self.resolution),
+                start=start,
                 k_range=k_range,
             )
+            resolution *= unit
+            history = [(r * unit, c) for r, c in history]
             self.resolution_history_ = history
             found = n_clusters_of(labels)
             if found != k:
@@ -195,6 +205,10 @@ class ResolutionSearchMixin:
 
     def _quality_resolution(self) -> float:
         return self.resolution_
+
+    def _resolution_unit(self, prep: PreparedGraph) -> float:
+        """Resolution per unit of the search (1: the resolution has no unit)."""
+        return 1.0
 
 
 def resolution_for_k(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 
 import igraph
 import numpy as np
@@ -121,3 +122,17 @@ def test_igraph_partitioners_do_not_depend_on_the_weight_scale(power):
         got = clone(est).set_params(**scaled_params).fit(scaled)
         assert ng.compare_partitions(expected.labels_, truth, method="ari") > 0.9
         np.testing.assert_array_equal(got.labels_, expected.labels_)
+
+
+@pytest.mark.parametrize("power", [-1000, -600, 600])
+def test_cpm_search_for_n_clusters_runs_on_the_graphs_weight_scale(power):
+    # CPM's resolution is in units of weight: an absolute search range [1e-6, 1e6]
+    # could not reach 2**-600-sized resolutions (60 clusters or 1, with a warning).
+    g, truth = ng.datasets.layered_graph((30, 40, 30), 3, random_state=0)
+    scaled = g.with_adjacency(g.adjacency * 2.0**power)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = ng.Leiden(objective="cpm", n_clusters=3, random_state=0).fit(scaled)
+    assert ng.compare_partitions(est.labels_, truth, method="ari") > 0.9
+    assert 1e-3 < est.resolution_ / 2.0**power < 1.0  # in the graph's units of weight
+    assert all(1e-3 < r / 2.0**power < 1e3 for r, _ in est.resolution_history_[-3:])
