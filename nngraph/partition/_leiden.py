@@ -122,8 +122,8 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
 
     def _resolution_unit(self, prep: PreparedGraph) -> float:
         # CPM's resolution is in units of edge weight: searched on the graph's scale
-        # (exactly 1 unless the weights lie beyond 2**±100, see PreparedGraph.igraph_scale).
-        return 1.0 / prep.igraph_scale if self.objective == "cpm" else 1.0
+        # (exactly 1 unless the weights lie beyond 2**±100, see PreparedGraph.weight_unit).
+        return prep.weight_unit if self.objective == "cpm" else 1.0
 
     def _set_extra(self, quality: float) -> None:
         self.quality_ = quality

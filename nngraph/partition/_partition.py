@@ -21,8 +21,10 @@ from ..graphs._canonical import as_neuron_graph
 from ..graphs._neuron_graph import NeuronGraph
 from ..utils._io import to_jsonable
 from ..utils._validation import check_labels
+from ..utils._warnings import user_stacklevel
 from ._metrics import modularity, ncut
 from ._partition_file import (
+    ADJACENCY_ORDER,
     adjacency_fingerprint,
     parse_document,
     partition_document,
@@ -226,6 +228,7 @@ class Partition:
             except ValueError:  # no edges between labelled units: undefined
                 self.metrics[name] = None
         self.graph_info["adjacency_sha256"] = None  # computed lazily by to_dict()
+        self.graph_info["adjacency_order"] = None
         # A graph built from a network names it: the proxies check they get the same one.
         network = graph.meta.get("network_sha256")
         if isinstance(network, str):
@@ -345,6 +348,7 @@ class Partition:
         """
         if self._graph is not None and self.graph_info.get("adjacency_sha256") is None:
             self.graph_info["adjacency_sha256"] = adjacency_fingerprint(self._graph)
+            self.graph_info["adjacency_order"] = ADJACENCY_ORDER
         return partition_document(
             self.layer_labels,
             self.layer_names,
@@ -400,6 +404,7 @@ class Partition:
             part.metrics.update(stored.metrics)
             if stored.adjacency_sha256 is not None:
                 part.graph_info["adjacency_sha256"] = stored.adjacency_sha256
+                part.graph_info["adjacency_order"] = stored.adjacency_order
             part.graph_info.update({k: v for k, v in stored_network.items() if v is not None})
             return part
         g = as_neuron_graph(graph)
@@ -410,12 +415,16 @@ class Partition:
             part.graph_info.update(stored_network)  # a graph that does not name its network
         if stored.adjacency_sha256 is not None:
             part.graph_info["adjacency_sha256"] = adjacency_fingerprint(g)
-            if not same_adjacency(g, stored.adjacency_sha256, part.layer_names):
+            part.graph_info["adjacency_order"] = ADJACENCY_ORDER
+            old_file = stored.adjacency_order is None  # hashed in its graph's node order
+            if not same_adjacency(
+                g, stored.adjacency_sha256, part.layer_names, node_order=old_file
+            ):
                 warnings.warn(
                     "the graph has the partition's layers but different edge weights than "
                     "the graph it was computed on; metrics are recomputed on this graph",
                     GraphMismatchWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
         return part
 

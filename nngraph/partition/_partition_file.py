@@ -30,6 +30,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "StoredPartition",
+    "ADJACENCY_ORDER",
     "adjacency_fingerprint",
     "parse_document",
     "partition_document",
@@ -41,6 +42,8 @@ __all__ = [
 
 FORMAT = "nngraph.partition"
 VERSION = 1
+#: How :func:`adjacency_fingerprint` orders the units (``graph.adjacency_order``).
+ADJACENCY_ORDER = "layer, unit"
 
 
 # ---------------------------------------------------------------------- fingerprints
@@ -119,14 +122,18 @@ def _hash_in_order(g: Any, order: np.ndarray) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def same_adjacency(graph: Any, stored: str, layer_names: Sequence[str]) -> bool:
+def same_adjacency(
+    graph: Any, stored: str, layer_names: Sequence[str], *, node_order: bool = False
+) -> bool:
     """Whether ``stored`` (a file's ``graph.adjacency_sha256``) fingerprints ``graph``.
 
-    Besides :func:`adjacency_fingerprint`, two other node orders are accepted: the
-    graph's own (how files written before the (layer, unit) order hashed) and the
-    units in the order of ``layer_names`` (a partition's layers, for a graph that
-    lists the same layers in another order). Each is hashed only if the one before
-    did not match.
+    Besides :func:`adjacency_fingerprint`, the units in the order of ``layer_names``
+    are accepted (a partition's layers, for a graph that lists the same layers in
+    another order: the same weights between the same (layer name, unit) pairs). With
+    ``node_order``, also the graph's own node order: how files written before the
+    (layer, unit) order hashed (they do not record ``graph.adjacency_order``). That
+    one is ambiguous (a graph with units renumbered can match it), so it is for those
+    files only. Each order is hashed only if the one before did not match.
 
     Parameters
     ----------
@@ -136,6 +143,8 @@ def same_adjacency(graph: Any, stored: str, layer_names: Sequence[str]) -> bool:
         The stored fingerprint.
     layer_names : sequence of str
         The partition's layers, in its order.
+    node_order : bool, default=False
+        Accept a hash in the graph's node order too.
 
     Returns
     -------
@@ -151,12 +160,12 @@ def same_adjacency(graph: Any, stored: str, layer_names: Sequence[str]) -> bool:
     g = as_neuron_graph(graph)
     if stored == adjacency_fingerprint(g):
         return True
-    if stored == _hash_in_order(g, np.arange(g.n_nodes)):
-        return True
     rank = {name: i for i, name in enumerate(layer_names)}
     layer_rank = np.array([rank.get(name, len(rank)) for name in g.layer_names], dtype=np.int64)
     by_names = np.lexsort((g.node_unit, layer_rank[g.node_layer]))
-    return stored == _hash_in_order(g, by_names)
+    if stored == _hash_in_order(g, by_names):
+        return True
+    return node_order and stored == _hash_in_order(g, np.arange(g.n_nodes))
 
 
 # ---------------------------------------------------------------------- writing
@@ -241,6 +250,9 @@ class StoredPartition:
         The stored ``ncut`` and ``modularity`` (those present).
     adjacency_sha256 : str or None
         The stored adjacency fingerprint.
+    adjacency_order : str or None
+        How it was hashed: ``"layer, unit"``, or None in files written before the
+        field (the graph's node order).
     graph_kind : str or None
         The kind of graph (``"weight"``, ``"activation"``) built from the network.
     network_sha256 : str or None
@@ -253,6 +265,7 @@ class StoredPartition:
     random_state: int | str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     adjacency_sha256: str | None = None
+    adjacency_order: str | None = None
     graph_kind: str | None = None
     network_sha256: str | None = None
 
@@ -347,6 +360,7 @@ def parse_document(document: Any) -> StoredPartition:
         random_state=document.get("random_state"),
         metrics={k: v for k, v in stored_metrics.items() if k in ("ncut", "modularity")},
         adjacency_sha256=graph.get("adjacency_sha256"),
+        adjacency_order=graph.get("adjacency_order"),
         graph_kind=graph.get("kind"),
         network_sha256=graph.get("network_sha256"),
     )
@@ -383,8 +397,8 @@ def _check_optional_fields(document: Mapping[str, Any]) -> None:
     """Refuse optional fields of the wrong JSON type (``ValueError`` naming the field).
 
     Checked: the optional top-level fields and the nested values the reader uses
-    (``metrics.ncut``, ``metrics.modularity``, ``graph.adjacency_sha256``, ``graph.kind``,
-    ``graph.network_sha256``).
+    (``metrics.ncut``, ``metrics.modularity``, ``graph.adjacency_sha256``,
+    ``graph.adjacency_order``, ``graph.kind``, ``graph.network_sha256``).
     """
 
     def check(
@@ -411,5 +425,5 @@ def _check_optional_fields(document: Mapping[str, Any]) -> None:
     for key in ("ncut", "modularity"):
         check(metrics, key, _is_number, "a number", f"metrics.{key}")
     graph = document.get("graph") or {}
-    for key in ("adjacency_sha256", "kind", "network_sha256"):
+    for key in ("adjacency_sha256", "adjacency_order", "kind", "network_sha256"):
         check(graph, key, lambda v: isinstance(v, str), "a string", f"graph.{key}")

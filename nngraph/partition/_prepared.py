@@ -199,7 +199,20 @@ class PreparedGraph:
         top = float(np.max(data))
         if 2.0**-100 <= top <= 2.0**100:
             return 1.0
-        return float(np.ldexp(1.0, -int(np.frexp(top)[1])))
+        # Kept a normal number, as its inverse (subnormal weights: at most 2**1023).
+        return float(np.ldexp(1.0, int(np.clip(-np.frexp(top)[1], -1021, 1021))))
+
+    @cached_property
+    def weight_unit(self) -> float:
+        """The power of two of the largest weight where :attr:`igraph_scale` is not 1, else 1.
+
+        The unit in which a resolution measured in edge weight (Leiden's CPM) is
+        searched: subnormal weights included, where :attr:`igraph_scale` stops at 2**1021.
+        """
+        if self.igraph_scale == 1.0:
+            return 1.0
+        exponent = int(np.frexp(float(np.max(self.adjacency.data)))[1])
+        return float(np.ldexp(1.0, min(exponent, 1023)))
 
     @cached_property
     def igraph(self) -> Any:

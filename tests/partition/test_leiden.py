@@ -124,10 +124,11 @@ def test_igraph_partitioners_do_not_depend_on_the_weight_scale(power):
         np.testing.assert_array_equal(got.labels_, expected.labels_)
 
 
-@pytest.mark.parametrize("power", [-1000, -600, 600])
+@pytest.mark.parametrize("power", [-1040, -1000, -600, 600, 1000])
 def test_cpm_search_for_n_clusters_runs_on_the_graphs_weight_scale(power):
     # CPM's resolution is in units of weight: an absolute search range [1e-6, 1e6]
-    # could not reach 2**-600-sized resolutions (60 clusters or 1, with a warning).
+    # could not reach 2**-600-sized resolutions (60 clusters or 1, with a warning);
+    # at 2**-1040 (subnormal weights) the scale itself overflowed.
     g, truth = ng.datasets.layered_graph((30, 40, 30), 3, random_state=0)
     scaled = g.with_adjacency(g.adjacency * 2.0**power)
     with warnings.catch_warnings():

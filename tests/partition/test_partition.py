@@ -406,8 +406,10 @@ def test_files_hashed_in_the_graph_node_order_or_other_layer_order_are_the_same_
     order = rng.permutation(graph.n_nodes)
     shuffled = graph.subgraph(order)
     doc = ng.Partition(labels[order], shuffled).to_dict()
-    # As written before the (layer, unit) order: the graph's own node order.
+    # As written before the (layer, unit) order: the graph's own node order, and no
+    # graph.adjacency_order.
     doc["graph"]["adjacency_sha256"] = _hash_in_order(shuffled, np.arange(shuffled.n_nodes))
+    del doc["graph"]["adjacency_order"]
     renamed_order = list(reversed(graph.layer_names))
     relisted = ng.NeuronGraph(
         graph.adjacency,
@@ -424,3 +426,22 @@ def test_files_hashed_in_the_graph_node_order_or_other_layer_order_are_the_same_
     doc["graph"]["adjacency_sha256"] = "sha256:" + "0" * 64
     with pytest.warns(ng.GraphMismatchWarning):
         ng.Partition.from_dict(doc, graph=shuffled)
+
+
+def test_a_renumbered_layer_is_another_graph_even_in_node_order(tmp_path, graph, labels):
+    # Same matrix in node order, but a layer's units renumbered: other weights between
+    # the same (layer, unit) pairs. New files say how they hashed, so only files written
+    # before that (no graph.adjacency_order) may match in the graph's node order.
+    doc = ng.Partition(labels, graph).to_dict()
+    assert doc["graph"]["adjacency_order"] == "layer, unit"
+    unit = graph.node_unit.copy()
+    first = graph.node_layer == 1
+    unit[first] = unit[first].max() - unit[first]
+    renumbered = ng.NeuronGraph(graph.adjacency, graph.layer_names, graph.node_layer, unit)
+    with pytest.warns(ng.GraphMismatchWarning) as record:
+        ng.Partition.from_dict(doc, graph=renumbered)
+    assert record[0].filename == __file__
+    old = dict(doc, graph={k: v for k, v in doc["graph"].items() if k != "adjacency_order"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ng.GraphMismatchWarning)
+        ng.Partition.from_dict(old, graph=renumbered)  # an old file: node order accepted
