@@ -30,7 +30,6 @@ from ..utils._validation import (
 from ._activation_sink import ActivationSink
 from ._byte_sizes import human_bytes, parse_bytes
 from ._correlation_graph import KNN_METHODS, TRANSFORMS
-from ._fx import unwrap_model
 from ._network_fingerprint import network_fingerprint
 from ._neuron_graph import NeuronGraph
 from ._recording import SPATIAL, Recorder, RecordPoint, iter_batches, plan_recording
@@ -198,7 +197,7 @@ def activation_graph(
     points, sink = _record(model, inputs, opts, budget)
     adjacency, dead, knn_used = _build_adjacency(sink, opts, random_state)
     graph = _assemble(points, adjacency, opts, sink.n_samples, dead, knn_used)
-    graph.meta["network_sha256"] = network_fingerprint(unwrap_model(model))
+    graph.meta["network_sha256"] = network_fingerprint(model)
     return graph
 
 

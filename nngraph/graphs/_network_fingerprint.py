@@ -13,6 +13,8 @@ import hashlib
 import torch
 import torch.nn as nn
 
+from ._fx import unwrap_model
+
 __all__ = ["network_fingerprint"]
 
 
@@ -34,7 +36,8 @@ def network_fingerprint(model: nn.Module) -> str:
     Parameters
     ----------
     model : torch.nn.Module
-        The network.
+        The network (a ``DataParallel`` or ``torch.compile`` wrapper stands for the
+        module it holds, :func:`~nngraph.graphs._fx.unwrap_model`).
 
     Returns
     -------
@@ -56,7 +59,7 @@ def network_fingerprint(model: nn.Module) -> str:
     False
     """
     h = hashlib.sha256()
-    for name, value in model.state_dict().items():
+    for name, value in unwrap_model(model).state_dict().items():
         if isinstance(value, torch.Tensor):
             h.update(f"{name}:{value.dtype}:{tuple(value.shape)}\n".encode())
             h.update(_tensor_bytes(value))

@@ -11,7 +11,6 @@ import torch.nn as nn
 
 from ..utils._validation import check_bool, check_choice
 from ._blocks import Block, blocks_to_csr
-from ._fx import unwrap_model
 from ._network_fingerprint import network_fingerprint
 from ._neuron_graph import NeuronGraph
 from ._tracing import GATING, Trace, choose_layers, trace_model
@@ -149,7 +148,7 @@ def weight_graph(
         "gating": gating,
     }
     graph = _assemble(trace, keep, blocks, scales, options)
-    graph.meta["network_sha256"] = network_fingerprint(unwrap_model(model))
+    graph.meta["network_sha256"] = network_fingerprint(model)
     return graph
 
 

@@ -42,33 +42,32 @@ class GraphMismatchWarning(UserWarning):
     """A partition is bound to a graph with the same units but different edge weights."""
 
 
-def _unit_extents(graph: NeuronGraph) -> np.ndarray:
-    """Each layer's largest unit index + 1 (0 for a layer without nodes)."""
-    extents = np.zeros(len(graph.layer_names), dtype=np.int64)
-    np.maximum.at(extents, graph.node_layer, graph.node_unit + 1)
-    return extents
+def _layout(graph: NeuronGraph) -> tuple[list[str], dict[str, int], dict[str, int]]:
+    """Layer names, sizes and unit extents (largest unit index + 1) of a graph, in order.
 
-
-def _layout(graph: NeuronGraph) -> tuple[list[str], dict[str, int]]:
-    """Layer names and sizes of a graph, in graph order.
-
-    A layer's size is its largest unit index + 1, or the number of units its network
-    layer has (``meta["layers"]`` of a graph built from a network) when that is more:
-    a subgraph keeps the sizes of the layers its units come from (the units left out
-    are labelled -1), so that its partition still fits the network.
+    A layer's size is its unit extent, or the number of units its network layer has
+    (``meta["layers"]`` of a graph built from a network) when that is more: a subgraph
+    keeps the sizes of the layers its units come from (the units left out are labelled
+    -1), so that its partition still fits the network.
     """
-    extents = _unit_extents(graph)
+    names = list(graph.layer_names)
+    units = np.zeros(len(names), dtype=np.int64)  # 0 for a layer without nodes
+    np.maximum.at(units, graph.node_layer, graph.node_unit + 1)
+    sizes = units.copy()
     layers = graph.meta.get("layers")
-    if isinstance(layers, list) and [
-        entry.get("name") if isinstance(entry, dict) else None for entry in layers
-    ] == list(graph.layer_names):
+    if (
+        isinstance(layers, list)
+        and [entry.get("name") if isinstance(entry, dict) else None for entry in layers] == names
+    ):
         for i, entry in enumerate(layers):
             n_units = entry.get("n_units")
             if isinstance(n_units, int) and not isinstance(n_units, bool):
-                extents[i] = max(extents[i], n_units)
-    return list(graph.layer_names), {
-        name: int(e) for name, e in zip(graph.layer_names, extents, strict=True)
-    }
+                sizes[i] = max(sizes[i], n_units)
+    return (
+        names,
+        dict(zip(names, sizes.tolist(), strict=True)),
+        dict(zip(names, units.tolist(), strict=True)),
+    )
 
 
 def _seed_record(random_state: Any) -> int | str | None:
@@ -170,7 +169,7 @@ class Partition:
                 )
             g = as_neuron_graph(graph)
             flat = check_labels(labels, g.n_nodes)
-            names, extents = _layout(g)
+            names, extents, _ = _layout(g)
             self.layer_names = names
             self.layer_labels = {}
             for index, name in enumerate(names):
@@ -237,10 +236,9 @@ class Partition:
 
     # ------------------------------------------------------------------ binding
     def _check_layout(self, graph: NeuronGraph) -> None:
-        names, extents = _layout(graph)
         # A subgraph's layers may also be sized by their largest unit (as partitions of
         # subgraphs were before their network's layer sizes were used).
-        units = dict(zip(names, _unit_extents(graph).tolist(), strict=True))
+        names, extents, units = _layout(graph)
         mine = self.layer_sizes
         for name in names:
             if name not in mine:
@@ -414,11 +412,15 @@ class Partition:
         if "network_sha256" not in part.graph_info and stored.network_sha256 is not None:
             part.graph_info.update(stored_network)  # a graph that does not name its network
         if stored.adjacency_sha256 is not None:
-            part.graph_info["adjacency_sha256"] = adjacency_fingerprint(g)
+            actual = part.graph_info["adjacency_sha256"] = adjacency_fingerprint(g)
             part.graph_info["adjacency_order"] = ADJACENCY_ORDER
             old_file = stored.adjacency_order is None  # hashed in its graph's node order
             if not same_adjacency(
-                g, stored.adjacency_sha256, part.layer_names, node_order=old_file
+                g,
+                stored.adjacency_sha256,
+                part.layer_names,
+                node_order=old_file,
+                fingerprint=actual,
             ):
                 warnings.warn(
                     "the graph has the partition's layers but different edge weights than "

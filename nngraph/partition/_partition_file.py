@@ -123,7 +123,12 @@ def _hash_in_order(g: Any, order: np.ndarray) -> str:
 
 
 def same_adjacency(
-    graph: Any, stored: str, layer_names: Sequence[str], *, node_order: bool = False
+    graph: Any,
+    stored: str,
+    layer_names: Sequence[str],
+    *,
+    node_order: bool = False,
+    fingerprint: str | None = None,
 ) -> bool:
     """Whether ``stored`` (a file's ``graph.adjacency_sha256``) fingerprints ``graph``.
 
@@ -145,6 +150,8 @@ def same_adjacency(
         The partition's layers, in its order.
     node_order : bool, default=False
         Accept a hash in the graph's node order too.
+    fingerprint : str, optional
+        The graph's :func:`adjacency_fingerprint`, if the caller has it already.
 
     Returns
     -------
@@ -158,7 +165,7 @@ def same_adjacency(
     True
     """
     g = as_neuron_graph(graph)
-    if stored == adjacency_fingerprint(g):
+    if stored == (fingerprint or adjacency_fingerprint(g)):
         return True
     rank = {name: i for i, name in enumerate(layer_names)}
     layer_rank = np.array([rank.get(name, len(rank)) for name in g.layer_names], dtype=np.int64)

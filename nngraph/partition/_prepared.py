@@ -184,14 +184,11 @@ class PreparedGraph:
         )
 
     @cached_property
-    def igraph_scale(self) -> float:
-        """The power of two :attr:`igraph`'s weights are multiplied by (exactly).
+    def weight_unit(self) -> float:
+        """The power of two of the largest weight, or 1 while it lies in ``[2**-100, 2**100]``.
 
-        1 while the largest weight lies in ``[2**-100, 2**100]``; else the power that
-        brings it into ``[0.5, 1)``. igraph's Louvain and Leiden fail silently on
-        weights near 1e±160 and beyond (one cluster, or one per unit: strengths
-        multiplied together overflow or underflow); modularity does not depend on the
-        scale, and a power of two changes no rounding.
+        The unit in which a resolution measured in edge weight (Leiden's CPM) is
+        searched; its inverse is :attr:`igraph_scale`.
         """
         data = self.adjacency.data
         if data.size == 0:
@@ -199,20 +196,20 @@ class PreparedGraph:
         top = float(np.max(data))
         if 2.0**-100 <= top <= 2.0**100:
             return 1.0
-        # Kept a normal number, as its inverse (subnormal weights: at most 2**1023).
-        return float(np.ldexp(1.0, int(np.clip(-np.frexp(top)[1], -1021, 1021))))
+        return float(np.ldexp(1.0, min(int(np.frexp(top)[1]), 1023)))
 
     @cached_property
-    def weight_unit(self) -> float:
-        """The power of two of the largest weight where :attr:`igraph_scale` is not 1, else 1.
+    def igraph_scale(self) -> float:
+        """The power of two :attr:`igraph`'s weights are multiplied by (exactly).
 
-        The unit in which a resolution measured in edge weight (Leiden's CPM) is
-        searched: subnormal weights included, where :attr:`igraph_scale` stops at 2**1021.
+        ``1 / weight_unit``: 1 while the largest weight lies in ``[2**-100, 2**100]``;
+        else the power that brings it into ``[0.5, 1)``, kept a normal number (at most
+        ``2**1021`` for subnormal weights). igraph's Louvain and Leiden fail silently on
+        weights near 1e±160 and beyond (one cluster, or one per unit: strengths
+        multiplied together overflow or underflow); modularity does not depend on the
+        scale, and a power of two changes no rounding.
         """
-        if self.igraph_scale == 1.0:
-            return 1.0
-        exponent = int(np.frexp(float(np.max(self.adjacency.data)))[1])
-        return float(np.ldexp(1.0, min(exponent, 1023)))
+        return float(np.clip(1.0 / self.weight_unit, 2.0**-1021, 2.0**1021))
 
     @cached_property
     def igraph(self) -> Any:

