@@ -67,6 +67,34 @@ def test_lloyd_equals_sklearn_when_it_stops_early(embedding):
     assert_same_as_sklearn(x, seeds, tol=1e-1)  # stopped by the tolerance
 
 
+@pytest.mark.parametrize(("k", "dim"), [(1, 3), (5, 7), (9, 2), (13, 1)])
+def test_lloyd_equals_sklearn_for_any_number_of_centres_and_features(rng, k, dim):
+    """Centres measured four per pass and one by one; features two per pass and one."""
+    x, _ = blobs(rng, n_per=(70, 90, 60, 50, 80), dim=dim, spread=1.0)
+    seeds = x[rng.choice(len(x), (3, k), replace=False)]
+    assert_same_as_sklearn(x, seeds)
+
+
+@pytest.mark.parametrize(("k", "dim"), [(1, 1), (3, 2), (4, 5), (7, 3), (12, 12), (13, 4)])
+@pytest.mark.parametrize("m", [0, 1, 127, 128, 300])
+def test_nearest_three_equals_a_sorted_reference(rng, k, dim, m):
+    """The three nearest centres of the candidates, against a stable sort (ties included)."""
+    x = rng.integers(-2, 3, (400, dim)).astype(float)  # small integers: many exact ties
+    c = rng.integers(-2, 3, (k, dim)).astype(float)
+    cand = np.sort(rng.choice(400, m, replace=False)).astype(np.int64)
+    best = np.full((6, 400), np.nan)
+    kernels._nearest_three(x, c, cand, m, np.empty((dim, kernels._BATCH)), best[5], best)
+    d = ((x[cand, None, :] - c[None, :, :]) ** 2).sum(axis=2)
+    order = np.argsort(d, axis=1, kind="stable")
+    d_sorted = np.take_along_axis(d, order, axis=1)
+    pad = np.full((m, 3), np.inf)
+    pad[:, : min(k, 3)] = d_sorted[:, :3]
+    np.testing.assert_array_equal(best[:3, :m].T, pad)
+    np.testing.assert_array_equal(best[3, :m], order[:, 0])
+    if k > 1:
+        np.testing.assert_array_equal(best[4, :m], order[:, 1])
+
+
 def test_empty_cluster_is_relocated_as_sklearn_does(rng):
     x, _ = blobs(rng)
     seeds = x[rng.choice(len(x), (3, 4))]
@@ -74,11 +102,16 @@ def test_empty_cluster_is_relocated_as_sklearn_does(rng):
     assert_same_as_sklearn(x, seeds)
 
 
-def test_seeding_equals_sklearn_with_the_same_random_numbers(rng):
-    """Replay scikit-learn's draws (``choice`` of the first centre, ``uniform`` trials)."""
-    x, _ = blobs(rng)
+@pytest.mark.parametrize(("k", "dim"), [(4, 5), (12, 5), (12, 6), (25, 3)])
+def test_seeding_equals_sklearn_with_the_same_random_numbers(rng, k, dim):
+    """Replay scikit-learn's draws (``choice`` of the first centre, ``uniform`` trials).
+
+    ``k`` = 4, 12, 25 draw 3, 4 and 5 trials per centre: measured one at a time, four
+    in one pass, and four then one; odd ``dim`` leaves a last single feature.
+    """
+    x, _ = blobs(rng, n_per=(60, 80, 100, 40, 30), dim=dim)
     x = x - x.mean(axis=0)
-    k, n_trials = 4, 2 + int(np.log(4))
+    n_trials = 2 + int(np.log(k))
     for seed in range(5):
         ref, _ = _kmeans_plusplus(
             x, k, (x * x).sum(axis=1), np.ones(len(x)), np.random.RandomState(seed)
