@@ -101,60 +101,56 @@ def _min_and_sum(closest, out):
     return (s0 + s1) + (s2 + s3)
 
 
-@numba.njit(cache=True, nogil=True)
-def _sq_dists_four(xt, ids, out):
-    """``out[q, i] = ||x[i] - x[ids[q]]||^2`` for the four points ``ids[0:4]``.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sq_dists_four(src, m, p, o0, o1, o2, o3):
+    """``o_q[b] = ||src[:, b] - p[q]||^2`` for ``b < m`` and the four rows of ``p``.
 
-    Each distance is summed over the features in order (as :func:`_sq_dists`); one
-    pass over the points, two features at a time, serves the four, so each
-    coordinate is loaded once for four distances (k-means++'s trials: 10% faster on
-    a 9,000-point embedding, 24% on 1,100 points).
+    ``src`` has the points as columns. Each distance is summed over the features in
+    order (as :func:`_sq_dists`); one pass over the points, two features at a time,
+    serves the four, so each coordinate is loaded once for four distances (and the
+    loop over the points runs in SIMD lanes).
     """
-    dim, n = xt.shape
-    o0 = out[0]
-    o1 = out[1]
-    o2 = out[2]
-    o3 = out[3]
-    for i in range(n):
-        o0[i] = 0.0
-        o1[i] = 0.0
-        o2[i] = 0.0
-        o3[i] = 0.0
+    dim = src.shape[0]
+    for b in range(m):
+        o0[b] = 0.0
+        o1[b] = 0.0
+        o2[b] = 0.0
+        o3[b] = 0.0
     t = 0
-    while t < dim:
-        two = t + 1 < dim
-        xa = xt[t]
-        xb = xt[t + 1] if two else xt[t]
-        p0, q0, r0, s0 = xa[ids[0]], xa[ids[1]], xa[ids[2]], xa[ids[3]]
-        if two:
-            p1, q1, r1, s1 = xb[ids[0]], xb[ids[1]], xb[ids[2]], xb[ids[3]]
-            for i in range(n):
-                x0 = xa[i]
-                x1 = xb[i]
-                e0 = x0 - p0
-                e1 = x1 - p1
-                o0[i] = (o0[i] + e0 * e0) + e1 * e1
-                e0 = x0 - q0
-                e1 = x1 - q1
-                o1[i] = (o1[i] + e0 * e0) + e1 * e1
-                e0 = x0 - r0
-                e1 = x1 - r1
-                o2[i] = (o2[i] + e0 * e0) + e1 * e1
-                e0 = x0 - s0
-                e1 = x1 - s1
-                o3[i] = (o3[i] + e0 * e0) + e1 * e1
-        else:
-            for i in range(n):
-                x0 = xa[i]
-                e0 = x0 - p0
-                o0[i] += e0 * e0
-                e0 = x0 - q0
-                o1[i] += e0 * e0
-                e0 = x0 - r0
-                o2[i] += e0 * e0
-                e0 = x0 - s0
-                o3[i] += e0 * e0
+    while t + 2 <= dim:
+        xa = src[t]
+        xb = src[t + 1]
+        p0, q0, r0, s0 = p[0, t], p[1, t], p[2, t], p[3, t]
+        p1, q1, r1, s1 = p[0, t + 1], p[1, t + 1], p[2, t + 1], p[3, t + 1]
+        for b in range(m):
+            x0 = xa[b]
+            x1 = xb[b]
+            e0 = x0 - p0
+            e1 = x1 - p1
+            o0[b] = (o0[b] + e0 * e0) + e1 * e1
+            e0 = x0 - q0
+            e1 = x1 - q1
+            o1[b] = (o1[b] + e0 * e0) + e1 * e1
+            e0 = x0 - r0
+            e1 = x1 - r1
+            o2[b] = (o2[b] + e0 * e0) + e1 * e1
+            e0 = x0 - s0
+            e1 = x1 - s1
+            o3[b] = (o3[b] + e0 * e0) + e1 * e1
         t += 2
+    if t < dim:
+        xa = src[t]
+        p0, q0, r0, s0 = p[0, t], p[1, t], p[2, t], p[3, t]
+        for b in range(m):
+            x0 = xa[b]
+            e0 = x0 - p0
+            o0[b] += e0 * e0
+            e0 = x0 - q0
+            o1[b] += e0 * e0
+            e0 = x0 - r0
+            o2[b] += e0 * e0
+            e0 = x0 - s0
+            o3[b] += e0 * e0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -188,6 +184,7 @@ def kmeans_plusplus(xt, first, uniforms, centres, start, stop):
     trial = np.empty((n_trials, n))
     pots = np.empty(n_trials)
     ids = np.empty(n_trials, dtype=np.int64)
+    four = np.empty((4, dim))
     for r in range(start, stop):
         closest[:] = np.inf
         c0 = first[r]
@@ -206,7 +203,9 @@ def kmeans_plusplus(xt, first, uniforms, centres, start, stop):
                 ids[t] = min(_searchsorted_left(cum, uniforms[r, c - 1, t] * pot), n - 1)
             t0 = 0
             while t0 + 4 <= n_trials:
-                _sq_dists_four(xt, ids[t0 : t0 + 4], trial[t0 : t0 + 4])
+                for q in range(4):
+                    four[q] = xt[:, ids[t0 + q]]
+                _sq_dists_four(xt, n, four, trial[t0], trial[t0 + 1], trial[t0 + 2], trial[t0 + 3])
                 for t in range(t0, t0 + 4):
                     pots[t] = _min_and_sum(closest, trial[t])
                 t0 += 4
@@ -331,45 +330,7 @@ def _nearest_three(x, c, cand, m, xg, dist, best):
             a2[b] = 0.0
         j = 0
         while j + 4 <= k:
-            for b in range(nb):
-                acc0[b] = 0.0
-                acc1[b] = 0.0
-                acc2[b] = 0.0
-                acc3[b] = 0.0
-            t = 0
-            while t + 2 <= dim:
-                p0, p1 = c[j, t], c[j, t + 1]
-                q0, q1 = c[j + 1, t], c[j + 1, t + 1]
-                r0, r1 = c[j + 2, t], c[j + 2, t + 1]
-                s0, s1 = c[j + 3, t], c[j + 3, t + 1]
-                for b in range(nb):
-                    x0 = xg[t, b]
-                    x1 = xg[t + 1, b]
-                    e0 = x0 - p0
-                    e1 = x1 - p1
-                    acc0[b] = (acc0[b] + e0 * e0) + e1 * e1
-                    e0 = x0 - q0
-                    e1 = x1 - q1
-                    acc1[b] = (acc1[b] + e0 * e0) + e1 * e1
-                    e0 = x0 - r0
-                    e1 = x1 - r1
-                    acc2[b] = (acc2[b] + e0 * e0) + e1 * e1
-                    e0 = x0 - s0
-                    e1 = x1 - s1
-                    acc3[b] = (acc3[b] + e0 * e0) + e1 * e1
-                t += 2
-            if t < dim:
-                p0, q0, r0, s0 = c[j, t], c[j + 1, t], c[j + 2, t], c[j + 3, t]
-                for b in range(nb):
-                    x0 = xg[t, b]
-                    e0 = x0 - p0
-                    acc0[b] += e0 * e0
-                    e0 = x0 - q0
-                    acc1[b] += e0 * e0
-                    e0 = x0 - r0
-                    acc2[b] += e0 * e0
-                    e0 = x0 - s0
-                    acc3[b] += e0 * e0
+            _sq_dists_four(xg, nb, c[j : j + 4], acc0, acc1, acc2, acc3)
             f0 = float(j)
             for b in range(nb):
                 v1, v2, v3, w1, w2 = d1[b], d2[b], d3[b], a1[b], a2[b]
