@@ -96,14 +96,30 @@ def scaled_spmm_parallel(indptr, indices, data, rows, row_scale, xs, out):
 def block_nnz(indptr, indices, group, n_groups, start, stop):
     """Count the stored entries of rows ``start..stop-1`` in each ``(group[i], group[j])`` block.
 
+    A row's neighbours in one group mostly come in runs (the units of a layer are
+    numbered together): each run is counted in a register and added once, instead of
+    one increment of the same counter per entry, each waiting for the last (on the
+    digits MLP's 430,000 entries: 0.8 -> 0.3 ms).
+
     Releases the GIL: the row ranges of one matrix can be counted on several threads
     and the counts added.
     """
     counts = np.zeros((n_groups, n_groups), dtype=np.int64)
     for i in range(start, stop):
         gi = group[i]
-        for p in range(indptr[i], indptr[i + 1]):
-            counts[gi, group[indices[p]]] += 1
+        lo, hi = indptr[i], indptr[i + 1]
+        if lo == hi:
+            continue
+        cur = group[indices[lo]]
+        run = 0
+        for p in range(lo, hi):
+            h = group[indices[p]]
+            if h != cur:
+                counts[gi, cur] += run
+                cur = h
+                run = 0
+            run += 1
+        counts[gi, cur] += run
     return counts
 
 

@@ -245,3 +245,30 @@ def test_solve_deflates_the_known_vectors(solver, graph, rng):
     np.testing.assert_allclose(w, ref[1:4], atol=1e-8)  # the top eigenvalue 1 is deflated
     np.testing.assert_allclose(normalised(a) @ u, u * w, atol=1e-6)
     np.testing.assert_allclose(problem.known.T @ u, 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("grouping", ["layers", "random", "one"])
+def test_block_nnz_counts_every_entry_once(rng, grouping):
+    """Per-block entry counts (runs of one group counted at once) against ``np.add.at``."""
+    from nngraph.partition._spectral_kernels import block_nnz
+
+    a = sp.random_array((300, 300), density=0.05, rng=rng, format="csr")
+    keep = sp.diags_array((np.arange(300) < 40) | (np.arange(300) >= 60), dtype=float)
+    a = sp.csr_array(keep @ (a + a.T) @ keep)  # rows and columns 40..59 empty
+    a.eliminate_zeros()
+    if grouping == "layers":
+        group = np.repeat(np.arange(6), 50)
+    elif grouping == "random":
+        group = rng.integers(0, 6, 300)
+    else:
+        group = np.zeros(300, dtype=np.int64)
+    rows = np.repeat(np.arange(300), np.diff(a.indptr))
+    ref = np.zeros((6, 6), dtype=np.int64)
+    np.add.at(ref, (group[rows], group[a.indices]), 1)
+    indptr = a.indptr.astype(np.int64)
+    counts = block_nnz(indptr, a.indices, group.astype(np.int64), 6, 0, 300)
+    np.testing.assert_array_equal(counts, ref)
+    halves = block_nnz(indptr, a.indices, group.astype(np.int64), 6, 0, 170) + block_nnz(
+        indptr, a.indices, group.astype(np.int64), 6, 170, 300
+    )
+    np.testing.assert_array_equal(halves, ref)
