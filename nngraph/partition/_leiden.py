@@ -43,6 +43,9 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
     n_clusters : int, optional
         If given, search the resolution that gives this many clusters (see
         :func:`~nngraph.resolution_for_k`); the resolution used is ``resolution_``.
+        CPM's resolution is searched relative to the power of two of the largest
+        weight, so multiplying the weights by ``2**p`` multiplies ``resolution_`` by
+        ``2**p`` and leaves the partition unchanged.
 
     Attributes
     ----------
@@ -122,8 +125,8 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
 
     def _resolution_unit(self, prep: PreparedGraph) -> float:
         # CPM's resolution is in units of edge weight: searched on the graph's scale
-        # (exactly 1 unless the weights lie beyond 2**±100, see PreparedGraph.weight_unit).
-        return prep.weight_unit if self.objective == "cpm" else 1.0
+        # (PreparedGraph.weight_scale, a power of two), whatever that scale.
+        return prep.weight_scale if self.objective == "cpm" else 1.0
 
     def _set_extra(self, quality: float) -> None:
         self.quality_ = quality

@@ -184,19 +184,30 @@ class PreparedGraph:
         )
 
     @cached_property
-    def weight_unit(self) -> float:
-        """The power of two of the largest weight, or 1 while it lies in ``[2**-100, 2**100]``.
+    def weight_scale(self) -> float:
+        """The power of two ``2**e`` with the largest weight in ``[2**(e-1), 2**e)``.
 
-        The unit in which a resolution measured in edge weight (Leiden's CPM) is
-        searched; its inverse is :attr:`igraph_scale`.
+        1 for a graph without edges; a normal number, at most ``2**1023``. Leiden's CPM
+        searches its resolution (in units of edge weight) in this unit, so the search
+        does not depend on the scale of the weights.
         """
         data = self.adjacency.data
         if data.size == 0:
             return 1.0
         top = float(np.max(data))
-        if 2.0**-100 <= top <= 2.0**100:
-            return 1.0
         return float(np.ldexp(1.0, min(int(np.frexp(top)[1]), 1023)))
+
+    @cached_property
+    def weight_unit(self) -> float:
+        """:attr:`weight_scale` where the largest weight lies beyond ``2**±100``, else 1.
+
+        The inverse of :attr:`igraph_scale`: the weights igraph gets are divided by it.
+        """
+        data = self.adjacency.data
+        if data.size == 0:
+            return 1.0
+        top = float(np.max(data))
+        return 1.0 if 2.0**-100 <= top <= 2.0**100 else self.weight_scale
 
     @cached_property
     def igraph_scale(self) -> float:

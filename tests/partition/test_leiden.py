@@ -124,11 +124,12 @@ def test_igraph_partitioners_do_not_depend_on_the_weight_scale(power):
         np.testing.assert_array_equal(got.labels_, expected.labels_)
 
 
-@pytest.mark.parametrize("power", [-1040, -1000, -600, 600, 1000])
+@pytest.mark.parametrize("power", [-1040, -1000, -600, -30, -3, 0, 3, 30, 600, 1000])
 def test_cpm_search_for_n_clusters_runs_on_the_graphs_weight_scale(power):
     # CPM's resolution is in units of weight: an absolute search range [1e-6, 1e6]
-    # could not reach 2**-600-sized resolutions (60 clusters or 1, with a warning);
-    # at 2**-1040 (subnormal weights) the scale itself overflowed.
+    # could not reach 2**-600-sized resolutions (60 clusters or 1, with a warning), nor
+    # the 1e-9 ones of weights of 1e-9 (2**-30); at 2**-1040 (subnormal weights) the
+    # scale itself overflowed.
     g, truth = ng.datasets.layered_graph((30, 40, 30), 3, random_state=0)
     scaled = g.with_adjacency(g.adjacency * 2.0**power)
     with warnings.catch_warnings():
@@ -136,4 +137,11 @@ def test_cpm_search_for_n_clusters_runs_on_the_graphs_weight_scale(power):
         est = ng.Leiden(objective="cpm", n_clusters=3, random_state=0).fit(scaled)
     assert ng.compare_partitions(est.labels_, truth, method="ari") > 0.9
     assert 1e-3 < est.resolution_ / 2.0**power < 1.0  # in the graph's units of weight
+    # Scale-invariant: from a start scaled with the weights, the same partition at the
+    # same resolution (over 2**power) as on the graph itself.
+    base = ng.Leiden(objective="cpm", n_clusters=3, random_state=0).fit(g)
+    start = ng.Leiden(objective="cpm", n_clusters=3, resolution=2.0**power, random_state=0)
+    same = start.fit(scaled)
+    np.testing.assert_array_equal(same.labels_, base.labels_)
+    assert same.resolution_ / 2.0**power == base.resolution_
     assert all(1e-3 < r / 2.0**power < 1e3 for r, _ in est.resolution_history_[-3:])
