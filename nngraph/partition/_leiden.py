@@ -44,8 +44,10 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
         If given, search the resolution that gives this many clusters (see
         :func:`~nngraph.resolution_for_k`); the resolution used is ``resolution_``.
         CPM's resolution is searched relative to the power of two of the largest
-        weight, so multiplying the weights by ``2**p`` multiplies ``resolution_`` by
-        ``2**p`` and leaves the partition unchanged.
+        weight, down to the resolution that keeps every connected component whole:
+        multiplying the weights, ``resolution`` and ``beta`` by ``2**p`` multiplies
+        ``resolution_`` by ``2**p`` and leaves the partition unchanged (``beta`` is in
+        units of weight too).
 
     Attributes
     ----------
@@ -127,6 +129,17 @@ class Leiden(ResolutionSearchMixin, CommunityDetector):
         # CPM's resolution is in units of edge weight: searched on the graph's scale
         # (PreparedGraph.weight_scale, a power of two), whatever that scale.
         return prep.weight_scale if self.objective == "cpm" else 1.0
+
+    def _resolution_bounds(self, prep: PreparedGraph) -> tuple[float, float]:
+        low, high = super()._resolution_bounds(prep)
+        if self.objective != "cpm" or prep.adjacency.nnz == 0:
+            return low, high
+        # Below min(weight) / n**2 (in the search's unit), joining any two parts of a
+        # connected component gains more weight than CPM charges for the pairs it
+        # joins: the search can reach the components themselves (k = their number).
+        w_min = float(prep.adjacency.data.min()) / prep.weight_scale
+        floor = w_min / float(prep.kept.size) ** 2
+        return max(min(low, floor), 1e-300), high
 
     def _set_extra(self, quality: float) -> None:
         self.quality_ = quality

@@ -187,7 +187,8 @@ class PreparedGraph:
     def weight_scale(self) -> float:
         """The power of two ``2**e`` with the largest weight in ``[2**(e-1), 2**e)``.
 
-        1 for a graph without edges; a normal number, at most ``2**1023``. Leiden's CPM
+        1 for a graph without edges; at most ``2**1023`` (subnormal where the largest
+        weight is subnormal: ``2**-1039`` for ``2**-1040``). Leiden's CPM
         searches its resolution (in units of edge weight) in this unit, so the search
         does not depend on the scale of the weights.
         """

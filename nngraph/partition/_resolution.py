@@ -62,6 +62,7 @@ def search_resolution(
     max_evals: int = 40,
     rtol: float = 1e-4,
     k_range: tuple[int, int] | None = None,
+    bounds: tuple[float, float] = (_MIN_RESOLUTION, _MAX_RESOLUTION),
 ) -> tuple[float, np.ndarray, Any, list[tuple[float, int]]]:
     """Find a resolution whose partition has ``k`` clusters, or the closest one tried.
 
@@ -82,6 +83,8 @@ def search_resolution(
     k_range : (int, int), optional
         The fewest and most clusters possible (connected components, non-isolated
         units): the bracketing stops once it reaches either.
+    bounds : (float, float), default=(1e-6, 1e6)
+        The lowest and highest resolutions the bracketing tries.
 
     Returns
     -------
@@ -105,14 +108,15 @@ def search_resolution(
         return best is not None and best[0] == 0 or len(history) >= max_evals
 
     k_min, k_max = k_range if k_range is not None else (1, np.iinfo(np.int64).max)
+    floor, ceiling = bounds
     lo = hi = None
     gamma = float(start)
     found = count(gamma)
     # Bracket k: lo gives fewer clusters than k, hi more.
     if found < k:
         lo = gamma
-        while not done() and gamma < _MAX_RESOLUTION and found < k_max:
-            gamma = min(gamma * _EXPAND, _MAX_RESOLUTION)
+        while not done() and gamma < ceiling and found < k_max:
+            gamma = min(gamma * _EXPAND, ceiling)
             found = count(gamma)
             if found < k:
                 lo = gamma
@@ -121,8 +125,8 @@ def search_resolution(
                 break
     elif found > k:
         hi = gamma
-        while not done() and gamma > _MIN_RESOLUTION and found > k_min:
-            gamma = max(gamma / _EXPAND, _MIN_RESOLUTION)
+        while not done() and gamma > floor and found > k_min:
+            gamma = max(gamma / _EXPAND, floor)
             found = count(gamma)
             if found > k:
                 hi = gamma
@@ -177,14 +181,16 @@ class ResolutionSearchMixin:
             # The search runs on resolution / unit: 1 for modularity's resolution, which
             # has no unit; the weight scale for a resolution in units of weight.
             unit = self._resolution_unit(prep)
+            bounds = self._resolution_bounds(prep)
             start = float(self.resolution) / unit
             if unit != 1.0:
-                start = min(max(start, _MIN_RESOLUTION), _MAX_RESOLUTION)
+                start = min(max(start, bounds[0]), bounds[1])
             resolution, labels, extra, history = search_resolution(
                 lambda r: self._partition(prep, r * unit, seed),
                 k,
                 start=start,
                 k_range=k_range,
+                bounds=bounds,
             )
             resolution *= unit
             history = [(r * unit, c) for r, c in history]
@@ -209,6 +215,10 @@ class ResolutionSearchMixin:
     def _resolution_unit(self, prep: PreparedGraph) -> float:
         """Resolution per unit of the search (1: the resolution has no unit)."""
         return 1.0
+
+    def _resolution_bounds(self, prep: PreparedGraph) -> tuple[float, float]:
+        """Return the lowest and highest resolutions the search tries, in its unit."""
+        return _MIN_RESOLUTION, _MAX_RESOLUTION
 
 
 def resolution_for_k(

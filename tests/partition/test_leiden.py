@@ -137,11 +137,51 @@ def test_cpm_search_for_n_clusters_runs_on_the_graphs_weight_scale(power):
         est = ng.Leiden(objective="cpm", n_clusters=3, random_state=0).fit(scaled)
     assert ng.compare_partitions(est.labels_, truth, method="ari") > 0.9
     assert 1e-3 < est.resolution_ / 2.0**power < 1.0  # in the graph's units of weight
-    # Scale-invariant: from a start scaled with the weights, the same partition at the
-    # same resolution (over 2**power) as on the graph itself.
+    assert all(1e-3 < r / 2.0**power < 1e3 for r, _ in est.resolution_history_[-3:])
+    # Scale-invariant: with the start and beta scaled with the weights, the same
+    # partition at the same resolution (over 2**power) as on the graph itself.
     base = ng.Leiden(objective="cpm", n_clusters=3, random_state=0).fit(g)
-    start = ng.Leiden(objective="cpm", n_clusters=3, resolution=2.0**power, random_state=0)
-    same = start.fit(scaled)
+    same = ng.Leiden(
+        objective="cpm", n_clusters=3, resolution=2.0**power, beta=0.01 * 2.0**power, random_state=0
+    ).fit(scaled)
     np.testing.assert_array_equal(same.labels_, base.labels_)
     assert same.resolution_ / 2.0**power == base.resolution_
-    assert all(1e-3 < r / 2.0**power < 1e3 for r, _ in est.resolution_history_[-3:])
+
+
+@pytest.mark.parametrize("power", [-10, -3, 3, 10])
+@pytest.mark.parametrize("k", [3, 6, 10])
+def test_cpm_search_is_scale_invariant_with_beta_scaled_too(power, k):
+    """Leiden's beta is in units of weight: scaled with the weights and the start, no change."""
+    a, _ = ng.datasets.planted_partition([60] * 4, 0.15, 0.05, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ng.ResolutionWarning)
+        base = ng.Leiden(objective="cpm", n_clusters=k, random_state=0).fit(a)
+        scale = 2.0**power
+        params = dict(resolution=scale, beta=0.01 * scale, random_state=0)
+        got = ng.Leiden(objective="cpm", n_clusters=k, **params).fit(a * scale)
+    np.testing.assert_array_equal(got.labels_, base.labels_)
+    assert got.resolution_ / scale == base.resolution_
+
+
+def _cliques(sizes, weight, bridge):
+    """Cliques of ``weight`` edges, consecutive ones joined by one edge of ``bridge``."""
+    import scipy.sparse as sp
+
+    a = sp.block_diag([np.full((m, m), weight) for m in sizes], format="lil")
+    a.setdiag(0.0)
+    start = np.cumsum([0, *sizes])
+    for i in range(len(sizes) - 1):
+        a[start[i], start[i + 1]] = a[start[i + 1], start[i]] = bridge
+    return sp.csr_array(a)
+
+
+@pytest.mark.parametrize(("weight", "bridge"), [(10.0, 0.01), (1.0, 0.003), (0.1, 1e-4)])
+@pytest.mark.parametrize("k", [1, 2])
+def test_cpm_search_reaches_the_connected_components(weight, bridge, k):
+    # Joining cliques of 50 across one weak edge needs a resolution below
+    # bridge / 2500, under the search's old floor of 1e-6 times the weight scale.
+    a = _cliques([50] * (k + 1), weight, bridge)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = ng.Leiden(objective="cpm", n_clusters=k, random_state=0).fit(a)
+    assert est.n_clusters_ == k
