@@ -379,8 +379,10 @@ def _assign(x, c, labels, state, shift, half, cand, best, xg, update, sums, coun
     runner-up centre ``b`` and three bounds (Hamerly's, with a second lower bound):
     ``upper`` on its distance to ``a``, ``low2`` on that to ``b`` and ``low3`` on that
     to every other centre. The bounds first follow the centres' last moves
-    (``shift``). A label stands when ``upper`` is at most both lower bounds, or half
-    the distance from ``a`` to the nearest other centre (``half``). Else every
+    (``shift``). A label stands when ``upper`` is below both lower bounds, or below
+    half the distance from ``a`` to the nearest other centre (``half``): strictly, so
+    that a point exactly as far from a lower-numbered centre is measured again and
+    goes to that centre, as in plain Lloyd. Else every
     distance of the point is measured, in batches (:func:`_nearest_three`), which
     resets the three bounds. With ``update``, ``sums`` and ``counts`` follow the labels
     that change.
@@ -429,7 +431,7 @@ def _assign(x, c, labels, state, shift, half, cand, best, xg, update, sums, coun
         low2[i] = l2
         low3[i] = l3
         cand[m] = i
-        m += u > max(min(l2, l3), half[a])
+        m += u >= max(min(l2, l3), half[a])
     changed = 0
     _nearest_three(x, c, cand, m, xg, best[5], best)
     for p in range(m):

@@ -95,6 +95,22 @@ def test_nearest_three_equals_a_sorted_reference(rng, k, dim, m):
         np.testing.assert_array_equal(best[4, :m], order[:, 1])
 
 
+def test_exact_ties_go_to_the_first_centre_as_in_sklearn():
+    """A point exactly between its centre and a lower-numbered one takes the lower one.
+
+    After one update the centres are 4 and 2 and the points at 3 are tied: the bounds
+    alone would keep their label 1 (found by review); plain Lloyd gives them 0.
+    """
+    x = np.array([[3.0], [3.0], [4.0], [0.0], [4.0]])
+    for max_iter in (1, 2, 300):
+        assert_same_as_sklearn(x, np.array([[[4.0], [3.0]]]), max_iter=max_iter, tol=0.0)
+
+
+def test_coinciding_starting_centres_as_in_sklearn():
+    x = np.array([[4.0], [5.0], [2.0], [0.0]])
+    assert_same_as_sklearn(x, np.array([[[0.0], [0.0], [2.0]]]), tol=0.0)
+
+
 def test_empty_cluster_is_relocated_as_sklearn_does(rng):
     x, _ = blobs(rng)
     seeds = x[rng.choice(len(x), (3, 4))]
