@@ -220,3 +220,44 @@ def test_bad_arguments():
         trace_model(nn.Linear(3, 2), [[1.0, 2.0, 3.0]])
     with pytest.raises(UnsupportedModelError, match="batch dimension"):
         trace_model(nn.Sequential(nn.ReLU()), torch.ones(3))
+
+
+# ---------------------------------------------------------------------- shape pass
+def _small_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 4 * 4, 5),
+    )
+
+
+def test_fake_and_real_shape_passes_give_the_same_trace(monkeypatch):
+    """Small models take a real forward pass, large ones fake tensors: same layers."""
+    from nngraph.graphs import _fx
+
+    x = torch.zeros(1, 3, 8, 8)
+    real = trace_model(_small_cnn(), x)
+    monkeypatch.setattr(_fx, "_REAL_PASS_MAX_WORK", 0)  # every model counts as large
+    fake = trace_model(_small_cnn(), x)
+    assert [(la.name, la.kind, la.n_units) for la in real.layers] == [
+        (la.name, la.kind, la.n_units) for la in fake.layers
+    ]
+    assert real.input_shape == fake.input_shape == (1, 3, 8, 8)
+
+
+def test_a_small_model_is_graphed_without_loading_fake_tensors():
+    """Fake tensors import torch._dynamo (1.6 s); the digits-sized MLP does not need them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch, torch.nn as nn, nngraph as ng\n"
+        "m = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))\n"
+        "ng.weight_graph(m, torch.zeros(1, 64))\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
