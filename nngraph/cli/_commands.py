@@ -219,6 +219,10 @@ def cmd_clusterability(args: argparse.Namespace) -> int:
     _p_floor(args.shuffles, "shuffles", "--shuffles")
     seed = _opt(args, "seed")
     est = make_partitioner(args.method, n_clusters=args.k, random_state=seed)
+    if args.jobs > 1:
+        from ..stats import worker_pool
+
+        worker_pool(args.jobs)  # the workers get ready while the graph is built
     g = _graph_from(args)
     res = clusterability(
         g,

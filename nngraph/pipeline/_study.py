@@ -286,6 +286,10 @@ def study(
     if output is not None:
         check_output(output, force=force)
     stages = Stages(enabled=progress)
+    if config.jobs > 1:
+        from ..stats import worker_pool
+
+        worker_pool(config.jobs)  # the workers get ready while the network loads
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with stages("network"):

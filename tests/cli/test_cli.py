@@ -74,6 +74,22 @@ def test_cluster_compare_and_clusterability_agree_for_one_seed(tmp_path, capsys)
     assert "smallest possible p-value is 1/3" in err  # honest about 2 shuffles
 
 
+def test_clusterability_with_two_workers_gives_the_serial_null(tmp_path):
+    """--jobs 2 starts the kept pool before the graph is built; the null is the same."""
+    g = tmp_path / "g.npz"
+    assert main(["graph", "--output", str(g)]) == 0
+    nulls = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"clus{jobs}.json"
+        argv = ["clusterability", "--graph-file", str(g), "--shuffles", "4", "--seed", "3"]
+        assert main([*argv, "--jobs", jobs, "--output", str(out)]) == 0
+        nulls[jobs] = json.loads(out.read_text())["null"]
+    assert nulls["1"] == nulls["2"]
+    from nngraph.stats import _worker_pool
+
+    assert _worker_pool._POOL is not None and _worker_pool._POOL._max_workers == 2
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
