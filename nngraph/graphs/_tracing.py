@@ -51,6 +51,23 @@ __all__ = [
 GATING = ("refuse", "ignore")
 
 
+def _check_initialized(model: nn.Module) -> None:
+    """Refuse a model with lazy (not yet initialised) parameters or buffers, by name.
+
+    Their shapes are not known until a forward pass initialises them, which would
+    change the user's model.
+    """
+    lazy = (nn.parameter.UninitializedParameter, nn.parameter.UninitializedBuffer)
+    named = [*model.named_parameters(), *model.named_buffers()]
+    names = [name for name, t in named if isinstance(t, lazy)]
+    if names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise UnsupportedModelError(
+            f"the model has uninitialised (lazy) parameters or buffers: {shown}; run one "
+            "forward pass on a batch of valid input to initialise them, then build its graph"
+        )
+
+
 def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = "refuse") -> Trace:
     """Trace ``model`` into layers of units and the features each weighted layer reads.
 
@@ -97,6 +114,7 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = 
     model = unwrap_model(model)
     if not isinstance(example_input, torch.Tensor):
         raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
+    _check_initialized(model)
     with frozen(model):
         gm = symbolic_trace(model)
         shapes = run_shapes(model, gm, example_input)

@@ -261,3 +261,17 @@ def test_a_small_model_is_graphed_without_loading_fake_tensors():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_lazy_model_is_refused_by_name_and_left_uninitialised():
+    import nngraph as ng
+
+    model = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 3))
+    for build in (
+        lambda: ng.weight_graph(model, torch.zeros(1, 5)),
+        lambda: ng.activation_graph(model, torch.zeros(20, 5)),
+    ):
+        with pytest.raises(UnsupportedModelError, match=r"uninitialised \(lazy\).*0\.weight"):
+            build()
+        assert isinstance(model[0], nn.LazyLinear)  # no forward pass initialised it
+        assert isinstance(model[0].weight, nn.parameter.UninitializedParameter)
