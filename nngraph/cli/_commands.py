@@ -219,7 +219,7 @@ def cmd_clusterability(args: argparse.Namespace) -> int:
     _p_floor(args.shuffles, "shuffles", "--shuffles")
     seed = _opt(args, "seed")
     est = make_partitioner(args.method, n_clusters=args.k, random_state=seed)
-    if args.jobs > 1:
+    if args.jobs > 1 and args.shuffles > 0:
         from ..stats import worker_pool
 
         worker_pool(args.jobs)  # the workers get ready while the graph is built

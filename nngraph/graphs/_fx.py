@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -237,19 +238,117 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.get_default_dtype()
 
 
-#: Parameters times input elements up to which the shapes come from a real forward pass
-#: (an upper bound on its multiply-adds: about a tenth of a second at most). Fake
-#: tensors cost nothing per layer but their first use imports ``torch._dynamo``, 1.6 s
-#: on the project's machines: for the digits MLP (215,000 parameters, 64 inputs) the
-#: real pass takes a millisecond.
+#: Parameters times input elements up to which a model made only of the operations below
+#: gets a real forward pass for its shapes (then at most that many multiply-adds: about a
+#: tenth of a second). Fake tensors cost nothing per layer, but their first use imports
+#: ``torch._dynamo`` (1.0 to 1.6 s per process); for the digits MLP (215,000 parameters,
+#: 64 inputs) the real pass takes a millisecond.
 _REAL_PASS_MAX_WORK = 10**9
+
+#: Modules whose work is at most their parameters times the positions they slide over
+#: (or linear in their input), and whose output is no larger than that work: no
+#: upsampling, transposed convolution, attention or adaptive pooling.
+_BOUNDED_MODULES: tuple[type, ...] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.modules.dropout._DropoutNd,
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.Identity,
+    nn.Flatten,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Softplus,
+    nn.Softmax,
+    nn.LogSoftmax,
+)
+
+#: Functions and tensor methods of the same kind: elementwise, reductions, reshapes.
+_BOUNDED_FUNCTIONS = frozenset(
+    [
+        operator.add,
+        operator.sub,
+        operator.mul,
+        operator.truediv,
+        operator.iadd,
+        operator.neg,
+        torch.add,
+        torch.sub,
+        torch.mul,
+        torch.relu,
+        torch.sigmoid,
+        torch.tanh,
+        torch.flatten,
+        torch.cat,
+        torch.nn.functional.relu,
+        torch.nn.functional.relu6,
+        torch.nn.functional.leaky_relu,
+        torch.nn.functional.gelu,
+        torch.nn.functional.silu,
+        torch.nn.functional.sigmoid,
+        torch.nn.functional.tanh,
+        torch.nn.functional.softmax,
+        torch.nn.functional.log_softmax,
+        torch.nn.functional.dropout,
+        torch.nn.functional.max_pool1d,
+        torch.nn.functional.max_pool2d,
+        torch.nn.functional.avg_pool1d,
+        torch.nn.functional.avg_pool2d,
+        getattr,
+    ]
+)
+_BOUNDED_METHODS = frozenset(
+    "view reshape flatten size dim relu relu_ add add_ mul mul_ sub sigmoid tanh "
+    "contiguous mean sum clone float double to squeeze view_as reshape_as".split()
+)
+
+
+def _bounded(gm: fx.GraphModule) -> bool:
+    """Whether every operation of ``gm`` is one whose cost the parameters bound.
+
+    Indexing counts when it adds no dimension (``x[:, None]`` could broadcast into an
+    outer product).
+    """
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            if not isinstance(gm.get_submodule(node.target), _BOUNDED_MODULES):
+                return False
+        elif node.op == "call_function":
+            if node.target is operator.getitem:
+                index = node.args[1] if isinstance(node.args[1], tuple) else (node.args[1],)
+                if any(i is None or i is Ellipsis for i in index):
+                    return False
+            elif node.target not in _BOUNDED_FUNCTIONS:
+                return False
+        elif node.op == "call_method" and node.target not in _BOUNDED_METHODS:
+            return False
+    return True
 
 
 def run_shapes(model: nn.Module, gm: fx.GraphModule, example_input: Any) -> dict[fx.Node, Any]:
     """Each node's output shape for ``example_input``, without gradients.
 
-    A small model (parameters times input elements at most ``_REAL_PASS_MAX_WORK``) is
-    run for real: that costs less than loading fake tensors. A larger one is first run
+    A small model made of plain layers (:func:`_bounded`, and parameters times input
+    elements at most ``_REAL_PASS_MAX_WORK``) is run for real: that costs less than
+    loading fake tensors. Any other model is first run
     on fake tensors (shapes only, no arithmetic: a ResNet-50 at 224x224 costs
     milliseconds instead of a real forward pass); if anything in the model does not run
     that way, it is run for real. Either way, a real pass that fails is the error
@@ -263,7 +362,7 @@ def run_shapes(model: nn.Module, gm: fx.GraphModule, example_input: Any) -> dict
     if x.is_floating_point():
         x = x.to(dtype)
     n_params = sum(p.numel() for p in model.parameters())
-    if n_params * max(x.numel(), 1) > _REAL_PASS_MAX_WORK:
+    if n_params * max(x.numel(), 1) > _REAL_PASS_MAX_WORK or not _bounded(gm):
         try:
             from torch._subclasses.fake_tensor import FakeTensorMode
 

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from ..utils._validation import check_bool, check_choice
 from ._blocks import Block, blocks_to_csr
+from ._fx import frozen, unwrap_model
 from ._network_fingerprint import network_fingerprint
 from ._neuron_graph import NeuronGraph
 from ._tracing import GATING, Trace, choose_layers, trace_model
@@ -132,8 +133,11 @@ def weight_graph(
         check_bool(name, value)
     trace = trace_model(model, example_input, gating=gating)
     keep = choose_layers(trace, include_input, include_output, layers)
-    norm_factor, scales = norm_factors(trace, fold_batchnorm)
-    with torch.no_grad():
+    # The weights are read in eval mode too, with the buffers put back afterwards: a
+    # parametrised weight (spectral norm in training mode) would otherwise run a power
+    # iteration step and change the model's buffers.
+    with frozen(unwrap_model(model)), torch.no_grad():
+        norm_factor, scales = norm_factors(trace, fold_batchnorm)
         blocks, squared = layer_blocks(trace, reduction, norm_factor)
     finish_l2(blocks, squared)
     if normalize:

@@ -286,7 +286,7 @@ def study(
     if output is not None:
         check_output(output, force=force)
     stages = Stages(enabled=progress)
-    if config.jobs > 1:
+    if config.jobs > 1 and config.n_shuffles > 0:
         from ..stats import worker_pool
 
         worker_pool(config.jobs)  # the workers get ready while the network loads

@@ -7,9 +7,10 @@ made once and reused (:func:`worker_pool`), and its workers are forked from a fo
 server that did that work once, in the background, as soon as the pool was asked for
 (``multiprocessing``'s ``"forkserver"`` start method, preloading
 :mod:`nngraph.stats._preload`; ``"spawn"`` where there is no fork server, each worker
-then loading the same itself). The fork server imports the main script first, as
-every ``spawn`` worker would: a script that starts the pool must keep its work under
-``if __name__ == "__main__":``.
+then loading the same itself). The main script is imported too, as ``__mp_main__``:
+by the fork server when Python hands it the script's path, else by each worker (as on
+Python 3.11, seen once per worker), as every ``spawn`` worker does. A script that
+starts the pool must keep its work under ``if __name__ == "__main__":``.
 
 Each worker uses ``cpu_count() // n_jobs`` threads (BLAS, OpenMP and nngraph's own),
 ignores Ctrl-C (the parent ends the workers, see ``clusterability``), and the pool is

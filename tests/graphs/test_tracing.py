@@ -275,3 +275,53 @@ def test_a_lazy_model_is_refused_by_name_and_left_uninitialised():
             build()
         assert isinstance(model[0], nn.LazyLinear)  # no forward pass initialised it
         assert isinstance(model[0].weight, nn.parameter.UninitializedParameter)
+
+
+class _Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = nn.Linear(4, 4)
+
+    def forward(self, x):
+        q = self.q(x)
+        return q @ q.transpose(-1, -2)
+
+
+class _Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y[:, None] * y[:, :, None]
+
+
+class _Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)) + x.flatten(2).view_as(x))
+
+
+@pytest.mark.parametrize(
+    ("model", "bounded"),
+    [
+        (nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(), nn.Linear(32, 10)), True),
+        (_small_cnn(), True),
+        (_Residual(), True),
+        (nn.Sequential(nn.Upsample(scale_factor=16), nn.Conv2d(3, 8, 3)), False),
+        (nn.Sequential(nn.ConvTranspose2d(3, 8, 4, stride=4)), False),
+        (_Attention(), False),
+        (_Outer(), False),
+    ],
+)
+def test_only_plain_layers_get_a_real_shape_pass(model, bounded):
+    """Work the parameters do not bound (upsampling, attention, outer products) stays fake."""
+    from nngraph.graphs._fx import _bounded, symbolic_trace
+
+    assert _bounded(symbolic_trace(model)) is bounded

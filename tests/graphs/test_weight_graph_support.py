@@ -98,6 +98,24 @@ def test_buffers_written_by_forward_are_restored(seeded):
     assert int(model.calls) == 1
 
 
+def test_spectral_norm_buffers_are_untouched_in_training_mode(seeded):
+    """Reading a spectral-normed weight in train mode would step its power iteration."""
+    from torch.nn.utils import parametrizations
+
+    model = nn.Sequential(
+        parametrizations.spectral_norm(nn.Linear(6, 8)),
+        nn.ReLU(),
+        parametrizations.spectral_norm(nn.Linear(8, 3)),
+    ).train()
+    before = _state(model)
+    g = ng.weight_graph(model, torch.zeros(1, 6))
+    assert _same_state(model, before) and model.training
+    with torch.no_grad():
+        model.eval()
+        w = model[0].weight.abs()  # the eval-mode weight is the one graphed
+    np.testing.assert_allclose(g.adjacency[6:14, :6].toarray(), w.numpy(), rtol=1e-6)
+
+
 class TrainOnlyBranch(nn.Module):
     """A network with an auxiliary head in train mode only (as GoogLeNet's)."""
 
