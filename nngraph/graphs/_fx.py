@@ -23,6 +23,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from . import _operations as ops
 from ._inplace import read_in_place_results
 
 __all__ = [
@@ -239,85 +240,62 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
 
 
 #: Parameters times input elements up to which a model made only of the operations below
-#: gets a real forward pass for its shapes (then at most that many multiply-adds: about a
-#: tenth of a second). Fake tensors cost nothing per layer, but their first use imports
-#: ``torch._dynamo`` (1.0 to 1.6 s per process); for the digits MLP (215,000 parameters,
-#: 64 inputs) the real pass takes a millisecond.
+#: gets a real forward pass for its shapes (then at most that many multiply-adds: a few
+#: hundredths of a second, as 3.9e10 took 0.8 s here). Fake tensors cost nothing per
+#: layer, but their first use imports ``torch._dynamo`` (1.0 to 1.6 s per process); for
+#: the digits MLP (215,000 parameters, 64 inputs) the real pass takes a millisecond.
 _REAL_PASS_MAX_WORK = 10**9
 
 #: Modules whose work is at most their parameters times the positions they slide over
-#: (or linear in their input), and whose output is no larger than that work: no
-#: upsampling, transposed convolution, attention or adaptive pooling.
+#: (or linear in their input), and whose output is no larger than that work: the
+#: weighted layers, normalisation, activations, identities, reshapes and plain pooling;
+#: no upsampling, transposed convolution, attention or adaptive pooling.
 _BOUNDED_MODULES: tuple[type, ...] = (
-    nn.Linear,
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.modules.batchnorm._NormBase,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.modules.dropout._DropoutNd,
-    nn.modules.pooling._MaxPoolNd,
-    nn.modules.pooling._AvgPoolNd,
-    nn.Identity,
-    nn.Flatten,
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Hardtanh,
-    nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Softplus,
-    nn.Softmax,
-    nn.LogSoftmax,
+    ops.WEIGHTED_MODULES
+    + ops.ACTIVATION_MODULES
+    + ops.IDENTITY_MODULES
+    + ops.RESHAPE_MODULES
+    + (
+        nn.modules.batchnorm._NormBase,
+        nn.LayerNorm,
+        nn.GroupNorm,
+        nn.modules.dropout._DropoutNd,
+        nn.modules.pooling._MaxPoolNd,
+        nn.modules.pooling._AvgPoolNd,
+        nn.PReLU,
+        nn.Softmax,
+        nn.LogSoftmax,
+    )
 )
 
 #: Functions and tensor methods of the same kind: elementwise, reductions, reshapes.
-_BOUNDED_FUNCTIONS = frozenset(
-    [
-        operator.add,
-        operator.sub,
+_BOUNDED_FUNCTIONS = (
+    ops.ACTIVATION_FUNCTIONS
+    | ops.IDENTITY_FUNCTIONS
+    | ops.ADD_FUNCTIONS
+    | {
         operator.mul,
         operator.truediv,
-        operator.iadd,
         operator.neg,
-        torch.add,
-        torch.sub,
         torch.mul,
-        torch.relu,
-        torch.sigmoid,
-        torch.tanh,
         torch.flatten,
         torch.cat,
-        torch.nn.functional.relu,
-        torch.nn.functional.relu6,
-        torch.nn.functional.leaky_relu,
-        torch.nn.functional.gelu,
-        torch.nn.functional.silu,
-        torch.nn.functional.sigmoid,
-        torch.nn.functional.tanh,
         torch.nn.functional.softmax,
         torch.nn.functional.log_softmax,
-        torch.nn.functional.dropout,
         torch.nn.functional.max_pool1d,
         torch.nn.functional.max_pool2d,
         torch.nn.functional.avg_pool1d,
         torch.nn.functional.avg_pool2d,
         getattr,
-    ]
+    }
 )
-_BOUNDED_METHODS = frozenset(
-    "view reshape flatten size dim relu relu_ add add_ mul mul_ sub sigmoid tanh "
-    "contiguous mean sum clone float double to squeeze view_as reshape_as".split()
+_BOUNDED_METHODS = (
+    ops.ACTIVATION_METHODS
+    | ops.IDENTITY_METHODS
+    | frozenset(
+        "view reshape flatten size dim add add_ mul mul_ sub mean sum float double to "
+        "squeeze view_as reshape_as".split()
+    )
 )
 
 

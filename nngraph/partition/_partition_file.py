@@ -167,12 +167,19 @@ def same_adjacency(
     g = as_neuron_graph(graph)
     if stored == (fingerprint or adjacency_fingerprint(g)):
         return True
+    tried = [np.lexsort((g.node_unit, g.node_layer))]  # adjacency_fingerprint's order
     rank = {name: i for i, name in enumerate(layer_names)}
     layer_rank = np.array([rank.get(name, len(rank)) for name in g.layer_names], dtype=np.int64)
-    by_names = np.lexsort((g.node_unit, layer_rank[g.node_layer]))
-    if stored == _hash_in_order(g, by_names):
-        return True
-    return node_order and stored == _hash_in_order(g, np.arange(g.n_nodes))
+    orders = [np.lexsort((g.node_unit, layer_rank[g.node_layer]))]
+    if node_order:
+        orders.append(np.arange(g.n_nodes))
+    for order in orders:  # each order hashed once (they often coincide)
+        if any(np.array_equal(order, seen) for seen in tried):
+            continue
+        tried.append(order)
+        if stored == _hash_in_order(g, order):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------- writing

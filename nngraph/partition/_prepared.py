@@ -184,6 +184,12 @@ class PreparedGraph:
         )
 
     @cached_property
+    def _largest_weight(self) -> float:
+        """The largest weight (0 for a graph without edges): read once for both units."""
+        data = self.adjacency.data
+        return float(np.max(data)) if data.size else 0.0
+
+    @cached_property
     def weight_scale(self) -> float:
         """The power of two ``2**e`` with the largest weight in ``[2**(e-1), 2**e)``.
 
@@ -192,10 +198,9 @@ class PreparedGraph:
         searches its resolution (in units of edge weight) in this unit, so the search
         does not depend on the scale of the weights.
         """
-        data = self.adjacency.data
-        if data.size == 0:
+        top = self._largest_weight
+        if top == 0.0:
             return 1.0
-        top = float(np.max(data))
         return float(np.ldexp(1.0, min(int(np.frexp(top)[1]), 1023)))
 
     @cached_property
@@ -204,11 +209,8 @@ class PreparedGraph:
 
         The inverse of :attr:`igraph_scale`: the weights igraph gets are divided by it.
         """
-        data = self.adjacency.data
-        if data.size == 0:
-            return 1.0
-        top = float(np.max(data))
-        return 1.0 if 2.0**-100 <= top <= 2.0**100 else self.weight_scale
+        top = self._largest_weight
+        return 1.0 if top == 0.0 or 2.0**-100 <= top <= 2.0**100 else self.weight_scale
 
     @cached_property
     def igraph_scale(self) -> float:

@@ -75,7 +75,7 @@ def test_cluster_compare_and_clusterability_agree_for_one_seed(tmp_path, capsys)
 
 
 def test_clusterability_with_two_workers_gives_the_serial_null(tmp_path):
-    """--jobs 2 starts the kept pool before the graph is built; the null is the same."""
+    """--jobs 2 gives the serial null, on the kept pool of 2 workers (not when it started)."""
     g = tmp_path / "g.npz"
     assert main(["graph", "--output", str(g)]) == 0
     nulls = {}
