@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..utils._threads import executor
+from ..utils._threads import parallel_map
 from . import _kmeans_kernels as _k
 
 __all__ = ["KMeansResult", "kmeans", "kmeans_plusplus"]
@@ -83,11 +83,7 @@ def _split(n_init: int, workers: int, n_points: int) -> list[tuple[int, int]]:
 
 
 def _run(fn, chunks: list[tuple[int, int]], workers: int) -> None:
-    if workers == 1 or len(chunks) == 1:
-        for start, stop in chunks:
-            fn(start, stop)
-        return
-    list(executor(workers).map(lambda ab: fn(*ab), chunks))
+    parallel_map(lambda ab: fn(*ab), chunks, workers)
 
 
 def kmeans_plusplus(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils._threads import ThreadPolicy, blas_single_thread, executor
+from ..utils._threads import ThreadPolicy, blas_single_thread, parallel_map
 from . import _spectral_kernels as _k
 from ._prepared import PreparedGraph
 
@@ -259,9 +259,7 @@ class BlockOperator:
 
     def _map(self, fn: Any, jobs: list) -> list:
         """``[fn(job) for job in jobs]``, on the build's threads (the kernels release the GIL)."""
-        if self._build_workers == 1 or len(jobs) <= 1:
-            return [fn(job) for job in jobs]
-        return list(executor(self._build_workers).map(fn, jobs))
+        return parallel_map(fn, jobs, self._build_workers)
 
     def single_products(self) -> dict[str, list[_Product]]:
         """Return the products with float32 copies of the blocks (made on first use)."""
@@ -325,5 +323,5 @@ class BlockOperator:
             return out
         limit = blas_single_thread() if self.limit_blas else contextlib.nullcontext()
         with limit:
-            list(executor(self.workers).map(work, range(self.workers)))
+            parallel_map(work, range(self.workers), self.workers)
         return out

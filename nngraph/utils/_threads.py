@@ -8,11 +8,13 @@ forgotten in a forked child (which inherits the objects but none of their thread
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "ThreadPolicy",
@@ -20,12 +22,16 @@ __all__ = [
     "cpu_count",
     "executor",
     "limit_cpus",
+    "parallel_map",
     "thread_policy",
 ]
 
 #: With ``n_threads=None``, graphs up to this many clusterable units run BLAS and OpenMP
 #: on one thread (see :func:`thread_policy`).
 SINGLE_THREAD_MAX_UNITS = 20_000
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _CONTROLLER: Any = None
 _EXECUTORS: dict[int, ThreadPoolExecutor] = {}
@@ -71,6 +77,67 @@ def executor(workers: int) -> ThreadPoolExecutor:
         if workers not in _EXECUTORS:
             _EXECUTORS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="nngraph")
         return _EXECUTORS[workers]
+
+
+def parallel_map(fn: Callable[[T], R], jobs: Sequence[T], workers: int) -> list[R]:
+    """``[fn(job) for job in jobs]`` on ``workers`` threads: the caller and a shared pool.
+
+    The caller works too: it and ``workers - 1`` threads of :func:`executor` take the
+    jobs in order from a shared counter until none is left. Handing every job to the
+    pool and waiting instead was measured slower and erratic after the pool had sat
+    idle: 25 restarts of k-means on the digits embedding (8 jobs, 2 workers) took
+    6.7-12.5 ms right after a ``gc.collect()``, against 6.6-7.3 ms this way (6.1-6.7
+    and 5.9-6.6 ms when called back to back). ``fn`` runs the same jobs whichever
+    thread takes them, so the result does not depend on the scheduling. The first
+    exception raised by a job is raised here, once every thread has stopped taking
+    jobs. A job may itself call ``parallel_map``.
+
+    Parameters
+    ----------
+    fn : callable
+        Called once per job; should release the GIL (numba or BLAS) to gain anything.
+    jobs : sequence
+        The jobs.
+    workers : int
+        Threads in all, the caller included.
+
+    Returns
+    -------
+    list
+        ``fn(job)`` for every job, in the order of ``jobs``.
+
+    Examples
+    --------
+    >>> parallel_map(lambda j: j * j, range(5), workers=2)
+    [0, 1, 4, 9, 16]
+    """
+    jobs = list(jobs)
+    if workers <= 1 or len(jobs) <= 1:
+        return [fn(job) for job in jobs]
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+    counter = itertools.count()  # next() on it is atomic under the GIL
+
+    def take() -> None:
+        while not errors:
+            i = next(counter)
+            if i >= len(jobs):
+                return
+            try:
+                results[i] = fn(jobs[i])
+            except BaseException as exc:  # re-raised in the caller below
+                errors.append(exc)
+
+    helpers = [executor(workers - 1).submit(take) for _ in range(min(workers, len(jobs)) - 1)]
+    take()
+    for future in helpers:
+        # A helper that has not started has no job left to take: cancelled, it is not
+        # waited for (which also lets a job call parallel_map from a pool thread).
+        if not future.cancel():
+            future.result()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def cpu_count() -> int:
