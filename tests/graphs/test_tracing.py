@@ -248,15 +248,25 @@ def test_fake_and_real_shape_passes_give_the_same_trace(monkeypatch):
     assert real.input_shape == fake.input_shape == (1, 3, 8, 8)
 
 
-def test_a_small_model_is_graphed_without_loading_fake_tensors():
+@pytest.mark.parametrize(
+    "build",
+    [
+        "ng.weight_graph(m, torch.zeros(1, 64))",
+        # Traced on one example of the first batch: the batch of 1,000 examples would
+        # have taken the fake path (parameters x input elements > 1e9).
+        "ng.activation_graph(m, torch.randn(3000, 64, generator=torch.Generator().manual_seed(0)))",
+    ],
+)
+def test_a_small_model_is_graphed_without_loading_fake_tensors(build):
     """Fake tensors import torch._dynamo (1.6 s); the digits-sized MLP does not need them."""
     import subprocess
     import sys
 
     code = (
         "import sys, torch, torch.nn as nn, nngraph as ng\n"
-        "m = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))\n"
-        "ng.weight_graph(m, torch.zeros(1, 64))\n"
+        "m = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),\n"
+        "                  nn.Linear(256, 10))\n"
+        f"{build}\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
