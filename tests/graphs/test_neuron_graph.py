@@ -230,6 +230,22 @@ def test_check_adjacency_never_modifies_the_callers_matrix():
     np.testing.assert_array_equal(out.toarray(), clean.toarray())
 
 
+@pytest.mark.parametrize("kind", [sp.csr_array, sp.csr_matrix])
+def test_check_adjacency_sums_duplicates_and_sorts_a_callers_csr(kind):
+    """The format check is asked of the caller's matrix (scipy caches it there)."""
+    from nngraph.graphs._canonical import check_adjacency
+
+    data = np.array([1.0, 2.0, 1.0, 2.0, 2.0, 3.0, 1.0])
+    indices = np.array([2, 1, 2, 0, 2, 1, 0])  # unsorted, column 2 twice in row 1
+    a = kind((data, indices, np.array([0, 2, 5, 7])), shape=(3, 3))
+    expected = np.array([[0.0, 2.0, 1.0], [2.0, 0.0, 3.0], [1.0, 3.0, 0.0]])
+    for _ in range(2):  # the second time with scipy's cached answer
+        out = check_adjacency(a)
+        assert out.has_canonical_format and out.nnz == 6
+        np.testing.assert_array_equal(out.toarray(), expected)
+    np.testing.assert_array_equal(a.indices, indices)  # the caller's matrix unchanged
+
+
 def test_explicit_zeros_are_not_edges(rng):
     g = _random_graph(rng)
     a = g.adjacency.copy()
