@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg.blas
 import scipy.sparse as sp
 
 from ..utils._threads import ThreadPolicy, blas_single_thread, parallel_map
@@ -104,6 +105,27 @@ def as_index(nodes: np.ndarray, local: np.ndarray) -> slice | np.ndarray:
     if pos.size and pos[-1] - pos[0] + 1 == pos.size and np.all(np.diff(pos) == 1):
         return slice(int(pos[0]), int(pos[-1]) + 1)
     return pos
+
+
+def _gemv_args(piece: Any, target: Any) -> tuple[Any, np.ndarray, int] | None:
+    """``(gemv, matrix, trans)`` that add ``piece @ x`` into ``out[target]`` in place.
+
+    For a dense piece written to a slice (a contiguous 1-d view of a one-column output),
+    ``gemv(1, matrix, x, beta=1, y=y, trans=trans, overwrite_y=1)`` is ``y += piece @ x``,
+    ``matrix`` being ``piece`` or its transpose, whichever is Fortran-ordered (no copy):
+    one BLAS call per product instead of a product into a new array and an addition.
+    The digits MLP's embedding (85 products ``B B^T v`` of ten blocks each, in ARPACK):
+    17.0-17.1 ms against 17.5-17.7 (medians of 30). None for any other piece.
+    """
+    if not isinstance(piece, np.ndarray) or not isinstance(target, slice):
+        return None
+    if piece.flags.f_contiguous:
+        matrix, trans = piece, 0
+    elif piece.flags.c_contiguous:
+        matrix, trans = piece.T, 1
+    else:
+        return None
+    return scipy.linalg.blas.get_blas_funcs("gemv", dtype=piece.dtype), matrix, trans
 
 
 def _even_ranges(n: int, parts: int) -> list[tuple[int, int]]:
@@ -201,7 +223,7 @@ class BlockOperator:
         self.density = self.counts / np.maximum(np.outer(sizes, sizes), 1.0)
         self.products: dict[str, list[_Product]] = {"forward": [], "backward": []}
         self._single: dict[str, list[_Product]] | None = None  # float32 copies, on demand
-        self._plans: dict[tuple[str, int, bool], list[list[tuple[Any, Any, Any]]]] = {}
+        self._plans: dict[tuple[str, int, bool], list[list[tuple[Any, Any, Any, Any]]]] = {}
         dense_entries = float(np.sum(np.outer(sizes, sizes)[self.density >= _DENSE_BLOCK_DENSITY]))
         #: Entries of the dense blocks this operator stores.
         self.dense_entries = int(
@@ -276,13 +298,17 @@ class BlockOperator:
 
     def _plan(
         self, direction: str, local: list, single: bool = False
-    ) -> list[list[tuple[Any, Any, Any]]]:
-        """Per worker: ``(output rows, matrix piece, input rows)`` of every product."""
+    ) -> list[list[tuple[Any, Any, Any, Any]]]:
+        """Per worker: ``(output rows, matrix piece, input rows, gemv)`` of every product.
+
+        ``gemv`` is ``(BLAS gemv, Fortran-ordered matrix, trans)`` for a dense piece written
+        to a slice of the output, else None (see :func:`_gemv_args`).
+        """
         key = (direction, id(local), single)
         if key not in self._plans:
             self.build()
             products = self.single_products() if single else self.products
-            plan: list[list[tuple[Any, Any, Any]]] = [[] for _ in range(self.workers)]
+            plan: list[list[tuple[Any, Any, Any, Any]]] = [[] for _ in range(self.workers)]
             for prod in products[direction]:
                 dst = local[prod.dst]
                 for w, (a, b, piece) in enumerate(prod.pieces):
@@ -292,7 +318,7 @@ class BlockOperator:
                         target = slice(dst.start + a, dst.start + b)
                     else:
                         target = dst[a:b]
-                    plan[w].append((target, piece, local[prod.src]))
+                    plan[w].append((target, piece, local[prod.src], _gemv_args(piece, target)))
             self._plans[key] = plan
         return self._plans[key]
 
@@ -313,10 +339,24 @@ class BlockOperator:
         and ``x`` and ``out`` must be float32.
         """
         plan = self._plan(direction, local, single)
+        if x.shape[1] == 1:  # one vector (ARPACK): BLAS adds into ``out`` in place
+            x1, out1 = x[:, 0], out[:, 0]
 
-        def work(w: int) -> None:
-            for target, piece, src in plan[w]:
-                out[target] += piece @ x[src]
+            def work(w: int) -> None:
+                for target, piece, src, gemv in plan[w]:
+                    if gemv is None:
+                        out[target] += piece @ x[src]
+                        continue
+                    y = out1[target]
+                    r = gemv[0](1.0, gemv[1], x1[src], beta=1.0, y=y, trans=gemv[2], overwrite_y=1)
+                    if r is not y:  # not written in place (never seen): copy it back
+                        y[...] = r
+
+        else:
+
+            def work(w: int) -> None:
+                for target, piece, src, _ in plan[w]:
+                    out[target] += piece @ x[src]
 
         if self.workers == 1:
             work(0)

@@ -151,7 +151,7 @@ def solve(
     def deflated(x: np.ndarray) -> np.ndarray:
         y = problem.matmat(x)
         if known.shape[1]:
-            y -= _DEFLATE * (known @ (known.T @ x))
+            y -= known @ (_DEFLATE * (known.T @ x))
         return y
 
     def info(solver: str, fallback: str | None = None) -> SolveInfo:
@@ -236,11 +236,31 @@ def solve(
     return w[::-1], u[:, ::-1], info("dense", fallback)
 
 
-def _linear_operator(matmat: Callable[[np.ndarray], np.ndarray], dim: int) -> Any:
-    def matvec(x: np.ndarray) -> np.ndarray:
-        return matmat(np.reshape(x, (dim, -1))).reshape(np.shape(x))
+class _Operator(sla.LinearOperator):
+    """``matmat`` as a LinearOperator whose ``matvec`` skips scipy's checks.
 
-    return sla.LinearOperator((dim, dim), matvec=matvec, matmat=matmat, dtype=np.float64)
+    ARPACK calls ``matvec`` on float64 vectors of the right length once per step: the
+    checks and reshapes of ``LinearOperator.matvec`` cost about 2 us per call
+    (of 0.13 ms per step on the digits MLP).
+    """
+
+    def __init__(self, matmat: Callable[[np.ndarray], np.ndarray], dim: int) -> None:
+        super().__init__(np.float64, (dim, dim))
+        self._mm = matmat
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        return self._mm(x.reshape(x.shape[0], -1)).reshape(x.shape)
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self.matvec(x)
+
+    def _matmat(self, x: np.ndarray) -> np.ndarray:
+        return self._mm(x)
+
+
+def _linear_operator(matmat: Callable[[np.ndarray], np.ndarray], dim: int) -> Any:
+    return _Operator(matmat, dim)
 
 
 def _arpack(matmat, dim, n_wanted, tol, maxiter, v0):

@@ -74,9 +74,10 @@ def test_csr_operator_parallel_twin_is_identical(isolated_sbm, rng, monkeypatch)
     np.testing.assert_array_equal(serial, parallel)
 
 
+@pytest.mark.parametrize("b", [1, 2])  # one vector: BLAS gemv adds in place
 @pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("dense", [True, False])
-def test_block_operator_matches_dense(rng, monkeypatch, workers, dense):
+def test_block_operator_matches_dense(rng, monkeypatch, workers, dense, b):
     # Dense blocks (BLAS), or sparse ones: 6 modules without noise fill 1/6 of a block.
     if dense:
         graph, _ = layered_graph((20, 30, 30, 10), 3, rng, noise=0.2)
@@ -91,9 +92,15 @@ def test_block_operator_matches_dense(rng, monkeypatch, workers, dense):
     assert op.worthwhile() == dense
     local = [as_index(m, np.arange(prep.n_nodes)) for m in op.members]
     assert all(isinstance(i, slice) for i in local)  # layers are contiguous
-    x = rng.standard_normal((prep.n_nodes, 2))
-    out = op.apply("forward", x, np.zeros_like(x), local)
-    np.testing.assert_allclose(out, ref @ x, atol=1e-14)
+    x = rng.standard_normal((prep.n_nodes, b))
+    start = rng.standard_normal(x.shape)  # apply adds to what ``out`` holds
+    out = op.apply("forward", x, start.copy(), local)
+    np.testing.assert_allclose(out, start + ref @ x, atol=1e-14)
+    if dense and workers == 1:  # whole blocks, C- or Fortran-ordered: all through gemv
+        assert all(gemv is not None for *_, gemv in op._plan("forward", local)[0])
+    single = op.apply("forward", x.astype(np.float32), start.astype(np.float32), local, True)
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, start + ref @ x, atol=1e-5)
     assert op.products["backward"] == []  # mirrored pairs: everything is "forward"
 
 
