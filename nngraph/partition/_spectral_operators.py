@@ -338,25 +338,14 @@ class BlockOperator:
         ``single``, the blocks are float32 copies (half the memory read per product)
         and ``x`` and ``out`` must be float32.
         """
+        if x.shape[1] == 1:  # one vector (ARPACK)
+            self.apply_vector(direction, x[:, 0], out[:, 0], local, single)
+            return out
         plan = self._plan(direction, local, single)
-        if x.shape[1] == 1:  # one vector (ARPACK): BLAS adds into ``out`` in place
-            x1, out1 = x[:, 0], out[:, 0]
 
-            def work(w: int) -> None:
-                for target, piece, src, gemv in plan[w]:
-                    if gemv is None:
-                        out[target] += piece @ x[src]
-                        continue
-                    y = out1[target]
-                    r = gemv[0](1.0, gemv[1], x1[src], beta=1.0, y=y, trans=gemv[2], overwrite_y=1)
-                    if r is not y:  # not written in place (never seen): copy it back
-                        y[...] = r
-
-        else:
-
-            def work(w: int) -> None:
-                for target, piece, src, _ in plan[w]:
-                    out[target] += piece @ x[src]
+        def work(w: int) -> None:
+            for target, piece, src, _ in plan[w]:
+                out[target] += piece @ x[src]
 
         if self.workers == 1:
             work(0)
@@ -365,3 +354,40 @@ class BlockOperator:
         with limit:
             parallel_map(work, range(self.workers), self.workers)
         return out
+
+    def apply_vector(
+        self,
+        direction: str,
+        x: np.ndarray,
+        out: np.ndarray,
+        local: list,
+        single: bool = False,
+    ) -> np.ndarray:
+        """:meth:`apply` on one vector: ``x`` and ``out`` 1-d, ``out`` contiguous.
+
+        The dense blocks add into ``out`` with BLAS ``gemv`` in place (see
+        :func:`_gemv_args`), with no Python layer between the products.
+        """
+        plan = self._plan(direction, local, single)
+        if self.workers == 1:
+            _add_products(plan[0], x, out)
+            return out
+        limit = blas_single_thread() if self.limit_blas else contextlib.nullcontext()
+        with limit:
+            parallel_map(
+                lambda w: _add_products(plan[w], x, out), range(self.workers), self.workers
+            )
+        return out
+
+
+def _add_products(entries: list[tuple[Any, Any, Any, Any]], x: np.ndarray, out: np.ndarray) -> None:
+    """``out[target] += piece @ x[src]`` for every plan entry, on 1-d ``x`` and ``out``."""
+    for target, piece, src, gemv in entries:
+        if gemv is None:
+            out[target] += piece @ x[src]
+            continue
+        y = out[target]
+        # gemv(alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y)
+        r = gemv[0](1.0, gemv[1], x[src], 1.0, y, 0, 1, 0, 1, gemv[2], 1)
+        if r is not y:  # written to a copy (never seen; y is contiguous): copy it back
+            y[...] = r

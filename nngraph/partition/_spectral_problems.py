@@ -252,6 +252,16 @@ class BipartiteProblem:
     def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
         """``B B^T x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
+        if x.shape[1] == 1 and self._blocks is not None:
+            # One vector (ARPACK's steps): straight to the blocks' gemv calls (on the
+            # digits MLP 70-75 -> 54-57 us a product, of ten blocks).
+            dtype = np.float32 if single else np.float64
+            y = np.zeros(self.side_q.size, dtype=dtype)
+            x1 = x[:, 0].astype(dtype, copy=False)
+            self._blocks.apply_vector("backward", x1, y, self._index, single)
+            z = np.zeros(self.side_p.size, dtype=dtype)
+            self._blocks.apply_vector("forward", y, z, self._index, single)
+            return z.astype(np.float64, copy=False)[:, None]
         if single and self._blocks is not None:
             return self.b_mat(self.bt_mat(x.astype(np.float32))).astype(float)
         return self.b_mat(self.bt_mat(x))
