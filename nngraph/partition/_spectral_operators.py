@@ -342,17 +342,7 @@ class BlockOperator:
             self.apply_vector(direction, x[:, 0], out[:, 0], local, single)
             return out
         plan = self._plan(direction, local, single)
-
-        def work(w: int) -> None:
-            for target, piece, src, _ in plan[w]:
-                out[target] += piece @ x[src]
-
-        if self.workers == 1:
-            work(0)
-            return out
-        limit = blas_single_thread() if self.limit_blas else contextlib.nullcontext()
-        with limit:
-            parallel_map(work, range(self.workers), self.workers)
+        self._on_workers(lambda w: _add_products(plan[w], x, out))
         return out
 
     def apply_vector(
@@ -363,27 +353,29 @@ class BlockOperator:
         local: list,
         single: bool = False,
     ) -> np.ndarray:
-        """:meth:`apply` on one vector: ``x`` and ``out`` 1-d, ``out`` contiguous.
+        """:meth:`apply` on one vector: ``x`` and ``out`` 1-d.
 
         The dense blocks add into ``out`` with BLAS ``gemv`` in place (see
         :func:`_gemv_args`), with no Python layer between the products.
         """
         plan = self._plan(direction, local, single)
+        self._on_workers(lambda w: _add_products(plan[w], x, out))
+        return out
+
+    def _on_workers(self, work: Any) -> None:
+        """``work(w)`` for every worker ``w``: here, or on the workers with BLAS limited."""
         if self.workers == 1:
-            _add_products(plan[0], x, out)
-            return out
+            work(0)
+            return
         limit = blas_single_thread() if self.limit_blas else contextlib.nullcontext()
         with limit:
-            parallel_map(
-                lambda w: _add_products(plan[w], x, out), range(self.workers), self.workers
-            )
-        return out
+            parallel_map(work, range(self.workers), self.workers)
 
 
 def _add_products(entries: list[tuple[Any, Any, Any, Any]], x: np.ndarray, out: np.ndarray) -> None:
-    """``out[target] += piece @ x[src]`` for every plan entry, on 1-d ``x`` and ``out``."""
+    """``out[target] += piece @ x[src]`` for every plan entry (``gemv`` for 1-d ``out``)."""
     for target, piece, src, gemv in entries:
-        if gemv is None:
+        if gemv is None or out.ndim != 1:
             out[target] += piece @ x[src]
             continue
         y = out[target]
