@@ -36,6 +36,8 @@ _PARALLEL_MIN_NNZ = 200_000
 _DENSE_BLOCK_DENSITY = 0.25
 #: The block operator splits its products among threads from this many dense entries.
 _THREADED_BLOCK_MIN_ENTRIES = 2_000_000
+#: One-vector products use scipy's gemv up to this many dense entries (see _gemv_args).
+_GEMV_MAX_ENTRIES = 1_000_000
 
 
 class CSROperator:
@@ -115,10 +117,13 @@ def _gemv_args(piece: Any, target: Any) -> tuple[Any, np.ndarray, int] | None:
     ``matrix`` being ``piece`` or its transpose, whichever is Fortran-ordered (no copy):
     one BLAS call per product instead of a product into a new array and an addition.
     The digits MLP's embedding (85 products ``B B^T v`` of ten blocks each, in ARPACK):
-    17.0-17.1 ms against 17.5-17.7 (medians of 30). None for any other piece. Not for
-    an operator split among worker threads: scipy's BLAS wrappers keep the GIL while
-    they run (numpy's matmul releases it), and one product ``B B^T v`` on the MLP
-    784-2048x4-10 took 9.2 ms against 5.9 ms with two workers.
+    17.0-17.1 ms against 17.5-17.7 (medians of 30). None for any other piece.
+
+    Only for operators of at most ``_GEMV_MAX_ENTRIES`` dense entries without worker
+    threads: scipy's BLAS wrappers keep the GIL while they run (numpy's matmul releases
+    it), so threads would wait for each other (one product ``B B^T v`` on the MLP
+    784-2048x4-10 took 9.2 ms against 5.9 ms with two workers), and so would fits run
+    on threads side by side; on large blocks the Python saved is negligible anyway.
     """
     if not isinstance(piece, np.ndarray) or not isinstance(target, slice):
         return None
@@ -240,6 +245,9 @@ class BlockOperator:
         if threads is not None and dense_entries >= _THREADED_BLOCK_MIN_ENTRIES:
             self.workers = threads.workers
         self.limit_blas = threads is not None and not threads.blas_single
+        # scipy's BLAS wrappers keep the GIL (see _gemv_args): gemv only for small
+        # operators on one thread, where the Python around each product counts.
+        self._use_gemv = self.workers == 1 and self.dense_entries <= _GEMV_MAX_ENTRIES
 
     def worthwhile(self) -> bool:
         """At least half of the stored entries lie in blocks dense enough for BLAS."""
@@ -321,8 +329,7 @@ class BlockOperator:
                         target = slice(dst.start + a, dst.start + b)
                     else:
                         target = dst[a:b]
-                    # scipy's BLAS wrappers hold the GIL: gemv only without threads
-                    gemv = _gemv_args(piece, target) if self.workers == 1 else None
+                    gemv = _gemv_args(piece, target) if self._use_gemv else None
                     plan[w].append((target, piece, local[prod.src], gemv))
             self._plans[key] = plan
         return self._plans[key]

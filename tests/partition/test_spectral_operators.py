@@ -107,6 +107,24 @@ def test_block_operator_matches_dense(rng, monkeypatch, workers, dense, b):
     assert op.products["backward"] == []  # mirrored pairs: everything is "forward"
 
 
+def test_large_block_operators_keep_numpy_products(rng, monkeypatch):
+    """Beyond _GEMV_MAX_ENTRIES numpy's matmul (scipy's gemv keeps the GIL), same result."""
+    graph, _ = layered_graph((20, 30, 30, 10), 3, rng, noise=0.2)
+    prep = PreparedGraph.from_graph(graph)
+    pairs = [(0, 1, True), (1, 2, True), (2, 3, True)]
+    small = BlockOperator(prep, prep.layer, 4, pairs)
+    monkeypatch.setattr(operators, "_GEMV_MAX_ENTRIES", small.dense_entries - 1)
+    large = BlockOperator(prep, prep.layer, 4, pairs)
+    local = [as_index(m, np.arange(prep.n_nodes)) for m in small.members]
+    x = rng.standard_normal(prep.n_nodes)
+    outs = []
+    for op, uses_gemv in ((small, True), (large, False)):
+        assert all((g is not None) == uses_gemv for *_, g in op._plan("forward", local)[0])
+        outs.append(op.apply_vector("forward", x, np.zeros(prep.n_nodes), local))
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-14)
+    np.testing.assert_allclose(outs[1], normalised(graph.adjacency) @ x, atol=1e-14)
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_block_operator_builds_the_same_blocks_on_threads(rng, monkeypatch, workers):
     # The counts and the dense blocks are computed in row ranges on the build threads.
