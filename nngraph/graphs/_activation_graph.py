@@ -359,20 +359,29 @@ def _nonempty_batches(inputs: Any, batch_size: int) -> Iterator[torch.Tensor]:
 def _trace_first_batch(model: nn.Module, first: torch.Tensor) -> Trace:
     """Trace the model on the first batch; a batch the model cannot run is a ValueError.
 
-    The shapes are worked out on the batch's first example (the layers and their units
-    do not depend on the batch size): for a small model that is a real pass instead of
-    one on fake tensors, whose first use imports ``torch._dynamo`` (about 1 s per
-    process; the digits MLP's activation graph over 2,000 examples in a fresh process
-    took 1.0 s, 0.1 s now). The whole batch then runs in the recording pass.
+    The shapes are worked out on the batch's first two examples (the layers and their
+    units do not depend on the batch size; two, so that a model squeezing away its
+    size-1 dimensions keeps the batch dimension): for a small model that is a real pass
+    instead of one on fake tensors, whose first use imports ``torch._dynamo`` (about
+    1 s per process; the digits MLP's activation graph over 2,000 examples in a fresh
+    process took 1.0 s, 0.1 s now). A model that cannot be traced on two examples (one
+    written for its batch size) is traced on the whole batch, as before; the whole
+    batch then runs in the recording pass.
     """
+    few = first[:2]
+    if few.shape[0] < first.shape[0]:
+        try:
+            return trace_model(model, few)
+        except Exception:
+            pass  # traced on the whole batch below, which gives the error if any
     try:
-        return trace_model(model, first[:1])
+        return trace_model(model, first)
     except UnsupportedModelError:
         raise
     except Exception as exc:
         raise ValueError(
             f"the first batch of inputs (shape {tuple(first.shape)}) could not be run "
-            f"through the model (traced on its first example): {exc}"
+            f"through the model: {exc}"
         ) from exc
 
 

@@ -129,7 +129,11 @@ def parallel_map(fn: Callable[[T], R], jobs: Sequence[T], workers: int) -> list[
                 errors.append(exc)
 
     helpers = [executor(workers - 1).submit(take) for _ in range(min(workers, len(jobs)) - 1)]
-    take()
+    try:
+        take()
+    except BaseException as exc:  # interrupted between two jobs: the helpers stop too
+        errors.append(exc)
+        raise
     for future in helpers:
         # A helper that has not started has no job left to take: cancelled, it is not
         # waited for (which also lets a job call parallel_map from a pool thread).

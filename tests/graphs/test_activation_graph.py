@@ -158,6 +158,46 @@ def test_batch_size_independence(rng):
     np.testing.assert_allclose(a, ref, rtol=0, atol=1e-10)
 
 
+class _Squeezing(nn.Module):
+    """Squeezes after global pooling: with one example the batch dimension would go too."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.fc(self.pool(torch.relu(self.conv(x))).squeeze())
+
+
+class _FixedBatch(nn.Module):
+    """Written for one batch size: runs on 40 examples at a time, on no other number."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(5, 7)
+        self.b = nn.Linear(7, 3)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)).view(40, 7))
+
+
+def test_models_written_for_their_batches_are_traced(rng):
+    """The shapes come from two examples, or the whole first batch when those fail."""
+    torch.manual_seed(0)
+    x = _tensor(rng, 120, 3, 8, 8)
+    g = activation_graph(_Squeezing(), x, batch_size=60)
+    assert g.n_nodes == 10 and g.layer_names == ["conv", "fc"]
+    x = _tensor(rng, 120, 5)
+    model = _FixedBatch()
+    g = activation_graph(model, x, batch_size=40)
+    with torch.no_grad():
+        a = model.a(x)
+        ref = _reference([a, model.b(torch.relu(a))])
+    np.testing.assert_allclose(g.adjacency.toarray(), ref, atol=1e-6)
+
+
 def test_large_offset(rng):
     # Activations ~ 1e6 + N(0, 1): a float64 network with a huge bias.
     model = _init(nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 4)).double(), rng)

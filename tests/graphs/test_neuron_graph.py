@@ -232,7 +232,7 @@ def test_check_adjacency_never_modifies_the_callers_matrix():
 
 @pytest.mark.parametrize("kind", [sp.csr_array, sp.csr_matrix])
 def test_check_adjacency_sums_duplicates_and_sorts_a_callers_csr(kind):
-    """The format check is asked of the caller's matrix (scipy caches it there)."""
+    """Also after the caller edits its matrix in place (scipy's cached check is stale)."""
     from nngraph.graphs._canonical import check_adjacency
 
     data = np.array([1.0, 2.0, 1.0, 2.0, 2.0, 3.0, 1.0])
@@ -244,6 +244,13 @@ def test_check_adjacency_sums_duplicates_and_sorts_a_callers_csr(kind):
         assert out.has_canonical_format and out.nnz == 6
         np.testing.assert_array_equal(out.toarray(), expected)
     np.testing.assert_array_equal(a.indices, indices)  # the caller's matrix unchanged
+    a.sum_duplicates()  # now canonical, and scipy caches that on ``a``
+    assert check_adjacency(a).has_canonical_format
+    a.indices[:2] = a.indices[:2][::-1].copy()  # row 0 unsorted again (same matrix),
+    a.data[:2] = a.data[:2][::-1].copy()  # but scipy's cached flag is not reset
+    out = check_adjacency(a)
+    assert np.all(np.diff(out.indices[:2]) > 0)
+    np.testing.assert_array_equal(out.toarray(), expected)
 
 
 def test_explicit_zeros_are_not_edges(rng):
