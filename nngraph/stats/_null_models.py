@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from ..graphs._blocks import blocks_to_csr, csr_to_blocks
 from ..graphs._neuron_graph import NeuronGraph
+from . import _null_models_kernels as _k
 
 __all__ = ["NULL_METHODS", "NullModel"]
 
@@ -50,8 +51,7 @@ class NullModel:
             upper = sp.triu(a, k=1, format="coo")
             self._values = np.asarray(upper.data, dtype=np.float64)
             self._n = a.shape[0]
-            diagonal = a.diagonal()
-            self._diagonal = sp.diags_array(diagonal) if diagonal.any() else None
+            self._diagonal = np.asarray(a.diagonal(), dtype=np.float64)
             return
         if graph.layer_pairs.size == 0:
             raise ValueError(
@@ -95,28 +95,11 @@ class NullModel:
         n, values = self._n, self._values
         n_positions = n * (n - 1) // 2
         positions = rng.choice(n_positions, size=values.size, replace=False)
-        rows, cols = _upper_index(positions, n)
         vals = values[rng.permutation(values.size)]
-        upper = sp.coo_array((vals, (rows, cols)), shape=(n, n))
-        shuffled = upper + upper.T
-        if self._diagonal is not None:  # self-loops stay where they are
-            shuffled = shuffled + self._diagonal
-        return sp.csr_array(shuffled)
-
-
-def _upper_index(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of the k-th entry of the strict upper triangle, row by row."""
-    k = np.asarray(k, dtype=np.int64)
-    # Row i starts at s(i) = i*n - i*(i+1)/2; invert with the quadratic formula, then fix
-    # the rounding of the square root.
-    b = 2 * n - 1
-    i = np.floor((b - np.sqrt(b * b - 8.0 * k)) / 2).astype(np.int64)
-    start = i * n - i * (i + 1) // 2
-    too_far = start > k
-    i[too_far] -= 1
-    start = i * n - i * (i + 1) // 2
-    next_start = (i + 1) * n - (i + 1) * (i + 2) // 2
-    short = next_start <= k
-    i[short] += 1
-    start = i * n - i * (i + 1) // 2
-    return i, k - start + i + 1
+        # The CSR arrays straight from the positions, self-loops where they were: the
+        # arrays scipy's upper + upper.T gives (on the digits MLP's activation graph,
+        # 534,061 values: 74 -> 16 ms a sample).
+        indptr, indices, data = _k.symmetric_csr(n, positions, vals, self._diagonal)
+        shuffled = sp.csr_array((data, indices, indptr), shape=(n, n))
+        shuffled.has_canonical_format = True
+        return shuffled

@@ -43,9 +43,11 @@ def warm_up() -> None:
     from threadpoolctl import threadpool_limits
 
     from ..partition import Louvain, SpectralClustering
+    from . import _null_models_kernels
 
     graph = _toy_graph()
     seq = np.random.SeedSequence(0).spawn(1)
+    _null_models_kernels.warm_up()  # the "offdiagonal" null's kernel
     with threadpool_limits(1):
         for partitioner in (SpectralClustering(4, random_state=0), Louvain(random_state=0)):
             _shuffles.run_chunk((graph, partitioner, "layer"), [(0, seq[0])])

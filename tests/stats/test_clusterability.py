@@ -18,7 +18,8 @@ import torch
 import torch.nn as nn
 
 import nngraph as ng
-from nngraph.stats._null_models import NullModel, _upper_index
+from nngraph.stats._null_models import NullModel
+from nngraph.stats._null_models_kernels import symmetric_csr
 from tests.helpers import python_with_ctrl_c
 
 
@@ -110,12 +111,49 @@ def test_offdiagonal_null_keeps_the_self_loops(rng):
     assert out.sum() == pytest.approx(a.sum())
 
 
+@pytest.mark.parametrize("step", [1, 37])  # by a map of the positions, or sorted
 @pytest.mark.parametrize("n", [2, 3, 10, 1001])
-def test_upper_index_inverts_triu_order(n):
+def test_symmetric_csr_of_upper_positions_follows_the_triu_order(rng, n, step):
+    """Position k is the k-th entry of the strict upper triangle, row by row."""
     rows, cols = np.triu_indices(n, 1)
-    i, j = _upper_index(np.arange(rows.size), n)
-    np.testing.assert_array_equal(i, rows)
-    np.testing.assert_array_equal(j, cols)
+    positions = rng.permutation(np.arange(0, rows.size, step, dtype=np.int64))
+    values = positions + 1.0
+    indptr, indices, data = symmetric_csr(n, positions, values, np.zeros(n))
+    dense = np.zeros((n, n))
+    dense[rows[positions], cols[positions]] = values
+    out = sp.csr_array((data, indices, indptr), shape=(n, n))
+    assert out.has_canonical_format
+    np.testing.assert_array_equal(out.toarray(), dense + dense.T)
+
+
+def _scipy_offdiagonal_sample(null: NullModel, rng: np.random.Generator) -> sp.csr_array:
+    """Draw the offdiagonal null as scipy builds it (same draws; upper + upper.T + diag)."""
+    n, values = null._n, null._values
+    positions = rng.choice(n * (n - 1) // 2, size=values.size, replace=False)
+    rows, cols = np.triu_indices(n, 1)
+    upper = sp.coo_array(
+        (values[rng.permutation(values.size)], (rows[positions], cols[positions])), shape=(n, n)
+    )
+    return sp.csr_array(upper + upper.T + sp.diags_array(null._diagonal))
+
+
+@pytest.mark.parametrize("density", [0.05, 0.5, 1.0])
+@pytest.mark.parametrize("loops", [False, True])
+def test_offdiagonal_sample_equals_scipys_construction(rng, density, loops):
+    n = 60
+    a = rng.random((n, n)) * (rng.random((n, n)) < density)
+    a = np.triu(a, 1)
+    a = a + a.T + (np.diag(rng.random(n) * (rng.random(n) < 0.5)) if loops else 0)
+    g = ng.NeuronGraph(a, ["x"], np.zeros(n), np.arange(n), kind="activation")
+    null = NullModel(g, "offdiagonal")
+    for seed in range(5):
+        out = null.sample(np.random.default_rng(seed))
+        ref = _scipy_offdiagonal_sample(null, np.random.default_rng(seed))
+        ref.sum_duplicates()
+        assert out.has_canonical_format
+        np.testing.assert_array_equal(out.indptr, ref.indptr)
+        np.testing.assert_array_equal(out.indices, ref.indices)
+        np.testing.assert_array_equal(out.data, ref.data)
 
 
 # ------------------------------------------------------------------ statistics
