@@ -77,7 +77,6 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
         raise ValueError("the graph is empty (0 nodes)")
     if np.dtype(a.dtype).kind == "c":
         raise ValueError("adjacency holds complex numbers; edge weights are real")
-    source = a
     a = sp.csr_array(a, dtype=np.float64)  # may share its arrays with the caller's matrix
     if not np.all(np.isfinite(a.data)):
         bad = int(np.flatnonzero(~np.isfinite(a.data))[0])
@@ -90,12 +89,12 @@ def check_adjacency(graph: Any, *, symmetrize: bool = True) -> sp.csr_array:
             f"adjacency has negative weights (min {a.data[bad]:.4g} at row {row}, "
             f"column {a.indices[bad]}); edge weights must be >= 0"
         )
-    # scipy caches the format check on the matrix it was asked of: for a NeuronGraph
-    # (whose arrays are not to be edited) ask its own matrix, checked once for all the
-    # fits of the graph (0.14 ms on the digits MLP's). A caller's matrix is checked
-    # afresh: its index arrays may have been edited in place since the last call.
-    checked = source if isinstance(graph, NeuronGraph) and source.format == "csr" else a
-    if not checked.has_canonical_format or (a.nnz and not a.data.all()):
+    # A NeuronGraph's matrix is canonical by construction (and symmetric, below). Any
+    # other matrix is checked on the new wrapper, not on the caller's object, where
+    # scipy would reuse a cached answer that edits in place since then make stale.
+    if not isinstance(graph, NeuronGraph) and (
+        not a.has_canonical_format or (a.nnz and not a.data.all())
+    ):
         a = a.copy()  # the clean-up below works in place: never on the caller's arrays
         a.sum_duplicates()
         a.eliminate_zeros()

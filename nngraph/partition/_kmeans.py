@@ -83,10 +83,6 @@ def _split(n_init: int, workers: int, n_points: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
-def _run(fn, chunks: list[tuple[int, int]], workers: int) -> None:
-    parallel_map(lambda ab: fn(*ab), chunks, workers)
-
-
 def kmeans_plusplus(
     x: np.ndarray,
     k: int,
@@ -134,8 +130,8 @@ def kmeans_plusplus(
     uniforms = rng.random((n_init, k - 1, _n_trials(k)))
     centres = np.empty((n_init, k, dim))
     xt = np.ascontiguousarray(x.T)
-    _run(
-        lambda a, b: _k.kmeans_plusplus(xt, first, uniforms, centres, a, b),
+    parallel_map(
+        lambda ab: _k.kmeans_plusplus(xt, first, uniforms, centres, *ab),
         _split(n_init, workers, n),
         workers,
     )
@@ -209,8 +205,8 @@ def _lloyd_centred(
     labels = np.empty((n_init, xc.shape[0]), dtype=np.int32)
     inertia = np.empty(n_init)
     n_iter = np.empty(n_init, dtype=np.int64)
-    _run(
-        lambda a, b: _k.lloyd(xc, work, max_iter, tol_abs, labels, inertia, n_iter, a, b),
+    parallel_map(
+        lambda ab: _k.lloyd(xc, work, max_iter, tol_abs, labels, inertia, n_iter, *ab),
         _split(n_init, workers, xc.shape[0]),
         workers,
     )

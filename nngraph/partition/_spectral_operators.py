@@ -344,44 +344,27 @@ class BlockOperator:
     ) -> np.ndarray:
         """``out += A x`` over the products of one direction; ``local[g]`` places group g.
 
-        ``local[g]`` is where group ``g``'s units sit in ``x`` and ``out`` (a slice or
-        an index array, see :func:`as_index`); the same list object should be passed
-        every time, as the plan of the products is cached by its identity. With
-        ``single``, the blocks are float32 copies (half the memory read per product)
-        and ``x`` and ``out`` must be float32.
-        """
-        if x.shape[1] == 1:  # one vector (ARPACK)
-            self.apply_vector(direction, x[:, 0], out[:, 0], local, single)
-            return out
-        plan = self._plan(direction, local, single)
-        self._on_workers(lambda w: _add_products(plan[w], x, out))
-        return out
-
-    def apply_vector(
-        self,
-        direction: str,
-        x: np.ndarray,
-        out: np.ndarray,
-        local: list,
-        single: bool = False,
-    ) -> np.ndarray:
-        """:meth:`apply` on one vector: ``x`` and ``out`` 1-d.
-
-        The dense blocks add into ``out`` with BLAS ``gemv`` in place (see
-        :func:`_gemv_args`), with no Python layer between the products.
+        ``x`` and ``out`` are of shape ``(n, b)``, or ``(n,)`` for one vector; on one
+        vector the dense blocks add into ``out`` with BLAS ``gemv`` in place (see
+        :func:`_gemv_args`). ``local[g]`` is where group ``g``'s units sit in ``x`` and
+        ``out`` (a slice or an index array, see :func:`as_index`); the same list object
+        should be passed every time, as the plan of the products is cached by its
+        identity. With ``single``, the blocks are float32 copies (half the memory read
+        per product) and ``x`` and ``out`` must be float32.
         """
         plan = self._plan(direction, local, single)
-        self._on_workers(lambda w: _add_products(plan[w], x, out))
-        return out
+        target = out
+        if x.ndim == 2 and x.shape[1] == 1:  # one vector (ARPACK's steps): 1-d, for gemv
+            x, target = x[:, 0], out[:, 0]
 
-    def _on_workers(self, work: Any) -> None:
-        """``work(w)`` for every worker ``w``: here, or on the workers with BLAS limited."""
         if self.workers == 1:
-            work(0)
-            return
+            _add_products(plan[0], x, target)
+            return out
         limit = blas_single_thread() if self.limit_blas else contextlib.nullcontext()
         with limit:
-            parallel_map(work, range(self.workers), self.workers)
+            work = range(self.workers)
+            parallel_map(lambda w: _add_products(plan[w], x, target), work, self.workers)
+        return out
 
 
 def _add_products(entries: list[tuple[Any, Any, Any, Any]], x: np.ndarray, out: np.ndarray) -> None:

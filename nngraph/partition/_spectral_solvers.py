@@ -27,7 +27,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import scipy.linalg
@@ -252,19 +252,12 @@ class _Operator(sla.LinearOperator):
         x = np.asarray(x)
         return self._mm(x.reshape(x.shape[0], -1)).reshape(x.shape)
 
-    def _matvec(self, x: np.ndarray) -> np.ndarray:
-        return self.matvec(x)
-
     def _matmat(self, x: np.ndarray) -> np.ndarray:
         return self._mm(x)
 
 
-def _linear_operator(matmat: Callable[[np.ndarray], np.ndarray], dim: int) -> Any:
-    return _Operator(matmat, dim)
-
-
 def _arpack(matmat, dim, n_wanted, tol, maxiter, v0):
-    op = _linear_operator(matmat, dim)
+    op = _Operator(matmat, dim)
     ncv = min(dim, max(3 * n_wanted + 1, 40))
     w, u = sla.eigsh(op, k=n_wanted, which="LA", tol=tol, maxiter=maxiter, v0=v0, ncv=ncv)
     order = np.argsort(-w, kind="stable")
@@ -272,7 +265,7 @@ def _arpack(matmat, dim, n_wanted, tol, maxiter, v0):
 
 
 def _lobpcg(matmat, dim, x0, tol, maxiter):
-    op = _linear_operator(matmat, dim)
+    op = _Operator(matmat, dim)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         w, u = sla.lobpcg(op, x0, largest=True, tol=tol, maxiter=maxiter or 500)

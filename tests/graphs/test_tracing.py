@@ -252,8 +252,8 @@ def test_fake_and_real_shape_passes_give_the_same_trace(monkeypatch):
     "build",
     [
         "ng.weight_graph(m, torch.zeros(1, 64))",
-        # Traced on one example of the first batch: the batch of 1,000 examples would
-        # have taken the fake path (parameters x input elements > 1e9).
+        # Traced on two examples of the first batch: its 256 examples would have taken
+        # the fake path (85,000 parameters x 256 x 64 input elements > 1e9).
         "ng.activation_graph(m, torch.randn(3000, 64, generator=torch.Generator().manual_seed(0)))",
     ],
 )

@@ -120,7 +120,7 @@ def test_large_block_operators_keep_numpy_products(rng, monkeypatch):
     outs = []
     for op, uses_gemv in ((small, True), (large, False)):
         assert all((g is not None) == uses_gemv for *_, g in op._plan("forward", local)[0])
-        outs.append(op.apply_vector("forward", x, np.zeros(prep.n_nodes), local))
+        outs.append(op.apply("forward", x, np.zeros(prep.n_nodes), local))
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-14)
     np.testing.assert_allclose(outs[1], normalised(graph.adjacency) @ x, atol=1e-14)
 
