@@ -14,6 +14,7 @@ from sklearn.cluster._kmeans import _kmeans_plusplus
 from sklearn.metrics import adjusted_rand_score
 
 from nngraph.datasets import planted_partition
+from nngraph.partition import _kmeans_distance_kernels as distance_kernels
 from nngraph.partition import _kmeans_kernels as kernels
 from nngraph.partition._kmeans import kmeans, kmeans_plusplus, lloyd
 from nngraph.partition._spectral_embedding import spectral_embedding
@@ -83,7 +84,9 @@ def test_nearest_three_equals_a_sorted_reference(rng, k, dim, m):
     c = rng.integers(-2, 3, (k, dim)).astype(float)
     cand = np.sort(rng.choice(400, m, replace=False)).astype(np.int64)
     best = np.full((6, 400), np.nan)
-    kernels._nearest_three(x, c, cand, m, np.empty((dim, kernels._BATCH)), best[5], best)
+    distance_kernels._nearest_three(
+        x, c, cand, m, np.empty((dim, distance_kernels._BATCH)), best[5], best
+    )
     d = ((x[cand, None, :] - c[None, :, :]) ** 2).sum(axis=2)
     order = np.argsort(d, axis=1, kind="stable")
     d_sorted = np.take_along_axis(d, order, axis=1)
@@ -93,6 +96,117 @@ def test_nearest_three_equals_a_sorted_reference(rng, k, dim, m):
     np.testing.assert_array_equal(best[3, :m], order[:, 0])
     if k > 1:
         np.testing.assert_array_equal(best[4, :m], order[:, 1])
+
+
+def exact_nearest(x, c, cand):
+    """Distances (not squared) of the candidates to every centre, summed in order."""
+    return np.sqrt(((x[cand, None, :] - c[None, :, :]) ** 2).sum(axis=2))
+
+
+def screened(x, c, cand):
+    """``nearest_three`` as Lloyd calls it: float32 points and their squared norms."""
+    with np.errstate(over="ignore"):  # "huge": the squared norms overflow float32
+        x32 = x.astype(np.float32)
+        xx = np.einsum("ij,ij->i", x32, x32, dtype=np.float64).astype(np.float32)
+    m = len(cand)
+    best = np.full((6, max(m, distance_kernels._BATCH)), np.nan)
+    distance_kernels.nearest_three(x, x32, xx, c, cand, m, best, np.empty(m, dtype=np.int64))
+    return best[:, :m], x32, xx
+
+
+@pytest.mark.parametrize(("k", "dim"), [(1, 1), (2, 3), (5, 2), (7, 5), (12, 12), (13, 4)])
+@pytest.mark.parametrize("m", [0, 1, 127, 128, 300])
+@pytest.mark.parametrize(
+    "data",
+    ["ties", "gaussian", "far from the origin", "tiny", "huge"],
+)
+def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim, m, data):
+    """The float32 screen gives the labels of the exact distances, and true bounds.
+
+    Small integers tie exactly (the screen cannot decide them); points far from the
+    origin (norms 1e4, gaps 1) make its error bound wide; "tiny" (1e-30) goes below
+    float32's normal range and "huge" (1e25) near its top.
+    """
+    if data == "ties":
+        x = rng.integers(-2, 3, (400, dim)).astype(float)
+        c = rng.integers(-2, 3, (k, dim)).astype(float)
+    else:
+        x = rng.normal(size=(400, dim))
+        c = rng.normal(size=(k, dim))
+        scale, offset = {
+            "gaussian": (1.0, 0.0),
+            "far from the origin": (1.0, 1e4),
+            "tiny": (1e-30, 0.0),
+            "huge": (1e25, 0.0),
+        }[data]
+        x = x * scale + offset
+        c = c * scale + offset
+    cand = np.sort(rng.choice(400, m, replace=False)).astype(np.int64)
+    best, _, _ = screened(x, c, cand)
+    d = exact_nearest(x, c, cand)
+    order = np.argsort(d, axis=1, kind="stable")
+    d_sorted = np.take_along_axis(d, order, axis=1)
+    np.testing.assert_array_equal(best[3], order[:, 0])  # the label, ties to the first
+    # Bounds; the points measured in float64 get their distances, up to rounding.
+    lo, hi = 1 - 1e-12, 1 + 1e-12
+    assert np.all(best[0] * hi >= d_sorted[:, 0])  # upper bound on the nearest
+    if k > 1:
+        runner = best[4].astype(int)
+        assert np.all(runner != best[3])
+        assert np.all(best[1] * lo <= d[np.arange(m), runner])  # lower bound, runner-up
+        others = d.copy()
+        others[np.arange(m), order[:, 0]] = np.inf
+        others[np.arange(m), runner] = np.inf
+        assert np.all(best[2] * lo <= others.min(axis=1))  # and on every other centre
+
+
+def test_screen_decides_almost_every_point_of_an_embedding(embedding):
+    """On a spectral embedding only near-ties are measured again in float64."""
+    x = embedding - embedding.mean(axis=0)
+    c = x[:: len(x) // 6][:6]
+    cand = np.arange(len(x), dtype=np.int64)
+    best, x32, xx = screened(x, c, cand)
+    redo = np.empty(len(x), dtype=np.int64)
+    undecided = distance_kernels._screen_three(x32, xx, c, cand, len(x), best.copy(), redo)
+    assert undecided <= 0.01 * len(x)
+    ties = np.repeat(x[:1], 3, axis=0)  # points exactly between two centres
+    c2 = np.array([ties[0] - 0.5, ties[0] + 0.5])
+    n_redo = distance_kernels._screen_three(
+        ties.astype(np.float32),
+        np.einsum("ij,ij->i", ties, ties).astype(np.float32),
+        c2,
+        np.arange(3, dtype=np.int64),
+        3,
+        np.empty((6, distance_kernels._BATCH)),
+        np.empty(3, dtype=np.int64),
+    )
+    assert n_redo == 3
+
+
+def test_moving_bounds_list_the_points_a_reference_would(rng):
+    """``_follow_moves`` against the bounds moved one point at a time in Python."""
+    n, k = 500, 7
+    labels = rng.integers(0, k, n).astype(np.int32)
+    runner = (labels + rng.integers(1, k, n)) % k
+    upper = rng.random(n)
+    state = np.stack([upper, upper + rng.random(n) * 0.2, upper + rng.random(n) * 0.3, runner])
+    shift = rng.random(k) * 0.05
+    shift[3] = shift[5]  # a tie for the largest move among the others
+    half = rng.random(k) * 0.8
+    cand = np.empty(n, dtype=np.int64)
+    moved = state.copy()
+    m = kernels._follow_moves(labels, moved, shift, half, cand)
+    want = []
+    for i in range(n):
+        a, b = labels[i], int(runner[i])
+        u = state[0, i] + shift[a]
+        l2 = state[1, i] - shift[b]
+        l3 = state[2, i] - max([shift[j] for j in range(k) if j not in (a, b)] + [0.0])
+        np.testing.assert_array_equal(moved[:3, i], [u, l2, l3])
+        if u >= max(min(l2, l3), half[a]):
+            want.append(i)
+    np.testing.assert_array_equal(cand[:m], want)
+    assert 0 < m < n
 
 
 def test_exact_ties_go_to_the_first_centre_as_in_sklearn():
