@@ -205,8 +205,8 @@ def _lloyd_centred(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n_init = centres.shape[0]
     # The points in float32 and their squared norms, summed in float64 (the screen's
-    # error bound counts one rounding for them). Beyond float32's range they are inf,
-    # and the screen leaves those points to the exact distances.
+    # error bound counts one rounding for them). Near or beyond the top of float32's
+    # range the screen leaves the points to the exact distances.
     with np.errstate(over="ignore"):
         x32 = xc.astype(np.float32)
         xx = np.einsum("ij,ij->i", x32, x32, dtype=np.float64).astype(np.float32)

@@ -1,7 +1,9 @@
 """Numba kernels for :mod:`nngraph.partition._kmeans`: k-means++ seeding and Lloyd's iteration.
 
 The nearest centres of the points that Lloyd's bounds do not settle come from
-:mod:`._kmeans_distance_kernels`.
+:mod:`._kmeans_distance_kernels`. numba's cache of the kernels here does not see changes
+there (docs/architecture.md): the float32 screen's overflow guard (``_LARGE``) came with
+this paragraph.
 
 Flag policy (as for every ``*_kernels.py`` of nngraph): kernels take only arrays and
 scalars; ``cache=True``; no ``fastmath`` (the order of every sum is fixed, so a seed
@@ -24,7 +26,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._kmeans_distance_kernels import _BATCH, _sq_dist, _sq_dists, _sq_dists_four, nearest_three
+from ._kmeans_distance_kernels import _sq_dist, _sq_dists, _sq_dists_four, nearest_three
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -401,7 +403,7 @@ def lloyd(x, x32, xx, centres, max_iter, tol, labels, inertia, n_iter, start, st
     counts = np.empty(k, dtype=np.int64)
     new = np.empty((k, dim))
     cand = np.empty(n, dtype=np.int64)
-    best = np.empty((6, max(n, _BATCH)))
+    best = np.empty((5, n))
     redo = np.empty(n, dtype=np.int64)
     for r in range(start, stop):
         c = centres[r]

@@ -118,14 +118,16 @@ def screened(x, c, cand):
 @pytest.mark.parametrize("m", [0, 1, 127, 128, 300])
 @pytest.mark.parametrize(
     "data",
-    ["ties", "gaussian", "far from the origin", "tiny", "huge"],
+    ["ties", "gaussian", "far from the origin", "small", "tiny", "near the top", "huge"],
 )
 def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim, m, data):
     """The float32 screen gives the labels of the exact distances, and true bounds.
 
     Small integers tie exactly (the screen cannot decide them); points far from the
-    origin (norms 1e4, gaps 1) make its error bound wide; "tiny" (1e-30) goes below
-    float32's normal range and "huge" (1e25) near its top.
+    origin (norms 1e4, gaps 1) make its error bound wide; "small" (1e-15) is screened
+    with squares near 1e-30; the squares of "tiny" (1e-30) fall below float32's normal
+    range; in "near the top" (1e18) sums of squares can overflow float32 where the
+    squares do not (found by review); the squares of "huge" (1e25) overflow.
     """
     if data == "ties":
         x = rng.integers(-2, 3, (400, dim)).astype(float)
@@ -136,7 +138,9 @@ def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim,
         scale, offset = {
             "gaussian": (1.0, 0.0),
             "far from the origin": (1.0, 1e4),
+            "small": (1e-15, 0.0),
             "tiny": (1e-30, 0.0),
+            "near the top": (1e18, 0.0),
             "huge": (1e25, 0.0),
         }[data]
         x = x * scale + offset
@@ -158,6 +162,26 @@ def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim,
         others[np.arange(m), order[:, 0]] = np.inf
         others[np.arange(m), runner] = np.inf
         assert np.all(best[2] * lo <= others.min(axis=1))  # and on every other centre
+
+
+@pytest.mark.parametrize("dim", [1, 2, 7, 200])
+def test_screen_leaves_sums_that_overflow_float32_to_the_exact_pass(rng, dim):
+    """Squared norms near 1.8e38 fit float32, their sums do not: no float32 decision.
+
+    Found by review: the float32 distance to the nearest centre came out inf or NaN
+    while the error bound stayed finite, and the point went to another centre.
+    """
+    x = rng.normal(size=(300, dim))
+    x *= (1.35e19 / np.linalg.norm(x, axis=1))[:, None]
+    c = np.concatenate([x[:3], np.zeros((1, dim)), rng.normal(size=(2, dim)) * 1e18])
+    best, _, _ = screened(x, c, np.arange(300, dtype=np.int64))
+    np.testing.assert_array_equal(best[3], np.argmin(exact_nearest(x, c, np.arange(300)), axis=1))
+
+
+def test_lloyd_near_the_top_of_float32_equals_sklearn():
+    a = 1.35e19
+    x = np.array([[a]] * 5 + [[-a]] * 5 + [[0.0]] + [[1e18]])
+    assert_same_as_sklearn(x, x[None, [0, 10]], tol=0.0)
 
 
 def test_screen_decides_almost_every_point_of_an_embedding(embedding):
