@@ -8,6 +8,8 @@ it is hidden inside a function and would only show at run time.
 from __future__ import annotations
 
 import ast
+import hashlib
+import importlib
 import re
 import subprocess
 import sys
@@ -191,6 +193,32 @@ def test_kernels_sit_beside_their_caller():
         package = module.rpartition(".")[0]
         callers = [m for m, targets in graph.items() if module in targets]
         assert any(m.startswith(package) for m in callers), module
+
+
+def _kernel_callees() -> dict[str, dict[str, str]]:
+    """Each kernel module's imported kernel modules, with the start of their sha256."""
+    graph, modules = _graph(), _modules()
+    return {
+        module: {
+            callee: hashlib.sha256(modules[callee].read_bytes()).hexdigest()[:16]
+            for callee in sorted(targets)
+            if callee.endswith("_kernels")
+        }
+        for module, targets in graph.items()
+        if module.endswith("_kernels")
+    }
+
+
+def test_kernel_modules_record_the_kernel_files_they_compile_in():
+    """Numba's cache checks only the file of the kernel it loads (docs/architecture.md).
+
+    A kernel module that calls kernels of another file records that file's hash in
+    ``_COMPILED_IN``: a change to the callee fails here until the caller's line is
+    updated, and that edit is what makes numba compile the caller again.
+    """
+    for module, callees in _kernel_callees().items():
+        recorded = getattr(importlib.import_module(module), "_COMPILED_IN", {})
+        assert recorded == callees, f"{module}: set _COMPILED_IN = {callees!r}"
 
 
 def _api_names() -> list[str]:

@@ -15,8 +15,8 @@ What makes 100 restarts cheap:
 * **Bounds instead of distances**: Lloyd's labels, computed with Hamerly's bounds and a
   second lower bound for the runner-up centre, so that only the points near a boundary
   are measured again (a quarter to a tenth of the distances on spectral embeddings).
-* **Float32 first**: those points are measured in float32, eight per SIMD vector, with
-  an error bound; only the near-ties are measured again in float64, so the labels are
+* **Float32 first**: those points are measured in float32, in SIMD lanes, with an
+  error bound; only the near-ties are measured again in float64, so the labels are
   those of the exact distances (:mod:`._kmeans_distance_kernels`).
 * **Threads**: the restarts are split among nngraph's worker threads (the kernels
   release the GIL); every restart draws its random numbers up front, so the result does
@@ -200,16 +200,24 @@ def _tolerance(x: np.ndarray, tol: float) -> float:
     return float(np.mean(np.var(x, axis=0)) * tol) if tol else 0.0
 
 
+def _float32_points(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the points in float32 and their squared norms, for the float32 screen.
+
+    The norms are summed in float64, then rounded (the screen's error bound counts one
+    rounding for them). Near or beyond the top of float32's range they are inf, and the
+    screen leaves those points to the exact distances.
+    """
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+        xx = np.einsum("ij,ij->i", x32, x32, dtype=np.float64).astype(np.float32)
+    return x32, xx
+
+
 def _lloyd_centred(
     xc: np.ndarray, centres: np.ndarray, tol_abs: float, max_iter: int, workers: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n_init = centres.shape[0]
-    # The points in float32 and their squared norms, summed in float64 (the screen's
-    # error bound counts one rounding for them). Near or beyond the top of float32's
-    # range the screen leaves the points to the exact distances.
-    with np.errstate(over="ignore"):
-        x32 = xc.astype(np.float32)
-        xx = np.einsum("ij,ij->i", x32, x32, dtype=np.float64).astype(np.float32)
+    x32, xx = _float32_points(xc)
     work = np.array(centres, dtype=np.float64, order="C")
     labels = np.empty((n_init, xc.shape[0]), dtype=np.int32)
     inertia = np.empty(n_init)

@@ -12,6 +12,13 @@ import numpy as np
 
 from ..utils._kernels import add_row_by_label, rng_below, shuffle
 
+#: The kernel files compiled into this module's kernels, with the start of their sha256:
+#: numba's cache checks only this file, so a change there has to change this line
+#: (tests/test_architecture.py says when; docs/architecture.md).
+_COMPILED_IN = {
+    "nngraph.utils._kernels": "93045aac94e251ff",
+}
+
 # Two label weights within this relative distance of each other count as a tie (sums of
 # the same weights in a different order differ by rounding).
 _TIE_RTOL = 1e-12

@@ -27,6 +27,13 @@ import numpy as np
 from ..utils._kernels import shuffle
 from ..utils._kernels import weighted_degree as row_sums  # the weighted degrees
 
+#: The kernel files compiled into this module's kernels, with the start of their sha256:
+#: numba's cache checks only this file, so a change there has to change this line
+#: (tests/test_architecture.py says when; docs/architecture.md).
+_COMPILED_IN = {
+    "nngraph.utils._kernels": "93045aac94e251ff",
+}
+
 
 @numba.njit(cache=True)
 def community_weights(indptr, indices, data, i, community, weight_to, touched, n_touched):

@@ -20,6 +20,14 @@ import numpy as np
 from ..utils._kernels import label_cut_volume, weighted_degree
 from . import _prepared_kernels
 
+#: The kernel files compiled into this module's kernels, with the start of their sha256:
+#: numba's cache checks only this file, so a change there has to change this line
+#: (tests/test_architecture.py says when; docs/architecture.md).
+_COMPILED_IN = {
+    "nngraph.partition._prepared_kernels": "e6ddad5a0013374f",
+    "nngraph.utils._kernels": "93045aac94e251ff",
+}
+
 
 @numba.njit(cache=True)
 def _spmv_row(indptr, indices, data, row, xs):

@@ -236,30 +236,25 @@ class BipartiteProblem:
         self.known = known[self.rows_p] * np.sqrt(2.0)
 
     def b_mat(self, y: np.ndarray) -> np.ndarray:
-        """``B y``: from side ``Q`` (``y`` of shape ``(|Q|, b)``, or 1-d with blocks) to ``P``."""
+        """``B y``: from side ``Q`` (``y`` of shape ``(|Q|, b)``) to side ``P``."""
         if self._blocks is None:
             return self._csr.apply(self.side_p, self.side_q, y)
-        out = np.zeros((self.side_p.size, *y.shape[1:]), dtype=y.dtype)
+        out = np.zeros((self.side_p.size, y.shape[1]), dtype=y.dtype)
         return self._blocks.apply("forward", y, out, self._index, y.dtype == np.float32)
 
     def bt_mat(self, x: np.ndarray) -> np.ndarray:
-        """``B^T x``: from side ``P`` (``x`` of shape ``(|P|, b)``, or 1-d with blocks) to ``Q``."""
+        """``B^T x``: from side ``P`` (``x`` of shape ``(|P|, b)``) to side ``Q``."""
         if self._blocks is None:
             return self._csr.apply(self.side_q, self.side_p, x)
-        out = np.zeros((self.side_q.size, *x.shape[1:]), dtype=x.dtype)
+        out = np.zeros((self.side_q.size, x.shape[1]), dtype=x.dtype)
         return self._blocks.apply("backward", x, out, self._index, x.dtype == np.float32)
 
     def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
         """``B B^T x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
-        if self._blocks is None:
-            return self.b_mat(self.bt_mat(x))
-        # One vector (ARPACK's steps) goes through as a 1-d array, which the blocks add
-        # up with gemv calls (on the digits MLP 70-75 -> 60-66 us a product).
-        v = x[:, 0] if x.shape[1] == 1 else x
-        if single:
-            v = v.astype(np.float32)
-        return self.b_mat(self.bt_mat(v)).astype(np.float64, copy=False).reshape(x.shape)
+        if single and self._blocks is not None:
+            return self.b_mat(self.bt_mat(x.astype(np.float32))).astype(float)
+        return self.b_mat(self.bt_mat(x))
 
     def apply_n(self, v: np.ndarray) -> np.ndarray:
         """``N v`` for ``v`` of shape ``(n_kept, b)`` (``B`` one way, ``B^T`` the other).

@@ -16,7 +16,7 @@ from sklearn.metrics import adjusted_rand_score
 from nngraph.datasets import planted_partition
 from nngraph.partition import _kmeans_distance_kernels as distance_kernels
 from nngraph.partition import _kmeans_kernels as kernels
-from nngraph.partition._kmeans import kmeans, kmeans_plusplus, lloyd
+from nngraph.partition._kmeans import _float32_points, kmeans, kmeans_plusplus, lloyd
 from nngraph.partition._spectral_embedding import spectral_embedding
 
 
@@ -104,14 +104,13 @@ def exact_nearest(x, c, cand):
 
 
 def screened(x, c, cand):
-    """``nearest_three`` as Lloyd calls it: float32 points and their squared norms."""
-    with np.errstate(over="ignore"):  # "huge": the squared norms overflow float32
-        x32 = x.astype(np.float32)
-        xx = np.einsum("ij,ij->i", x32, x32, dtype=np.float64).astype(np.float32)
+    """``nearest_three`` as Lloyd calls it: rows 0-4 of ``best`` for the candidates."""
     m = len(cand)
-    best = np.full((6, max(m, distance_kernels._BATCH)), np.nan)
-    distance_kernels.nearest_three(x, x32, xx, c, cand, m, best, np.empty(m, dtype=np.int64))
-    return best[:, :m], x32, xx
+    best = np.full((5, m), np.nan)
+    distance_kernels.nearest_three(
+        x, *_float32_points(x), c, cand, m, best, np.empty(m, dtype=np.int64)
+    )
+    return best
 
 
 @pytest.mark.parametrize(("k", "dim"), [(1, 1), (2, 3), (5, 2), (7, 5), (12, 12), (13, 4)])
@@ -146,7 +145,7 @@ def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim,
         x = x * scale + offset
         c = c * scale + offset
     cand = np.sort(rng.choice(400, m, replace=False)).astype(np.int64)
-    best, _, _ = screened(x, c, cand)
+    best = screened(x, c, cand)
     d = exact_nearest(x, c, cand)
     order = np.argsort(d, axis=1, kind="stable")
     d_sorted = np.take_along_axis(d, order, axis=1)
@@ -174,7 +173,7 @@ def test_screen_leaves_sums_that_overflow_float32_to_the_exact_pass(rng, dim):
     x = rng.normal(size=(300, dim))
     x *= (1.35e19 / np.linalg.norm(x, axis=1))[:, None]
     c = np.concatenate([x[:3], np.zeros((1, dim)), rng.normal(size=(2, dim)) * 1e18])
-    best, _, _ = screened(x, c, np.arange(300, dtype=np.int64))
+    best = screened(x, c, np.arange(300, dtype=np.int64))
     np.testing.assert_array_equal(best[3], np.argmin(exact_nearest(x, c, np.arange(300)), axis=1))
 
 
@@ -186,25 +185,17 @@ def test_lloyd_near_the_top_of_float32_equals_sklearn():
 
 def test_screen_decides_almost_every_point_of_an_embedding(embedding):
     """On a spectral embedding only near-ties are measured again in float64."""
+
+    def undecided(x, c):
+        n = len(x)
+        best, redo = np.empty((5, n)), np.empty(n, dtype=np.int64)
+        cand = np.arange(n, dtype=np.int64)
+        return distance_kernels._screen_three(*_float32_points(x), c, cand, n, best, redo)
+
     x = embedding - embedding.mean(axis=0)
-    c = x[:: len(x) // 6][:6]
-    cand = np.arange(len(x), dtype=np.int64)
-    best, x32, xx = screened(x, c, cand)
-    redo = np.empty(len(x), dtype=np.int64)
-    undecided = distance_kernels._screen_three(x32, xx, c, cand, len(x), best.copy(), redo)
-    assert undecided <= 0.01 * len(x)
+    assert undecided(x, x[:: len(x) // 6][:6]) <= 0.01 * len(x)
     ties = np.repeat(x[:1], 3, axis=0)  # points exactly between two centres
-    c2 = np.array([ties[0] - 0.5, ties[0] + 0.5])
-    n_redo = distance_kernels._screen_three(
-        ties.astype(np.float32),
-        np.einsum("ij,ij->i", ties, ties).astype(np.float32),
-        c2,
-        np.arange(3, dtype=np.int64),
-        3,
-        np.empty((6, distance_kernels._BATCH)),
-        np.empty(3, dtype=np.int64),
-    )
-    assert n_redo == 3
+    assert undecided(ties, np.array([ties[0] - 0.5, ties[0] + 0.5])) == 3
 
 
 def test_moving_bounds_list_the_points_a_reference_would(rng):
