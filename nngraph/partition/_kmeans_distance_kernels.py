@@ -88,9 +88,11 @@ def _sq_dists_four(src, m, p, o0, o1, o2, o3):
     """``o_q[b] = ||src[:, b] - p[q]||^2`` for ``b < m`` and the four rows of ``p``.
 
     ``src`` has the points as columns. Each distance is summed over the features in
-    order (as :func:`_sq_dists`); one pass over the points, two features at a time,
+    order (as :func:`_sq_dists`); one pass over the points, four features at a time,
     serves the four, so each coordinate is loaded once for four distances (and the
-    loop over the points runs in SIMD lanes).
+    loop over the points runs in SIMD lanes). Four features per pass instead of two:
+    1,100 calls on 8,986 points of 12 features took 18.7 ms instead of 24.2 in float32
+    (38.4 instead of 43.0 in float64), with the same sums.
     """
     dim = src.shape[0]
     for b in range(m):
@@ -99,28 +101,30 @@ def _sq_dists_four(src, m, p, o0, o1, o2, o3):
         o2[b] = 0.0
         o3[b] = 0.0
     t = 0
-    while t + 2 <= dim:
+    while t + 4 <= dim:
         xa = src[t]
         xb = src[t + 1]
+        xc = src[t + 2]
+        xd = src[t + 3]
         p0, q0, r0, s0 = p[0, t], p[1, t], p[2, t], p[3, t]
         p1, q1, r1, s1 = p[0, t + 1], p[1, t + 1], p[2, t + 1], p[3, t + 1]
+        p2, q2, r2, s2 = p[0, t + 2], p[1, t + 2], p[2, t + 2], p[3, t + 2]
+        p3, q3, r3, s3 = p[0, t + 3], p[1, t + 3], p[2, t + 3], p[3, t + 3]
         for b in range(m):
             x0 = xa[b]
             x1 = xb[b]
-            e0 = x0 - p0
-            e1 = x1 - p1
-            o0[b] = (o0[b] + e0 * e0) + e1 * e1
-            e0 = x0 - q0
-            e1 = x1 - q1
-            o1[b] = (o1[b] + e0 * e0) + e1 * e1
-            e0 = x0 - r0
-            e1 = x1 - r1
-            o2[b] = (o2[b] + e0 * e0) + e1 * e1
-            e0 = x0 - s0
-            e1 = x1 - s1
-            o3[b] = (o3[b] + e0 * e0) + e1 * e1
-        t += 2
-    if t < dim:
+            x2 = xc[b]
+            x3 = xd[b]
+            e0, e1, e2, e3 = x0 - p0, x1 - p1, x2 - p2, x3 - p3
+            o0[b] = (((o0[b] + e0 * e0) + e1 * e1) + e2 * e2) + e3 * e3
+            e0, e1, e2, e3 = x0 - q0, x1 - q1, x2 - q2, x3 - q3
+            o1[b] = (((o1[b] + e0 * e0) + e1 * e1) + e2 * e2) + e3 * e3
+            e0, e1, e2, e3 = x0 - r0, x1 - r1, x2 - r2, x3 - r3
+            o2[b] = (((o2[b] + e0 * e0) + e1 * e1) + e2 * e2) + e3 * e3
+            e0, e1, e2, e3 = x0 - s0, x1 - s1, x2 - s2, x3 - s3
+            o3[b] = (((o3[b] + e0 * e0) + e1 * e1) + e2 * e2) + e3 * e3
+        t += 4
+    while t < dim:
         xa = src[t]
         p0, q0, r0, s0 = p[0, t], p[1, t], p[2, t], p[3, t]
         for b in range(m):
@@ -133,6 +137,7 @@ def _sq_dists_four(src, m, p, o0, o1, o2, o3):
             o2[b] += e0 * e0
             e0 = x0 - s0
             o3[b] += e0 * e0
+        t += 1
 
 
 #: Points whose distances to every centre are computed together (their coordinates

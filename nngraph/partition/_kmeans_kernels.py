@@ -30,66 +30,106 @@ from ._kmeans_distance_kernels import _sq_dist, _sq_dists, _sq_dists_four, neare
 #: numba's cache checks only this file, so a change there has to change this line
 #: (tests/test_architecture.py says when; docs/architecture.md).
 _COMPILED_IN = {
-    "nngraph.partition._kmeans_distance_kernels": "63ead5602ab58b1c",
+    "nngraph.partition._kmeans_distance_kernels": "95dfffdcd2edc25f",
 }
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _searchsorted_left(cum, value):
-    """First ``p`` with ``cum[p] >= value`` (``numpy.searchsorted(side="left")``)."""
-    lo, hi = 0, cum.shape[0]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cum[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+#: Points per block of the seeding's potential: the draw walks the blocks' sums, then
+#: one block (instead of a cumulative sum over every point, one long chain of additions).
+_SEED_BLOCK = 64
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _min_and_sum(closest, out):
-    """``out[i] = min(out[i], closest[i])``; returns ``sum(out)``.
+def _min_and_block_sums(closest, out, blocks):
+    """``out[i] = min(out[i], closest[i])``; ``blocks[q]`` = the sum of block ``q`` of ``out``.
 
-    The sum uses four interleaved partial sums, added in a fixed order.
+    Returns the sum of ``blocks``. Each block's sum (in float64) uses eight interleaved
+    partial sums, added in a fixed order.
     """
     n = out.shape[0]
-    s0 = s1 = s2 = s3 = 0.0
-    n4 = n - n % 4
-    for i in range(0, n4, 4):
-        a0 = min(out[i], closest[i])
-        a1 = min(out[i + 1], closest[i + 1])
-        a2 = min(out[i + 2], closest[i + 2])
-        a3 = min(out[i + 3], closest[i + 3])
-        out[i] = a0
-        out[i + 1] = a1
-        out[i + 2] = a2
-        out[i + 3] = a3
-        s0 += a0
-        s1 += a1
-        s2 += a2
-        s3 += a3
-    for i in range(n4, n):
-        a0 = min(out[i], closest[i])
-        out[i] = a0
-        s0 += a0
-    return (s0 + s1) + (s2 + s3)
+    total = 0.0
+    for q in range(blocks.shape[0]):
+        i = q * _SEED_BLOCK
+        stop = min(n, i + _SEED_BLOCK)
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+        while i + 8 <= stop:
+            a0 = min(out[i], closest[i])
+            a1 = min(out[i + 1], closest[i + 1])
+            a2 = min(out[i + 2], closest[i + 2])
+            a3 = min(out[i + 3], closest[i + 3])
+            a4 = min(out[i + 4], closest[i + 4])
+            a5 = min(out[i + 5], closest[i + 5])
+            a6 = min(out[i + 6], closest[i + 6])
+            a7 = min(out[i + 7], closest[i + 7])
+            out[i] = a0
+            out[i + 1] = a1
+            out[i + 2] = a2
+            out[i + 3] = a3
+            out[i + 4] = a4
+            out[i + 5] = a5
+            out[i + 6] = a6
+            out[i + 7] = a7
+            s0 += a0
+            s1 += a1
+            s2 += a2
+            s3 += a3
+            s4 += a4
+            s5 += a5
+            s6 += a6
+            s7 += a7
+            i += 8
+        while i < stop:
+            a0 = min(out[i], closest[i])
+            out[i] = a0
+            s0 += a0
+            i += 1
+        v = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+        blocks[q] = v
+        total += v
+    return total
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _draw(closest, blocks, value):
+    """First point whose running sum of ``closest`` reaches ``value`` (the last if none).
+
+    ``numpy.searchsorted(numpy.cumsum(closest), value)``, clipped to the last point:
+    the running sum goes block by block (``blocks`` holds their sums), then point by
+    point within the block that reaches ``value``.
+    """
+    n = closest.shape[0]
+    acc = 0.0
+    q = 0
+    while q < blocks.shape[0] - 1 and acc + blocks[q] < value:
+        acc += blocks[q]
+        q += 1
+    i = q * _SEED_BLOCK
+    last = min(n, i + _SEED_BLOCK) - 1
+    while i < last:
+        acc += closest[i]
+        if acc >= value:
+            return i
+        i += 1
+    return last
 
 
 @numba.njit(cache=True, nogil=True)
-def kmeans_plusplus(xt, first, uniforms, centres, start, stop):
+def kmeans_plusplus(x, xt32, first, uniforms, centres, start, stop):
     """Greedy k-means++ seeding of the restarts ``start..stop-1``.
 
     Arthur and Vassilvitskii's seeding with scikit-learn's greedy local trials: the
     first centre is the point ``first[r]``; each next one is the best (lowest
     potential) of ``n_trials`` points drawn with probability proportional to the
-    squared distance to the closest centre so far: the point whose slice of the
-    cumulative sum holds ``u * potential``, for the uniform ``u`` in ``[0, 1)``.
+    squared distance to the closest centre so far: the first point whose running sum
+    of those squared distances reaches ``u * potential``, for the uniform ``u`` in
+    ``[0, 1)``. The squared distances are float32, the sums float64.
 
     Parameters
     ----------
-    xt : float64 array, shape (dim, n)
-        The points, transposed (C order).
+    x : float64 array, shape (n, dim)
+        The points: the centres are copied from its rows.
+    xt32 : float32 array, shape (dim, n)
+        The points, centred, scaled and transposed, for the distances.
     first : int64 array, shape (restarts,)
         The first centre of every restart (a point index).
     uniforms : float64 array, shape (restarts, k - 1, n_trials)
@@ -99,49 +139,47 @@ def kmeans_plusplus(xt, first, uniforms, centres, start, stop):
     start, stop : int
         The restarts to seed.
     """
-    dim, n = xt.shape
+    dim, n = xt32.shape
     k = centres.shape[1]
     n_trials = uniforms.shape[2]
-    closest = np.full(n, np.inf)
-    cum = np.empty(n)
-    trial = np.empty((n_trials, n))
+    n_blocks = (n + _SEED_BLOCK - 1) // _SEED_BLOCK
+    closest = np.empty(n, dtype=np.float32)
+    blocks = np.empty(n_blocks)
+    trial = np.empty((n_trials, n), dtype=np.float32)
+    trial_blocks = np.empty((n_trials, n_blocks))
     pots = np.empty(n_trials)
     ids = np.empty(n_trials, dtype=np.int64)
-    four = np.empty((4, dim))
+    four = np.empty((4, dim), dtype=np.float32)
     for r in range(start, stop):
-        closest[:] = np.inf
         c0 = first[r]
-        _sq_dists(xt, n, xt[:, c0], trial[0])
-        _min_and_sum(closest, trial[0])
+        closest[:] = np.inf
+        _sq_dists(xt32, n, xt32[:, c0], trial[0])
+        pot = _min_and_block_sums(closest, trial[0], blocks)
         closest[:] = trial[0]
-        for t in range(dim):
-            centres[r, 0, t] = xt[t, c0]
+        centres[r, 0] = x[c0]
         for c in range(1, k):
-            acc = 0.0
-            for i in range(n):
-                acc += closest[i]
-                cum[i] = acc
-            pot = acc
             for t in range(n_trials):
-                ids[t] = min(_searchsorted_left(cum, uniforms[r, c - 1, t] * pot), n - 1)
+                ids[t] = _draw(closest, blocks, uniforms[r, c - 1, t] * pot)
             t0 = 0
             while t0 + 4 <= n_trials:
                 for q in range(4):
-                    four[q] = xt[:, ids[t0 + q]]
-                _sq_dists_four(xt, n, four, trial[t0], trial[t0 + 1], trial[t0 + 2], trial[t0 + 3])
+                    four[q] = xt32[:, ids[t0 + q]]
+                o0, o1, o2, o3 = trial[t0], trial[t0 + 1], trial[t0 + 2], trial[t0 + 3]
+                _sq_dists_four(xt32, n, four, o0, o1, o2, o3)
                 for t in range(t0, t0 + 4):
-                    pots[t] = _min_and_sum(closest, trial[t])
+                    pots[t] = _min_and_block_sums(closest, trial[t], trial_blocks[t])
                 t0 += 4
             for t in range(t0, n_trials):
-                _sq_dists(xt, n, xt[:, ids[t]], trial[t])
-                pots[t] = _min_and_sum(closest, trial[t])
+                _sq_dists(xt32, n, xt32[:, ids[t]], trial[t])
+                pots[t] = _min_and_block_sums(closest, trial[t], trial_blocks[t])
             best = 0
             for t in range(1, n_trials):
                 if pots[t] < pots[best]:
                     best = t
             closest[:] = trial[best]
-            for t in range(dim):
-                centres[r, c, t] = xt[t, ids[best]]
+            blocks[:] = trial_blocks[best]
+            pot = pots[best]
+            centres[r, c] = x[ids[best]]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -16,7 +16,13 @@ from sklearn.metrics import adjusted_rand_score
 from nngraph.datasets import planted_partition
 from nngraph.partition import _kmeans_distance_kernels as distance_kernels
 from nngraph.partition import _kmeans_kernels as kernels
-from nngraph.partition._kmeans import _float32_points, kmeans, kmeans_plusplus, lloyd
+from nngraph.partition._kmeans import (
+    _float32_points,
+    _seeding_points,
+    kmeans,
+    kmeans_plusplus,
+    lloyd,
+)
 from nngraph.partition._spectral_embedding import spectral_embedding
 
 
@@ -247,15 +253,8 @@ def test_empty_cluster_is_relocated_as_sklearn_does(rng):
     assert_same_as_sklearn(x, seeds)
 
 
-@pytest.mark.parametrize(("k", "dim"), [(4, 5), (12, 5), (12, 6), (25, 3)])
-def test_seeding_equals_sklearn_with_the_same_random_numbers(rng, k, dim):
-    """Replay scikit-learn's draws (``choice`` of the first centre, ``uniform`` trials).
-
-    ``k`` = 4, 12, 25 draw 3, 4 and 5 trials per centre: measured one at a time, four
-    in one pass, and four then one; odd ``dim`` leaves a last single feature.
-    """
-    x, _ = blobs(rng, n_per=(60, 80, 100, 40, 30), dim=dim)
-    x = x - x.mean(axis=0)
+def assert_seeding_as_sklearn(x, k):
+    """Replay scikit-learn's draws (``choice`` of the first centre, ``uniform`` trials)."""
     n_trials = 2 + int(np.log(k))
     for seed in range(5):
         ref, _ = _kmeans_plusplus(
@@ -265,8 +264,48 @@ def test_seeding_equals_sklearn_with_the_same_random_numbers(rng, k, dim):
         first = np.array([rs.choice(len(x), p=np.full(len(x), 1 / len(x)))])
         uniforms = np.stack([rs.uniform(size=n_trials) for _ in range(k - 1)])[None]
         centres = np.empty((1, k, x.shape[1]))
-        kernels.kmeans_plusplus(np.ascontiguousarray(x.T), first, uniforms, centres, 0, 1)
+        kernels.kmeans_plusplus(x, _seeding_points(x), first, uniforms, centres, 0, 1)
         np.testing.assert_array_equal(centres[0], ref)
+
+
+@pytest.mark.parametrize(("k", "dim"), [(4, 5), (12, 5), (12, 6), (25, 3)])
+def test_seeding_equals_sklearn_with_the_same_random_numbers(rng, k, dim):
+    """Replay scikit-learn's draws (``choice`` of the first centre, ``uniform`` trials).
+
+    ``k`` = 4, 12, 25 draw 3, 4 and 5 trials per centre: measured one at a time, four
+    in one pass, and four then one; odd ``dim`` leaves a last single feature.
+    """
+    x, _ = blobs(rng, n_per=(60, 80, 100, 40, 30), dim=dim)
+    assert_seeding_as_sklearn(x - x.mean(axis=0), k)
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(1e-30, 0.0), (1e-3, 0.0), (1e25, 0.0), (1.0, 1e6)])
+def test_seeding_equals_sklearn_for_data_of_any_size(rng, scale, offset):
+    """The float32 distances come from centred points scaled by a power of two.
+
+    Without the scaling, squared distances of data at 1e-30 fall below float32's range
+    (every point equally likely) and at 1e25 overflow it; without the centring, data
+    1e6 from the origin loses its gaps of about 1 to rounding.
+    """
+    x, _ = blobs(rng, n_per=(60, 80, 100, 40, 30), dim=6)
+    assert_seeding_as_sklearn(x * scale + offset, 8)
+
+
+@pytest.mark.parametrize("n", [1, 7, 64, 65, 200])
+def test_draw_is_searchsorted_on_the_cumulative_sum(rng, n):
+    """Blocks, then a point: the first point whose running sum reaches the value."""
+    closest = rng.integers(0, 4, n).astype(np.float32)  # small integers: exact sums, zeros
+    closest[0] = max(closest[0], 1.0)
+    out = np.full(n, np.inf, dtype=np.float32)
+    blocks = np.empty(-(-n // kernels._SEED_BLOCK))
+    total = kernels._min_and_block_sums(closest, out, blocks)
+    cum = np.cumsum(closest.astype(np.float64))
+    assert total == cum[-1]
+    np.testing.assert_array_equal(out, closest)
+    values = np.concatenate([cum, cum - 0.5, [0.0, total * 0.999, total * 2]])
+    for value in values:
+        want = min(int(np.searchsorted(cum, value)), n - 1)
+        assert kernels._draw(closest, blocks, value) == want, value
 
 
 # ----------------------------------------------------------------------------- behaviour
