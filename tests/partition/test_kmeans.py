@@ -273,7 +273,8 @@ def test_seeding_equals_sklearn_with_the_same_random_numbers(rng, k, dim):
     """Replay scikit-learn's draws (``choice`` of the first centre, ``uniform`` trials).
 
     ``k`` = 4, 12, 25 draw 3, 4 and 5 trials per centre: measured one at a time, four
-    in one pass, and four then one; odd ``dim`` leaves a last single feature.
+    in one pass, and four then one; ``dim`` 5, 6 and 3 leave 1, 2 and 3 features after
+    the passes of four.
     """
     x, _ = blobs(rng, n_per=(60, 80, 100, 40, 30), dim=dim)
     assert_seeding_as_sklearn(x - x.mean(axis=0), k)
