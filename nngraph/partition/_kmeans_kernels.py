@@ -95,7 +95,8 @@ def _draw(closest, blocks, value):
 
     ``numpy.searchsorted(numpy.cumsum(closest), value)``, clipped to the last point:
     the running sum goes block by block (``blocks`` holds their sums), then point by
-    point within the block that reaches ``value``.
+    point from the block that reaches ``value`` (on into the next blocks, should the
+    points' sum round below the block's).
     """
     n = closest.shape[0]
     acc = 0.0
@@ -103,18 +104,15 @@ def _draw(closest, blocks, value):
     while q < blocks.shape[0] - 1 and acc + blocks[q] < value:
         acc += blocks[q]
         q += 1
-    i = q * _SEED_BLOCK
-    last = min(n, i + _SEED_BLOCK) - 1
-    while i < last:
+    for i in range(q * _SEED_BLOCK, n - 1):
         acc += closest[i]
         if acc >= value:
             return i
-        i += 1
-    return last
+    return n - 1
 
 
 @numba.njit(cache=True, nogil=True)
-def kmeans_plusplus(x, xt32, first, uniforms, centres, start, stop):
+def kmeans_plusplus(x, xt, first, uniforms, centres, potentials, start, stop):
     """Greedy k-means++ seeding of the restarts ``start..stop-1``.
 
     Arthur and Vassilvitskii's seeding with scikit-learn's greedy local trials: the
@@ -122,13 +120,13 @@ def kmeans_plusplus(x, xt32, first, uniforms, centres, start, stop):
     potential) of ``n_trials`` points drawn with probability proportional to the
     squared distance to the closest centre so far: the first point whose running sum
     of those squared distances reaches ``u * potential``, for the uniform ``u`` in
-    ``[0, 1)``. The squared distances are float32, the sums float64.
+    ``[0, 1)``. The squared distances have the dtype of ``xt``; the sums are float64.
 
     Parameters
     ----------
     x : float64 array, shape (n, dim)
         The points: the centres are copied from its rows.
-    xt32 : float32 array, shape (dim, n)
+    xt : float32 or float64 array, shape (dim, n)
         The points, centred, scaled and transposed, for the distances.
     first : int64 array, shape (restarts,)
         The first centre of every restart (a point index).
@@ -136,24 +134,27 @@ def kmeans_plusplus(x, xt32, first, uniforms, centres, start, stop):
         The uniforms that draw the trial points.
     centres : float64 array, shape (restarts, k, dim)
         Overwritten for the restarts ``start..stop-1``.
+    potentials : float64 array, shape (restarts,)
+        Overwritten for those restarts: the sum of the squared distances of the points
+        to their closest centre (of ``xt``).
     start, stop : int
         The restarts to seed.
     """
-    dim, n = xt32.shape
+    dim, n = xt.shape
     k = centres.shape[1]
     n_trials = uniforms.shape[2]
     n_blocks = (n + _SEED_BLOCK - 1) // _SEED_BLOCK
-    closest = np.empty(n, dtype=np.float32)
+    closest = np.empty(n, dtype=xt.dtype)
     blocks = np.empty(n_blocks)
-    trial = np.empty((n_trials, n), dtype=np.float32)
+    trial = np.empty((n_trials, n), dtype=xt.dtype)
     trial_blocks = np.empty((n_trials, n_blocks))
     pots = np.empty(n_trials)
     ids = np.empty(n_trials, dtype=np.int64)
-    four = np.empty((4, dim), dtype=np.float32)
+    four = np.empty((4, dim), dtype=xt.dtype)
     for r in range(start, stop):
         c0 = first[r]
         closest[:] = np.inf
-        _sq_dists(xt32, n, xt32[:, c0], trial[0])
+        _sq_dists(xt, n, xt[:, c0], trial[0])
         pot = _min_and_block_sums(closest, trial[0], blocks)
         closest[:] = trial[0]
         centres[r, 0] = x[c0]
@@ -163,14 +164,14 @@ def kmeans_plusplus(x, xt32, first, uniforms, centres, start, stop):
             t0 = 0
             while t0 + 4 <= n_trials:
                 for q in range(4):
-                    four[q] = xt32[:, ids[t0 + q]]
+                    four[q] = xt[:, ids[t0 + q]]
                 o0, o1, o2, o3 = trial[t0], trial[t0 + 1], trial[t0 + 2], trial[t0 + 3]
-                _sq_dists_four(xt32, n, four, o0, o1, o2, o3)
+                _sq_dists_four(xt, n, four, o0, o1, o2, o3)
                 for t in range(t0, t0 + 4):
                     pots[t] = _min_and_block_sums(closest, trial[t], trial_blocks[t])
                 t0 += 4
             for t in range(t0, n_trials):
-                _sq_dists(xt32, n, xt32[:, ids[t]], trial[t])
+                _sq_dists(xt, n, xt[:, ids[t]], trial[t])
                 pots[t] = _min_and_block_sums(closest, trial[t], trial_blocks[t])
             best = 0
             for t in range(1, n_trials):
@@ -180,6 +181,7 @@ def kmeans_plusplus(x, xt32, first, uniforms, centres, start, stop):
             blocks[:] = trial_blocks[best]
             pot = pots[best]
             centres[r, c] = x[ids[best]]
+        potentials[r] = pot
 
 
 @numba.njit(cache=True, nogil=True)

@@ -264,7 +264,8 @@ def assert_seeding_as_sklearn(x, k):
         first = np.array([rs.choice(len(x), p=np.full(len(x), 1 / len(x)))])
         uniforms = np.stack([rs.uniform(size=n_trials) for _ in range(k - 1)])[None]
         centres = np.empty((1, k, x.shape[1]))
-        kernels.kmeans_plusplus(x, _seeding_points(x), first, uniforms, centres, 0, 1)
+        xt32 = _seeding_points(x).astype(np.float32)
+        kernels.kmeans_plusplus(x, xt32, first, uniforms, centres, np.empty(1), 0, 1)
         np.testing.assert_array_equal(centres[0], ref)
 
 
@@ -290,6 +291,55 @@ def test_seeding_equals_sklearn_for_data_of_any_size(rng, scale, offset):
     """
     x, _ = blobs(rng, n_per=(60, 80, 100, 40, 30), dim=6)
     assert_seeding_as_sklearn(x * scale + offset, 8)
+
+
+@pytest.mark.parametrize(("spread", "float64"), [(1e-8, True), (1e-6, True), (0.3, False)])
+def test_seeding_clusters_too_tight_for_float32_in_float64(rng, spread, float64):
+    """Blobs 1e-6 or 1e-8 wide, 10 apart: float32 rounds their points together.
+
+    With more centres than blobs, float32 seeds then lost 1% (1e-7) to 7% (1e-8) of
+    the best inertia in a review; such data is seeded from float64 distances.
+    """
+    x, _ = blobs(rng, n_per=(80, 80, 80, 80, 80), dim=4, spread=spread)
+    x = x * 5.0
+    k, n_init = 12, 6
+    got = kmeans_plusplus(x, k, n_init, np.random.default_rng(1))
+    rng1 = np.random.default_rng(1)
+    first = rng1.integers(0, len(x), size=n_init)
+    uniforms = rng1.random((n_init, k - 1, 2 + int(np.log(k))))
+    want = {}
+    for dtype in (np.float32, np.float64):
+        want[dtype] = np.empty((n_init, k, 4))
+        xt = _seeding_points(x).astype(dtype)
+        kernels.kmeans_plusplus(x, xt, first, uniforms, want[dtype], np.empty(n_init), 0, n_init)
+    np.testing.assert_array_equal(got, want[np.float64 if float64 else np.float32])
+    if float64:  # the float32 seeds differ: the check is not idle
+        assert not np.array_equal(want[np.float32], want[np.float64])
+
+
+def test_seeding_subnormal_data():
+    """Coordinates near 1e-309 (float64's subnormals) scale up exactly; no overflow."""
+    x = np.array([[0.0], [1e-309], [2e-309], [7e-309]])
+    c = kmeans_plusplus(x, 2, 3, np.random.default_rng(0))
+    assert np.isin(c, x).all()
+    assert kmeans(x, 2, n_init=3, rng=np.random.default_rng(0)).inertia >= 0.0
+
+
+def test_draw_goes_on_past_a_block_whose_sum_rounds_up():
+    """The block's 8-way sum rounds above its running sum: the draw goes on to block 1.
+
+    ``searchsorted`` on the cumulative sum gives 64; stopping at the block's end gave
+    63, a point at distance 0 (a centre already).
+    """
+    closest = np.zeros(128, np.float32)
+    closest[0] = 1.0
+    closest[1:8] = 2.0**-53
+    closest[64] = 1.0
+    blocks = np.empty(2)
+    kernels._min_and_block_sums(closest, np.full(128, np.inf, np.float32), blocks)
+    value = 1.0 + 2.0**-52
+    assert blocks[0] >= value > np.cumsum(closest.astype(np.float64))[63]
+    assert kernels._draw(closest, blocks, value) == 64
 
 
 @pytest.mark.parametrize("n", [1, 7, 64, 65, 200])
