@@ -30,7 +30,7 @@ from ._kmeans_distance_kernels import _sq_dist, _sq_dists, _sq_dists_four, neare
 #: numba's cache checks only this file, so a change there has to change this line
 #: (tests/test_architecture.py says when; docs/architecture.md).
 _COMPILED_IN = {
-    "nngraph.partition._kmeans_distance_kernels": "95dfffdcd2edc25f",
+    "nngraph.partition._kmeans_distance_kernels": "a5efeb802a50b9a4",
 }
 
 
@@ -310,7 +310,7 @@ def _follow_moves(labels, state, shift, half, cand):
 
 
 @numba.njit(cache=True, nogil=True)
-def _assign(x, x32, xx, c, labels, state, shift, half, cand, best, redo, update, sums, counts):
+def _assign(x, x32, xx, c, labels, state, shift, half, cand, nearest, redo, update, sums, counts):
     """Lloyd's assignment step, skipping the distances that cannot change a label.
 
     Returns the number of labels changed. The points that the bounds do not settle
@@ -323,21 +323,13 @@ def _assign(x, x32, xx, c, labels, state, shift, half, cand, best, redo, update,
     sums. Without that stage, 100 restarts on a 9,000-point spectral embedding took
     418 ms instead of 758 ms (one thread), with the same labels.
     """
-    upper = state[0]
-    low2 = state[1]
-    low3 = state[2]
-    runner = state[3]
     m = _follow_moves(labels, state, shift, half, cand)
     changed = 0
-    nearest_three(x, x32, xx, c, cand, m, best, redo)
+    nearest_three(x, x32, xx, c, cand, m, state, nearest, redo)
     for p in range(m):
         i = cand[p]
         a = labels[i]
-        b = np.int64(best[3, p])
-        upper[i] = best[0, p]
-        low2[i] = best[1, p]
-        low3[i] = best[2, p]
-        runner[i] = best[4, p]
+        b = nearest[p]
         if b != a:
             labels[i] = b
             changed += 1
@@ -347,7 +339,7 @@ def _assign(x, x32, xx, c, labels, state, shift, half, cand, best, redo, update,
 
 
 @numba.njit(cache=True, nogil=True)
-def _lloyd_one(x, x32, xx, c, max_iter, tol, labels, state, sums, counts, new, cand, best, redo):
+def _lloyd_one(x, x32, xx, c, max_iter, tol, labels, state, sums, counts, new, cand, nearest, redo):
     """One restart of Lloyd's k-means from the centres ``c`` (updated in place).
 
     The iterates are those of plain Lloyd (scikit-learn's ``_kmeans_single_lloyd``):
@@ -366,16 +358,12 @@ def _lloyd_one(x, x32, xx, c, max_iter, tol, labels, state, sums, counts, new, c
     # Iteration 0's assignment: every distance.
     for i in range(n):
         cand[i] = i
-    nearest_three(x, x32, xx, c, cand, n, best, redo)
+    nearest_three(x, x32, xx, c, cand, n, state, nearest, redo)
     sums[:, :] = 0.0
     counts[:] = 0
     for i in range(n):
-        a = np.int64(best[3, i])
+        a = nearest[i]
         labels[i] = a
-        state[0, i] = best[0, i]
-        state[1, i] = best[1, i]
-        state[2, i] = best[2, i]
-        state[3, i] = best[4, i]
         counts[a] += 1
         for t in range(dim):
             sums[a, t] += x[i, t]
@@ -390,8 +378,9 @@ def _lloyd_one(x, x32, xx, c, max_iter, tol, labels, state, sums, counts, new, c
                         mm = min(mm, _sq_dist(c, j, c, j2))
                 half[j] = 0.5 * np.sqrt(mm)
             final = it == max_iter or total <= tol
+            update = not final
             changed = _assign(
-                x, x32, xx, c, labels, state, shift, half, cand, best, redo, not final, sums, counts
+                x, x32, xx, c, labels, state, shift, half, cand, nearest, redo, update, sums, counts
             )
             if final:
                 # scikit-learn's last assignment step: the labels of the final centres.
@@ -448,13 +437,13 @@ def lloyd(x, x32, xx, centres, max_iter, tol, labels, inertia, n_iter, start, st
     counts = np.empty(k, dtype=np.int64)
     new = np.empty((k, dim))
     cand = np.empty(n, dtype=np.int64)
-    best = np.empty((5, n))
+    nearest = np.empty(n, dtype=np.int64)
     redo = np.empty(n, dtype=np.int64)
     for r in range(start, stop):
         c = centres[r]
         lab = labels[r]
         n_iter[r] = _lloyd_one(
-            x, x32, xx, c, max_iter, tol, lab, state, sums, counts, new, cand, best, redo
+            x, x32, xx, c, max_iter, tol, lab, state, sums, counts, new, cand, nearest, redo
         )
         total = 0.0
         for i in range(n):

@@ -110,13 +110,20 @@ def exact_nearest(x, c, cand):
 
 
 def screened(x, c, cand):
-    """``nearest_three`` as Lloyd calls it: rows 0-4 of ``best`` for the candidates."""
+    """``nearest_three`` as Lloyd calls it, for the (distinct) candidates.
+
+    Returns rows of the candidates: the bound on the nearest centre's distance, the
+    bounds on the runner-up's and every other centre's, the nearest, the runner-up.
+    """
     m = len(cand)
-    best = np.full((5, m), np.nan)
+    state = np.full((4, len(x)), np.nan)
+    nearest = np.full(m, -1, dtype=np.int64)
     distance_kernels.nearest_three(
-        x, *_float32_points(x), c, cand, m, best, np.empty(m, dtype=np.int64)
+        x, *_float32_points(x), c, cand, m, state, nearest, np.empty(m, dtype=np.int64)
     )
-    return best
+    others = np.setdiff1d(np.arange(len(x)), cand)
+    assert np.isnan(state[:, others]).all()  # only the candidates' columns are written
+    return np.vstack([state[:3, cand], nearest, state[3, cand]])
 
 
 @pytest.mark.parametrize(("k", "dim"), [(1, 1), (2, 3), (5, 2), (7, 5), (12, 12), (13, 4)])
@@ -194,9 +201,9 @@ def test_screen_decides_almost_every_point_of_an_embedding(embedding):
 
     def undecided(x, c):
         n = len(x)
-        best, redo = np.empty((5, n)), np.empty(n, dtype=np.int64)
-        cand = np.arange(n, dtype=np.int64)
-        return distance_kernels._screen_three(*_float32_points(x), c, cand, n, best, redo)
+        state, nearest = np.empty((4, n)), np.empty(n, dtype=np.int64)
+        cand, redo = np.arange(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        return distance_kernels._screen_three(*_float32_points(x), c, cand, n, state, nearest, redo)
 
     x = embedding - embedding.mean(axis=0)
     assert undecided(x, x[:: len(x) // 6][:6]) <= 0.01 * len(x)
