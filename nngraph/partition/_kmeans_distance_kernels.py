@@ -23,16 +23,23 @@ exact pass alone took 25.
 Flag policy (as for every ``*_kernels.py`` of nngraph): kernels take only arrays and
 scalars; ``cache=True``; no ``fastmath``; ``nogil=True`` (k-means runs them on its
 worker threads). The small helpers are ``inline="always"`` (see :mod:`._kmeans_kernels`).
+One exception: the screen's dot products (:func:`_dots_four`) may fuse a product and
+its addition (``fastmath={"contract"}``, a fused multiply-add where the CPU has one).
+That neither reorders the sums nor assumes away NaN or infinity, and it rounds once
+where the plain form rounds twice, so the error bound below holds either way; the
+labels are those of the exact distances on any CPU. It took 100 restarts on the big
+MLP's embedding from 307-317 ms to 290-296 ms (one thread, same iterates).
 
 **The screen's error bound.** With ``u = 2**-24`` and ``S = ||x||^2 + ||c||^2``, rounding
 ``x`` and ``c`` to float32 moves the squared distance by at most ``4.2 u S``; the
-float32 norms, the dot product over ``dim`` features and the last two operations add at
-most ``(dim + 4) u S``. The screen uses more than twice the sum, ``2 (dim + 16) u S``
-with the largest ``||c||^2``, plus ``2**-100`` for products below float32's normal range
-(flushed to zero or not). Points with NaN coordinates, or with ``S`` from ``2**126`` up
-(where float32 sums could overflow), are not screened but measured exactly. As the
-bound takes the largest ``||c||^2``, one centre far from the others widens it for every
-point, and the exact pass then does most of the work (the labels stay exact).
+float32 norms, the dot product over ``dim`` features (with or without fused
+multiply-adds) and the last two operations add at most ``(dim + 4) u S``. The screen
+uses more than twice the sum, ``2 (dim + 16) u S`` with the largest ``||c||^2``, plus
+``2**-100`` for products below float32's normal range (flushed to zero or not). Points
+with NaN coordinates, or with ``S`` from ``2**126`` up (where float32 sums could
+overflow), are not screened but measured exactly. As the bound takes the largest
+``||c||^2``, one centre far from the others widens it for every point, and the exact
+pass then does most of the work (the labels stay exact).
 """
 
 from __future__ import annotations
@@ -254,12 +261,13 @@ _TINY = 2.0**-100
 _LARGE = 2.0**126
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _dots_four(xg, nb, c, j, o0, o1, o2, o3):
     """``o_q[b] = sum_t xg[t, b] * c[j + q, t]`` in float32, for ``b < nb`` and ``q < 4``.
 
     ``xg`` has the points as columns; four features per pass over the points, so each
-    accumulator is loaded and stored once per four features.
+    accumulator is loaded and stored once per four features. The products may be fused
+    with their additions (the module's one ``fastmath`` flag, ``contract``: see above).
     """
     dim = xg.shape[0]
     for b in range(nb):

@@ -30,7 +30,7 @@ from ._kmeans_distance_kernels import _sq_dist, _sq_dists, _sq_dists_four, neare
 #: numba's cache checks only this file, so a change there has to change this line
 #: (tests/test_architecture.py says when; docs/architecture.md).
 _COMPILED_IN = {
-    "nngraph.partition._kmeans_distance_kernels": "a5efeb802a50b9a4",
+    "nngraph.partition._kmeans_distance_kernels": "a01ee6071077db9e",
 }
 
 
