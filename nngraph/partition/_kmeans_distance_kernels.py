@@ -201,7 +201,7 @@ def _nearest_three(x, c, cand, m, xg, dist, best):
 
     The points of a batch are gathered with their features as rows (``xg``), so the
     loops over the points run in SIMD lanes. Four centres are measured in one pass,
-    two features at a time, so each load of a point's coordinates serves four
+    four features at a time, so each load of a point's coordinates serves four
     centres; the running three nearest then take the four distances in one pass too.
     They live in arrays of this call (``d1`` ... ``a2``): LLVM can then tell they do
     not overlap and runs the selection in SIMD lanes (rows of one array might overlap,
@@ -438,7 +438,7 @@ def nearest_three(x, x32, xx, c, cand, m, state, nearest, redo):
     c : float64 array, shape (k, dim)
         The centres.
     cand, m : int64 array and int
-        The points to measure (distinct).
+        The points to measure (Lloyd lists each once).
     state : float64 array, shape (>= 4, n)
         Output, in the candidates' columns.
     nearest : int64 array, shape (>= m,)

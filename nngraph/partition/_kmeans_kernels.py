@@ -3,8 +3,9 @@
 The nearest centres of the points that Lloyd's bounds do not settle come from
 :mod:`._kmeans_distance_kernels`.
 
-Flag policy (as for every ``*_kernels.py`` of nngraph): kernels take only arrays and
-scalars; ``cache=True``; no ``fastmath`` (the order of every sum is fixed, so a seed
+Flag policy (as for the ``*_kernels.py`` of nngraph, with one exception in
+:mod:`._kmeans_distance_kernels`): kernels take only arrays and scalars;
+``cache=True``; no ``fastmath`` (the order of every sum is fixed, so a seed
 gives the same centres on every machine and thread count). They also release the GIL
 (``nogil=True``): :func:`~._kmeans.kmeans` runs them on its worker threads, each on its
 own restarts, so the restarts of one fit run side by side without OpenMP.
@@ -30,7 +31,7 @@ from ._kmeans_distance_kernels import _sq_dist, _sq_dists, _sq_dists_four, neare
 #: numba's cache checks only this file, so a change there has to change this line
 #: (tests/test_architecture.py says when; docs/architecture.md).
 _COMPILED_IN = {
-    "nngraph.partition._kmeans_distance_kernels": "a01ee6071077db9e",
+    "nngraph.partition._kmeans_distance_kernels": "5bd78e3334a0bf21",
 }
 
 

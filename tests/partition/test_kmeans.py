@@ -126,7 +126,9 @@ def screened(x, c, cand):
     return np.vstack([state[:3, cand], nearest, state[3, cand]])
 
 
-@pytest.mark.parametrize(("k", "dim"), [(1, 1), (2, 3), (5, 2), (7, 5), (12, 12), (13, 4)])
+@pytest.mark.parametrize(
+    ("k", "dim"), [(1, 1), (2, 3), (5, 2), (7, 5), (12, 12), (13, 4), (12, 200)]
+)
 @pytest.mark.parametrize("m", [0, 1, 127, 128, 300])
 @pytest.mark.parametrize(
     "data",
