@@ -154,10 +154,8 @@ def kmeans_plusplus(x, xt, first, uniforms, centres, potentials, start, stop):
     four = np.empty((4, dim), dtype=xt.dtype)
     for r in range(start, stop):
         c0 = first[r]
-        closest[:] = np.inf
-        _sq_dists(xt, n, xt[:, c0], trial[0])
-        pot = _min_and_block_sums(closest, trial[0], blocks)
-        closest[:] = trial[0]
+        _sq_dists(xt, n, xt[:, c0], closest)
+        pot = _min_and_block_sums(closest, closest, blocks)  # the sums (min of a value and itself)
         centres[r, 0] = x[c0]
         for c in range(1, k):
             for t in range(n_trials):
@@ -355,6 +353,7 @@ def _lloyd_one(x, x32, xx, c, max_iter, tol, labels, state, sums, counts, new, c
     n, dim = x.shape
     k = c.shape[0]
     half = np.empty(k)
+    nearest_sq = np.empty(k)
     shift = np.zeros(k)
     # Iteration 0's assignment: every distance.
     for i in range(n):
@@ -371,13 +370,15 @@ def _lloyd_one(x, x32, xx, c, max_iter, tol, labels, state, sums, counts, new, c
     total = np.inf
     for it in range(max_iter + 1):
         if it > 0:
-            # Half the distance from each centre to its nearest other centre.
+            # Half the distance from each centre to its nearest other centre, each pair
+            # measured once; every centre still sees the others in ascending order.
+            nearest_sq[:] = np.inf
             for j in range(k):
-                mm = np.inf
-                for j2 in range(k):
-                    if j2 != j:
-                        mm = min(mm, _sq_dist(c, j, c, j2))
-                half[j] = 0.5 * np.sqrt(mm)
+                for j2 in range(j + 1, k):
+                    d = _sq_dist(c, j, c, j2)
+                    nearest_sq[j] = min(nearest_sq[j], d)
+                    nearest_sq[j2] = min(nearest_sq[j2], d)
+                half[j] = 0.5 * np.sqrt(nearest_sq[j])
             final = it == max_iter or total <= tol
             update = not final
             changed = _assign(
