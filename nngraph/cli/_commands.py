@@ -219,10 +219,9 @@ def cmd_clusterability(args: argparse.Namespace) -> int:
     _p_floor(args.shuffles, "shuffles", "--shuffles")
     seed = _opt(args, "seed")
     est = make_partitioner(args.method, n_clusters=args.k, random_state=seed)
-    if args.jobs > 1 and args.shuffles > 0:
-        from ..stats import worker_pool
+    from ..stats._worker_pool import start_workers_early
 
-        worker_pool(args.jobs)  # the workers get ready while the graph is built
+    start_workers_early(args.jobs, args.shuffles)  # they get ready as the graph is built
     g = _graph_from(args)
     res = clusterability(
         g,

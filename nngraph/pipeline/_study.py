@@ -286,10 +286,9 @@ def study(
     if output is not None:
         check_output(output, force=force)
     stages = Stages(enabled=progress)
-    if config.jobs > 1 and config.n_shuffles > 0:
-        from ..stats import worker_pool
+    from ..stats._worker_pool import start_workers_early
 
-        worker_pool(config.jobs)  # the workers get ready while the network loads
+    start_workers_early(config.jobs, config.n_shuffles)  # they get ready as the network loads
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with stages("network"):

@@ -80,6 +80,16 @@ def worker_pool(n_jobs: int) -> cf.ProcessPoolExecutor:
         return _POOL
 
 
+def start_workers_early(n_jobs: int, n_tasks: int) -> None:
+    """Start the kept pool now if ``n_tasks`` shuffles will run on ``n_jobs > 1`` workers.
+
+    What a command calls before it loads a network or builds a graph: the workers get
+    ready meanwhile (:func:`worker_pool` returns at once).
+    """
+    if (n_jobs == -1 or n_jobs > 1) and n_tasks > 0:
+        worker_pool(n_jobs)
+
+
 def shutdown_worker_pool(*, terminate: bool = False) -> None:
     """Shut the kept pool down (a later :func:`worker_pool` starts a new one).
 

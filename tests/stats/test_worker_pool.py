@@ -270,3 +270,16 @@ def test_the_fork_server_ignores_ctrl_c_from_its_start(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True"]
+
+
+def test_start_workers_early_only_when_shuffles_run_in_parallel(graphs):
+    from nngraph.stats import _worker_pool as wp
+
+    shutdown_worker_pool()
+    for jobs, shuffles in ((1, 50), (2, 0), (-1, 0)):
+        wp.start_workers_early(jobs, shuffles)
+        assert wp._POOL is None, (jobs, shuffles)
+    wp.start_workers_early(2, 3)
+    pool = wp._POOL
+    assert pool is not None and pool._max_workers == 2
+    assert worker_pool(2) is pool  # clusterability(n_jobs=2) then finds it ready
