@@ -24,7 +24,7 @@ from ..stats._pvalues import (
     combine_pvalues,
     empirical_pvalues,
 )
-from ..utils._io import atomic_write, json_text, to_jsonable, write_json
+from ..utils._io import atomic_write, json_text, to_jsonable
 
 __all__ = ["ProxyResult", "Statistic"]
 
@@ -204,7 +204,7 @@ class ProxyResult:
                     name: {m: c.__dict__ for m, c in by.items()}
                     for name, by in self.combined.items()
                 },
-                "random": {k: v.tolist() for k, v in self.random.items()},
+                "random": dict(self.random),
                 "info": self.info,
             },
             unknown="repr",
@@ -212,10 +212,7 @@ class ProxyResult:
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """Return the result as JSON; also write it to ``path`` when given."""
-        document = self.to_dict()
-        if path is not None:
-            write_json(path, document)
-        return json_text(document)
+        return json_text(self.to_dict(), path)
 
     def to_csv(self, path: str | os.PathLike | None = None) -> str:
         """One row per sub-cluster (``units`` space-separated); written to ``path`` too."""

@@ -184,3 +184,25 @@ def test_to_jsonable_unknown_objects():
     assert to_jsonable({"k": [Thing()]}, unknown="repr") == {"k": ["<a thing>"]}
     with pytest.raises(TypeError, match="set"):
         to_jsonable({1, 2})
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32, np.uint8, np.bool_])
+@pytest.mark.parametrize("shape", [(0,), (7,), (3, 4), (2, 0, 3), (2, 3, 2)])
+def test_to_jsonable_arrays_equal_the_element_by_element_walk(rng, dtype, shape):
+    # Arrays take a fast path (tolist, non-finite values patched): it must give exactly
+    # what walking the nested lists gives, value by value and type by type.
+    a = (rng.normal(size=shape) * 5).astype(dtype)
+    if a.dtype.kind == "f" and a.size:
+        flat = a.reshape(-1)
+        flat[rng.integers(0, a.size, 3)] = [np.nan, np.inf, -np.inf]
+    fast = to_jsonable(a)
+    slow = to_jsonable(a.tolist())
+    assert fast == slow
+
+    def types(v):
+        return [types(u) for u in v] if isinstance(v, list) else type(v)
+
+    assert types(fast) == types(slow)
+    if a.dtype.kind == "f" and a.size:
+        with pytest.raises(ValueError, match="x holds a non-finite number"):
+            to_jsonable(a, what="x", nonfinite="error")
