@@ -171,4 +171,3 @@ def _numeric_array(value: Any, what: str, nonfinite: str) -> list[Any]:
             obj[bad] = None
             return obj.tolist()
     return arr.tolist()
-
