@@ -132,7 +132,16 @@ def screened(x, c, cand):
 @pytest.mark.parametrize("m", [0, 1, 127, 128, 300])
 @pytest.mark.parametrize(
     "data",
-    ["ties", "gaussian", "far from the origin", "small", "tiny", "near the top", "huge"],
+    [
+        "ties",
+        "gaussian",
+        "far from the origin",
+        "a far centre",
+        "small",
+        "tiny",
+        "near the top",
+        "huge",
+    ],
 )
 def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim, m, data):
     """The float32 screen gives the labels of the exact distances, and true bounds.
@@ -141,7 +150,8 @@ def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim,
     origin (norms 1e4, gaps 1) make its error bound wide; "small" (1e-15) is screened
     with squares near 1e-30; the squares of "tiny" (1e-30) fall below float32's normal
     range; in "near the top" (1e18) sums of squares can overflow float32 where the
-    squares do not (found by review); the squares of "huge" (1e25) overflow.
+    squares do not (found by review); the squares of "huge" (1e25) overflow; "a far
+    centre" (1e6 away, with a few points near it) has an error bound of its own.
     """
     if data == "ties":
         x = rng.integers(-2, 3, (400, dim)).astype(float)
@@ -152,6 +162,7 @@ def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim,
         scale, offset = {
             "gaussian": (1.0, 0.0),
             "far from the origin": (1.0, 1e4),
+            "a far centre": (1.0, 0.0),
             "small": (1e-15, 0.0),
             "tiny": (1e-30, 0.0),
             "near the top": (1e18, 0.0),
@@ -159,6 +170,9 @@ def test_screened_nearest_centre_is_the_exact_one_with_valid_bounds(rng, k, dim,
         }[data]
         x = x * scale + offset
         c = c * scale + offset
+        if data == "a far centre":
+            c[-1] += 1e6
+            x[:3] = c[-1] + rng.normal(size=(3, dim))
     cand = np.sort(rng.choice(400, m, replace=False)).astype(np.int64)
     best = screened(x, c, cand)
     d = exact_nearest(x, c, cand)
@@ -211,6 +225,31 @@ def test_screen_decides_almost_every_point_of_an_embedding(embedding):
     assert undecided(x, x[:: len(x) // 6][:6]) <= 0.01 * len(x)
     ties = np.repeat(x[:1], 3, axis=0)  # points exactly between two centres
     assert undecided(ties, np.array([ties[0] - 0.5, ties[0] + 0.5])) == 3
+
+
+def test_a_far_centre_leaves_the_other_points_to_the_screen(embedding, rng):
+    """A centre far from the others (a small far cluster) widens only its own bound.
+
+    Before the screen's bounds were per centre, the largest ``||c||^2`` set every
+    point's error bound: with a centre 100 times the embedding's extent away, the exact
+    pass measured 120 of these 305 points again.
+    """
+    x = embedding - embedding.mean(axis=0)
+    extent = np.abs(x).max()
+    far = x[0] + 100 * extent * np.ones(x.shape[1])
+    points = np.vstack([x, far + 1e-3 * extent * rng.normal(size=(5, x.shape[1]))])
+    c = np.vstack([x[:: len(x) // 5][:5], far])
+    n = len(points)
+    state, nearest = np.empty((4, n)), np.empty(n, dtype=np.int64)
+    cand, redo = np.arange(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    undecided = distance_kernels._screen_three(
+        *_float32_points(points), c, cand, n, state, nearest, redo
+    )
+    assert undecided <= 0.01 * n
+    d = exact_nearest(points, c, cand)
+    decided = np.setdiff1d(np.arange(n), redo[:undecided])
+    np.testing.assert_array_equal(nearest[decided], d.argmin(axis=1)[decided])
+    assert np.all(nearest[-5:] == 5)
 
 
 def test_moving_bounds_list_the_points_a_reference_would(rng):
