@@ -31,7 +31,7 @@ from ._kmeans_distance_kernels import _sq_dist, _sq_dists, _sq_dists_four, neare
 #: numba's cache checks only this file, so a change there has to change this line
 #: (tests/test_architecture.py says when; docs/architecture.md).
 _COMPILED_IN = {
-    "nngraph.partition._kmeans_distance_kernels": "396459de6d6d207a",
+    "nngraph.partition._kmeans_distance_kernels": "16eb6908a3e0944e",
 }
 
 
