@@ -17,6 +17,8 @@ from nngraph.datasets import planted_partition
 from nngraph.partition import _kmeans_distance_kernels as distance_kernels
 from nngraph.partition import _kmeans_kernels as kernels
 from nngraph.partition._kmeans import (
+    _SEED_FLOAT32_SPREAD,
+    _float32_floor,
     _float32_points,
     _seeding_points,
     kmeans,
@@ -375,6 +377,52 @@ def test_seeding_clusters_too_tight_for_float32_in_float64(rng, spread, float64)
     np.testing.assert_array_equal(got, want[np.float64 if float64 else np.float32])
     if float64:  # the float32 seeds differ: the check is not idle
         assert not np.array_equal(want[np.float32], want[np.float64])
+
+
+def _seeding_dtypes(monkeypatch):
+    """Record the dtype of the points of every call of the seeding kernel."""
+    used = []
+    real = kernels.kmeans_plusplus
+
+    def spy(x, points, *args):
+        used.append(points.dtype)
+        return real(x, points, *args)
+
+    monkeypatch.setattr(kernels, "kmeans_plusplus", spy)
+    return used
+
+
+@pytest.mark.parametrize(("far", "float64"), [(100.0, False), (1e6, True)])
+def test_far_outliers_leave_the_seeding_in_float32(embedding, monkeypatch, far, float64):
+    """A few points far away set the scale; the others' small norms keep float32 exact.
+
+    The first bound of ``_float32_floor`` (every coordinate below 1) sent this data to
+    float64 at 100 times the extent; the bound from the points' norms keeps float32,
+    with the draws of float64. A million times away, the others are too fine for it.
+    """
+    x = embedding - embedding.mean(axis=0)
+    outliers = x[:3] + far * np.abs(x).max()
+    data = np.vstack([x, outliers])
+    used = _seeding_dtypes(monkeypatch)
+    got = kmeans_plusplus(data, 8, 6, np.random.default_rng(3))
+    assert used == [np.float32, np.float64] if float64 else used == [np.float32]
+    rng1 = np.random.default_rng(3)
+    first = rng1.integers(0, len(data), size=6)
+    uniforms = rng1.random((6, 7, 2 + int(np.log(8))))
+    want = np.empty((6, 8, data.shape[1]))
+    points = _seeding_points(data)
+    kernels.kmeans_plusplus(data, points, first, uniforms, want, np.empty(6), 0, 6)
+    np.testing.assert_array_equal(got, want)  # float64's seeds
+    n, dim = len(data), data.shape[1]
+    assert _float32_floor(points) < n * dim * _SEED_FLOAT32_SPREAD**2
+
+
+def test_float32_floor_is_never_above_the_coordinate_bound(rng):
+    for scale in (1e-3, 1.0, 1e3):
+        x = rng.normal(size=(200, 7)) * scale
+        x[:5] *= rng.integers(1, 1000)
+        points = _seeding_points(x)
+        assert _float32_floor(points) <= 200 * 7 * _SEED_FLOAT32_SPREAD**2
 
 
 def test_seeding_subnormal_data():
