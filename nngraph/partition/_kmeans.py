@@ -102,8 +102,11 @@ def kmeans_plusplus(
     those distances most). The squared distances are computed in float32, on centred
     and scaled points, which takes two thirds of the time; where clusters are too
     tight for float32's resolution (relative to the points' norms), in float64. The
-    draws are those of float64 but for ties within that resolution; the centres are
-    rows of ``x``.
+    centres are rows of ``x``. The draws follow float64's probabilities to within that
+    resolution (every partial sum of the squared distances to about 2e-4), but a draw
+    that lands that close to a boundary takes a neighbouring point: on data near the
+    float32 limit a review found other seeds than float64's in 7-15% of restarts, with
+    no systematic loss of inertia; on the benchmarks' spectral embeddings, none in 2,000.
 
     Parameters
     ----------
@@ -169,7 +172,8 @@ def _float32_floor(xt: np.ndarray) -> float:
     distance; plus ``2**-149`` per coordinate below float32's normal range), so
     ``E = sum eta^2 <= u^2 (8 X + 2 P)`` over the points (``X`` the sum of their squared
     norms, ``P`` the potential), or ``4 u^2 n dim`` with every coordinate below 1. The
-    potential moves by at most ``2 sqrt(E P) + E``, about 2e-4 of itself, where
+    squared distances, summed over any set of points (every partial sum the draws
+    read), move by at most ``2 sqrt(E P) + E``, about 2e-4 of ``P``, where
     ``P >= 1e8 E``: with :data:`_SEED_FLOAT32_SPREAD` ``s``, ``P >= s^2 n dim`` (the
     first bound) or ``P (1 - s^2 / 2) >= 2 s^2 X`` (the second). The second is the
     smaller where a few far points set the scale: with 20 of the 8,986 points of the

@@ -392,37 +392,71 @@ def _seeding_dtypes(monkeypatch):
     return used
 
 
-@pytest.mark.parametrize(("far", "float64"), [(100.0, False), (1e6, True)])
+@pytest.mark.parametrize(("far", "float64"), [(200.0, False), (1e4, True)])
 def test_far_outliers_leave_the_seeding_in_float32(embedding, monkeypatch, far, float64):
     """A few points far away set the scale; the others' small norms keep float32 exact.
 
-    The first bound of ``_float32_floor`` (every coordinate below 1) sent this data to
-    float64 at 100 times the extent; the bound from the points' norms keeps float32,
-    with the draws of float64. A million times away, the others are too fine for it.
+    At 200 times the extent the coordinate bound of ``_float32_floor`` (every
+    coordinate below 1) would send this data to float64 (its smallest potential is a
+    quarter of that bound); the bound from the points' norms keeps float32, with
+    float64's seeds here. Ten thousand times away, the others are too fine for it.
     """
     x = embedding - embedding.mean(axis=0)
-    outliers = x[:3] + far * np.abs(x).max()
-    data = np.vstack([x, outliers])
+    data = np.vstack([x, x[:3] + far * np.abs(x).max()])
+    n, dim = data.shape
+    points = _seeding_points(data)
+    rng1 = np.random.default_rng(3)
+    first = rng1.integers(0, n, size=6)
+    uniforms = rng1.random((6, 7, 2 + int(np.log(8))))
+    want = {}
+    for dtype in (np.float32, np.float64):
+        want[dtype], pot = np.empty((6, 8, dim)), np.empty(6)
+        kernels.kmeans_plusplus(data, points.astype(dtype), first, uniforms, want[dtype], pot, 0, 6)
+        if dtype is np.float32:
+            pot32 = pot.min()
+    coordinate_bound = n * dim * _SEED_FLOAT32_SPREAD**2
+    if float64:
+        assert pot32 < _float32_floor(points)
+    else:  # the case the bound from the norms decides
+        assert _float32_floor(points) <= pot32 < coordinate_bound
     used = _seeding_dtypes(monkeypatch)
     got = kmeans_plusplus(data, 8, 6, np.random.default_rng(3))
-    assert used == [np.float32, np.float64] if float64 else used == [np.float32]
-    rng1 = np.random.default_rng(3)
-    first = rng1.integers(0, len(data), size=6)
-    uniforms = rng1.random((6, 7, 2 + int(np.log(8))))
-    want = np.empty((6, 8, data.shape[1]))
-    points = _seeding_points(data)
-    kernels.kmeans_plusplus(data, points, first, uniforms, want, np.empty(6), 0, 6)
-    np.testing.assert_array_equal(got, want)  # float64's seeds
-    n, dim = len(data), data.shape[1]
-    assert _float32_floor(points) < n * dim * _SEED_FLOAT32_SPREAD**2
+    assert used == ([np.float32, np.float64] if float64 else [np.float32])
+    np.testing.assert_array_equal(got, want[np.float64 if float64 else np.float32])
+    if not float64:
+        np.testing.assert_array_equal(want[np.float32], want[np.float64])
 
 
-def test_float32_floor_is_never_above_the_coordinate_bound(rng):
-    for scale in (1e-3, 1.0, 1e3):
-        x = rng.normal(size=(200, 7)) * scale
-        x[:5] *= rng.integers(1, 1000)
-        points = _seeding_points(x)
-        assert _float32_floor(points) <= 200 * 7 * _SEED_FLOAT32_SPREAD**2
+def test_float32_seeding_keeps_the_potential_within_its_bound(rng):
+    """Where ``_float32_floor`` keeps float32, the seeds' potentials are right to 2e-4.
+
+    The float32 potential of every restart against the exact potential of the same
+    seeds, on clusters of several widths with a few points far away. The tightest
+    clusters, where float32 is off by more than that, must go to float64.
+    """
+    kept, too_coarse = 0, 0
+    for width in (0.3, 0.1, 0.03, 0.01, 1e-5):
+        for far in (1.0, 10.0, 30.0, 100.0, 3e3):
+            centres = rng.normal(0, 1, (6, 5))
+            x = np.vstack([rng.normal(c, width, (60, 5)) for c in centres])
+            x = np.vstack([x, x[:4] + far * np.abs(x).max() * rng.normal(size=(4, 5))])
+            points = _seeding_points(x)
+            r, k = 20, 12
+            first = rng.integers(0, len(x), size=r)
+            uniforms = rng.random((r, k - 1, 2 + int(np.log(k))))
+            seeds, pot = np.empty((r, k, 5)), np.empty(r)
+            kernels.kmeans_plusplus(x, points.astype(np.float32), first, uniforms, seeds, pot, 0, r)
+            p = points.T  # the scaled points, in float64
+            exact = np.empty(r)
+            for i in range(r):
+                rows = (x[:, None, :] == seeds[i][None]).all(axis=2).any(axis=1)
+                exact[i] = ((p[:, None, :] - p[rows][None]) ** 2).sum(axis=2).min(axis=1).sum()
+            error = np.max(np.abs(pot - exact) / exact)
+            if pot.min() >= _float32_floor(points):
+                kept += 1
+                assert error <= 2e-4, (width, far, error)
+            too_coarse += error > 2e-4
+    assert kept >= 10 and too_coarse >= 1  # both sides of the floor were tried
 
 
 def test_seeding_subnormal_data():
