@@ -159,8 +159,8 @@ def kmeans_plusplus(
 #: The float32 seeding stands when, in every restart, the root mean squared distance of
 #: the points to their seeds is at least this times ``sqrt(dim)`` (the points scaled so
 #: that no coordinate reaches 1): float32 rounding of the coordinates (up to 2**-24
-#: each) then moves the sum of the squared distances by about 1e-4 of itself at most.
-#: :func:`_float32_floor` also allows smaller sums where the points' norms are small.
+#: each) then moves the sum of the squared distances by about 2e-4 of itself at most
+#: (:func:`_float32_floor`, which also allows smaller sums where the norms are small).
 _SEED_FLOAT32_SPREAD = 2e4 * 2.0**-24
 
 
@@ -194,9 +194,9 @@ def _seeding_points(x: np.ndarray) -> np.ndarray:
     by a power of two (exact but in float64's subnormal range) leave as they are. With
     the largest coordinate between 1/2 and 1, float32 squared distances do not
     overflow, and :func:`_float32_floor` says when their rounding (relative to the
-    points' norms) leaves the draws as they are. On the embeddings of the MLP 784-2048x4-10 and of
-    the digits MLP, 1,000 restarts of 12 centres on each got the same seeds in float32
-    as in float64.
+    points' norms) is fine enough for the draws. On the embeddings of the MLP
+    784-2048x4-10 and of the digits MLP, 1,000 restarts of 12 centres on each got the
+    same seeds in float32 as in float64.
     """
     xc = x - x.mean(axis=0)
     top = float(np.max(np.abs(xc))) if xc.size else 0.0

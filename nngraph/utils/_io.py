@@ -128,7 +128,7 @@ def to_jsonable(
             return value
         if nonfinite == "null":
             return None
-        raise ValueError(f"{what} holds a non-finite number ({value}); JSON cannot store it")
+        raise _non_finite(what, value)
     if hasattr(value, "tolist") and hasattr(value, "dtype"):
         if getattr(value.dtype, "kind", "") in _NUMERIC_KINDS and hasattr(value, "ndim"):
             return _numeric_array(value, what, nonfinite)
@@ -163,11 +163,13 @@ def _numeric_array(value: Any, what: str, nonfinite: str) -> list[Any]:
         bad = ~np.isfinite(arr)
         if bad.any():
             if nonfinite != "null":
-                first = float(arr[bad].flat[0])
-                raise ValueError(
-                    f"{what} holds a non-finite number ({first}); JSON cannot store it"
-                )
+                raise _non_finite(what, float(arr[bad].flat[0]))
             obj = arr.astype(object)
             obj[bad] = None
             return obj.tolist()
     return arr.tolist()
+
+
+def _non_finite(what: str, value: float) -> ValueError:
+    """Return the error for a non-finite number where JSON must keep every number."""
+    return ValueError(f"{what} holds a non-finite number ({value}); JSON cannot store it")

@@ -20,6 +20,7 @@ from nngraph.partition._kmeans import (
     _SEED_FLOAT32_SPREAD,
     _float32_floor,
     _float32_points,
+    _n_trials,
     _seeding_points,
     kmeans,
     kmeans_plusplus,
@@ -355,6 +356,20 @@ def test_seeding_equals_sklearn_for_data_of_any_size(rng, scale, offset):
     assert_seeding_as_sklearn(x * scale + offset, 8)
 
 
+def seeded(x, dtype, n_init, k, rng):
+    """Run the seeding kernel on ``x`` in ``dtype`` with kmeans_plusplus's draws.
+
+    ``rng`` draws the first centres, then the uniforms, as :func:`kmeans_plusplus`
+    does. Returns the seeds ``(n_init, k, dim)`` and every restart's potential.
+    """
+    first = rng.integers(0, len(x), size=n_init)
+    uniforms = rng.random((n_init, k - 1, _n_trials(k)))
+    seeds, potentials = np.empty((n_init, k, x.shape[1])), np.empty(n_init)
+    points = _seeding_points(x).astype(dtype)
+    kernels.kmeans_plusplus(x, points, first, uniforms, seeds, potentials, 0, n_init)
+    return seeds, potentials
+
+
 @pytest.mark.parametrize(("spread", "float64"), [(1e-8, True), (1e-6, True), (0.3, False)])
 def test_seeding_clusters_too_tight_for_float32_in_float64(rng, spread, float64):
     """Blobs 1e-6 or 1e-8 wide, 10 apart: float32 rounds their points together.
@@ -366,14 +381,9 @@ def test_seeding_clusters_too_tight_for_float32_in_float64(rng, spread, float64)
     x = x * 5.0
     k, n_init = 12, 6
     got = kmeans_plusplus(x, k, n_init, np.random.default_rng(1))
-    rng1 = np.random.default_rng(1)
-    first = rng1.integers(0, len(x), size=n_init)
-    uniforms = rng1.random((n_init, k - 1, 2 + int(np.log(k))))
-    want = {}
-    for dtype in (np.float32, np.float64):
-        want[dtype] = np.empty((n_init, k, 4))
-        xt = _seeding_points(x).astype(dtype)
-        kernels.kmeans_plusplus(x, xt, first, uniforms, want[dtype], np.empty(n_init), 0, n_init)
+    want = {
+        dt: seeded(x, dt, n_init, k, np.random.default_rng(1))[0] for dt in (np.float32, np.float64)
+    }
     np.testing.assert_array_equal(got, want[np.float64 if float64 else np.float32])
     if float64:  # the float32 seeds differ: the check is not idle
         assert not np.array_equal(want[np.float32], want[np.float64])
@@ -405,26 +415,19 @@ def test_far_outliers_leave_the_seeding_in_float32(embedding, monkeypatch, far, 
     data = np.vstack([x, x[:3] + far * np.abs(x).max()])
     n, dim = data.shape
     points = _seeding_points(data)
-    rng1 = np.random.default_rng(3)
-    first = rng1.integers(0, n, size=6)
-    uniforms = rng1.random((6, 7, 2 + int(np.log(8))))
-    want = {}
-    for dtype in (np.float32, np.float64):
-        want[dtype], pot = np.empty((6, 8, dim)), np.empty(6)
-        kernels.kmeans_plusplus(data, points.astype(dtype), first, uniforms, want[dtype], pot, 0, 6)
-        if dtype is np.float32:
-            pot32 = pot.min()
+    seeds32, pot32 = seeded(data, np.float32, 6, 8, np.random.default_rng(3))
+    seeds64, _ = seeded(data, np.float64, 6, 8, np.random.default_rng(3))
     coordinate_bound = n * dim * _SEED_FLOAT32_SPREAD**2
     if float64:
-        assert pot32 < _float32_floor(points)
+        assert pot32.min() < _float32_floor(points)
     else:  # the case the bound from the norms decides
-        assert _float32_floor(points) <= pot32 < coordinate_bound
+        assert _float32_floor(points) <= pot32.min() < coordinate_bound
     used = _seeding_dtypes(monkeypatch)
     got = kmeans_plusplus(data, 8, 6, np.random.default_rng(3))
     assert used == ([np.float32, np.float64] if float64 else [np.float32])
-    np.testing.assert_array_equal(got, want[np.float64 if float64 else np.float32])
+    np.testing.assert_array_equal(got, seeds64 if float64 else seeds32)
     if not float64:
-        np.testing.assert_array_equal(want[np.float32], want[np.float64])
+        np.testing.assert_array_equal(seeds32, seeds64)
 
 
 def test_float32_seeding_keeps_the_potential_within_its_bound(rng):
@@ -441,11 +444,8 @@ def test_float32_seeding_keeps_the_potential_within_its_bound(rng):
             x = np.vstack([rng.normal(c, width, (60, 5)) for c in centres])
             x = np.vstack([x, x[:4] + far * np.abs(x).max() * rng.normal(size=(4, 5))])
             points = _seeding_points(x)
-            r, k = 20, 12
-            first = rng.integers(0, len(x), size=r)
-            uniforms = rng.random((r, k - 1, 2 + int(np.log(k))))
-            seeds, pot = np.empty((r, k, 5)), np.empty(r)
-            kernels.kmeans_plusplus(x, points.astype(np.float32), first, uniforms, seeds, pot, 0, r)
+            r = 20
+            seeds, pot = seeded(x, np.float32, r, 12, rng)
             p = points.T  # the scaled points, in float64
             exact = np.empty(r)
             for i in range(r):
