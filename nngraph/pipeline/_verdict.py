@@ -286,7 +286,8 @@ def make_verdict(result: Any) -> Verdict:
         counts = [graphs[k].n_significant for k in both]
         headline = (
             f"The {both[0]} graph is more clusterable than shuffled networks, and "
-            f"{counts[0]} of its sub-clusters are significantly important or "
+            f"{counts[0]} of its sub-clusters {'is' if counts[0] == 1 else 'are'} "
+            f"significantly important or "
             f"coherent after Benjamini-Hochberg at {config.alpha:g}."
             if len(both) == 1
             else f"The {' and '.join(both)} graphs are each more clusterable than shuffled "

@@ -109,6 +109,12 @@ def test_the_verdict_follows_the_evidence(small_study):
         "The weight and activation graphs are each more clusterable than shuffled networks, "
         "and 1 and 1 of their sub-clusters respectively are significantly important"
     )
+    # One graph, one significant sub-cluster: "is", not "are".
+    one = dataclasses.replace(both, graphs={"weight": both.graphs["weight"]})
+    assert one.verdict().headline.startswith(
+        "The weight graph is more clusterable than shuffled networks, and 1 of its "
+        "sub-clusters is significantly important or coherent"
+    )
 
 
 def test_the_summary_is_strict_json(small_study):
