@@ -135,7 +135,7 @@ def coherence_figure(
             if not len(controls):
                 controls = [x[top[1 + j, 0]] for j in range(min(n_controls, top.shape[0] - 1))]
         elif dataset is not None:
-            axes[r, col].text(
+            note = axes[r, col].text(
                 0.0,
                 0.5,
                 "too small for the data-set test",
@@ -143,6 +143,10 @@ def coherence_figure(
                 color="0.4",
                 transform=axes[r, col].transAxes,
             )
+            # It runs on over the empty cells to its right: left out of tight_layout,
+            # which otherwise widened every gap between columns to fit it and shrank
+            # the pictures to a fraction of their cells.
+            note.set_in_layout(False)
         col += ex_cols
         for j, img in enumerate(controls):
             _draw(axes[r, col + j], img, image_shape, f"random {j + 1}", "0.5")

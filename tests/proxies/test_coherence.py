@@ -376,6 +376,31 @@ def test_figure(digits, tmp_path):
     assert len(fig.axes) >= 1 + 5 + 3
 
 
+def test_figure_keeps_its_pictures_when_a_row_has_no_examples(digits):
+    """A sub-cluster too small for the data-set test gets a note, not a smaller figure.
+
+    The note runs on over the empty cells to its right; counted by tight_layout, it
+    widened every gap between columns and the pictures took 27% of their cells' width.
+    """
+    model, data, _, part = digits
+    kw = dict(n_random=4, random_state=0)
+    vis = ng.coherence(
+        model, part, data.x_test, data.y_test, method="visualization", steps=5, min_size=2, **kw
+    )
+    layer = vis.rows[0]["layer"]
+    sizes = sorted(r["size"] for r in vis.rows if r["layer"] == layer)
+    assert sizes[0] < sizes[-1]
+    ds = ng.coherence(model, part, data.x_test, data.y_test, min_size=sizes[-1], **kw)
+    assert {r["size"] for r in ds.rows if r["layer"] == layer} == {sizes[-1]}
+    fig = coherence_figure(data.x_test, layer, dataset=ds, visualization=vis, image_shape=(8, 8))
+    n_cols = 1 + 5 + 3
+    notes = [t for ax in fig.axes for t in ax.texts if "too small" in t.get_text()]
+    assert len(notes) == sum(size < sizes[-1] for size in sizes)
+    for ax in fig.axes:
+        if ax.images:
+            assert ax.get_position().width * n_cols > 0.6  # of its cell's width
+
+
 @pytest.mark.slow
 def test_dataset_statistic_is_calibrated_under_random_partitions(digits):
     model, data, g, _ = digits
