@@ -90,7 +90,11 @@ def _proxy_blocks(key: str, res: Any, kind: str, draw: Pictures) -> list[Any]:
         Paragraph.of(
             f"{what}; the same was done for {n_random} random same-size sets of its layer, "
             f"and the sub-cluster's p-value is the share of them that did at least as well. "
-            f"{res.n_rows} sub-clusters were tested."
+            + (
+                "1 sub-cluster was tested."
+                if res.n_rows == 1
+                else f"{res.n_rows} sub-clusters were tested."
+            )
         )
     ]
     intact = res.info.get("intact") or {}

@@ -249,7 +249,8 @@ def _graph_verdict(kind: str, gs: Any, config: Any) -> GraphVerdict:
             i = names.index("spectral")
             others = [
                 f"{n} (NMI {gs.comparison.nmi[i, j]:.2f}, ARI {gs.comparison.ari[i, j]:.2f}, "
-                f"{gs.comparison.rows[j]['n_clusters']} clusters)"
+                f"{gs.comparison.rows[j]['n_clusters']} "
+                f"cluster{'' if gs.comparison.rows[j]['n_clusters'] == 1 else 's'})"
                 for j, n in enumerate(names)
                 if j != i
             ]

@@ -245,9 +245,9 @@ class ProxyResult:
 
     def summary(self) -> str:
         """Summarise in a few lines: per statistic, significant rows and combined p."""
+        noun = "sub-cluster" if self.n_rows == 1 else "sub-clusters"
         lines = [
-            f"{self.proxy}: {self.n_rows} sub-clusters, {self.info.get('n_random', '?')} "
-            f"random sets each"
+            f"{self.proxy}: {self.n_rows} {noun}, {self.info.get('n_random', '?')} random sets each"
         ]
         for stat in self.statistics:
             if stat.name not in self.combined:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html.parser
 import io
 import re
@@ -399,3 +400,25 @@ def test_a_bad_report_workers_variable_warns_and_draws(monkeypatch, value, worke
     else:
         queue = PictureQueue()
     assert queue.workers >= 1 and (workers is None or queue.workers == workers)
+
+
+def test_counts_of_one_read_in_the_singular(small_study, tmp_path):
+    """'1 sub-cluster was tested', '1 cluster', '1 sub-cluster, ...': never '1 ... were'."""
+    from nngraph.pipeline import _report_proxies
+    from nngraph.pipeline._report_document import Pictures
+
+    gs = small_study.graphs["weight"]
+    one = dataclasses.replace(gs.importance, rows=gs.importance.rows[:1])
+    draw = Pictures(tmp_path, "w", [], enabled=False)
+    section = Section("s", "S")
+    section.add(*_report_proxies._proxy_blocks("importance", one, "weight", draw))
+    text = render_markdown(Document("t", "", [section]))
+    assert "1 sub-cluster was tested." in text and "sub-clusters were" not in text
+    assert str(one).startswith("importance: 1 sub-cluster, ")
+    comparison = gs.comparison
+    j = next(i for i, n in enumerate(comparison.names) if n != "spectral")
+    rows = [dict(r, n_clusters=1) if i == j else r for i, r in enumerate(comparison.rows)]
+    single = dataclasses.replace(gs, comparison=dataclasses.replace(comparison, rows=rows))
+    lines = dataclasses.replace(small_study, graphs={"weight": single}).verdict().graphs["weight"]
+    compared = [line for line in lines.lines if line.startswith("Spectral clustering against")]
+    assert compared and ", 1 cluster)" in compared[0]

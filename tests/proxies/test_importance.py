@@ -6,6 +6,7 @@ Also: the model is never touched, bad input is refused, results round-trip.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -456,6 +457,9 @@ def test_results_round_trip_and_read(noisy_task, tmp_path):
         res.rows[0]["balanced_accuracy_p"]
     )
     assert "balanced_accuracy" in str(res) and "combined p" in str(res)
+    assert str(res).startswith(f"importance: {res.n_rows} sub-clusters, 5 random sets each")
+    one = dataclasses.replace(res, rows=res.rows[:1])
+    assert one.summary().startswith("importance: 1 sub-cluster, 5 random sets each")
     ax = res.plot()
     assert ax.get_ylabel() == "p (balanced_accuracy)"
 
