@@ -22,7 +22,7 @@ from ._report_document import (
     format_p,
     not_run,
 )
-from ._verdict import PROXY_STATISTICS
+from ._verdict import PROXY_STATISTICS, hurts_classes
 
 __all__ = ["PROXY_TITLES", "coherence_section", "importance_section"]
 
@@ -121,7 +121,7 @@ def _proxy_blocks(key: str, res: Any, kind: str, draw: Pictures) -> list[Any]:
                 f"{', '.join(which)}"
             )
             if r.get("classes_hurt"):
-                item += f"; hurts classes {', '.join(map(str, r['classes_hurt']))} most"
+                item += f"; {hurts_classes(r['classes_hurt'])}"
             items.append(item)
         blocks += [Paragraph.of(Strong("Significant sub-clusters:")), Bullets.of(items)]
     else:

@@ -403,17 +403,22 @@ def test_a_bad_report_workers_variable_warns_and_draws(monkeypatch, value, worke
 
 
 def test_counts_of_one_read_in_the_singular(small_study, tmp_path):
-    """'1 sub-cluster was tested', '1 cluster', '1 sub-cluster, ...': never '1 ... were'."""
+    """'1 sub-cluster was tested', '1 cluster', 'hurts class 4 most': never '1 ... were'."""
     from nngraph.pipeline import _report_proxies
     from nngraph.pipeline._report_document import Pictures
+    from nngraph.pipeline._verdict import hurts_classes
 
     gs = small_study.graphs["weight"]
-    one = dataclasses.replace(gs.importance, rows=gs.importance.rows[:1])
+    row = dict(gs.importance.rows[0], loss_significant=True, classes_hurt=[4])
+    one = dataclasses.replace(gs.importance, rows=[row])
     draw = Pictures(tmp_path, "w", [], enabled=False)
     section = Section("s", "S")
     section.add(*_report_proxies._proxy_blocks("importance", one, "weight", draw))
     text = render_markdown(Document("t", "", [section]))
     assert "1 sub-cluster was tested." in text and "sub-clusters were" not in text
+    assert "; hurts class 4 most" in text
+    assert hurts_classes([9, 5, 3]) == "hurts classes 9, 5, 3 most"
+    assert hurts_classes([[9, 5], [2]]) == "hurts classes head 0: 9, 5; head 1: 2 most"
     assert str(one).startswith("importance: 1 sub-cluster, ")
     comparison = gs.comparison
     j = next(i for i, n in enumerate(comparison.names) if n != "spectral")
