@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..utils._text import counted
+
 __all__ = [
     "UNCLUSTERED",
     "clusterability_figure",
@@ -259,7 +261,7 @@ def network_figure(
         ax.set_xticks(range(n_layers))
         ax.set_xticklabels(
             [
-                f"{layer_label(n, graph)}\n{s} unit{'' if s == 1 else 's'}"
+                f"{layer_label(n, graph)}\n{counted(s, 'unit')}"
                 for n, s in zip(graph.layer_names, sizes, strict=True)
             ]
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..utils._text import counted
 from . import _figures as fig
 from ._report_document import (
     Bullets,
@@ -90,11 +91,7 @@ def _proxy_blocks(key: str, res: Any, kind: str, draw: Pictures) -> list[Any]:
         Paragraph.of(
             f"{what}; the same was done for {n_random} random same-size sets of its layer, "
             f"and the sub-cluster's p-value is the share of them that did at least as well. "
-            + (
-                "1 sub-cluster was tested."
-                if res.n_rows == 1
-                else f"{res.n_rows} sub-clusters were tested."
-            )
+            f"{counted(res.n_rows, 'sub-cluster')} {'was' if res.n_rows == 1 else 'were'} tested."
         )
     ]
     intact = res.info.get("intact") or {}

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..utils._text import counted
+
 __all__ = ["PROXY_STATISTICS", "GraphVerdict", "Verdict", "make_verdict"]
 
 # Per proxy, its statistics in the order the verdict names them, with plain words for
@@ -255,8 +257,7 @@ def _graph_verdict(kind: str, gs: Any, config: Any) -> GraphVerdict:
             i = names.index("spectral")
             others = [
                 f"{n} (NMI {gs.comparison.nmi[i, j]:.2f}, ARI {gs.comparison.ari[i, j]:.2f}, "
-                f"{gs.comparison.rows[j]['n_clusters']} "
-                f"cluster{'' if gs.comparison.rows[j]['n_clusters'] == 1 else 's'})"
+                f"{counted(gs.comparison.rows[j]['n_clusters'], 'cluster')})"
                 for j, n in enumerate(names)
                 if j != i
             ]

@@ -25,6 +25,7 @@ from ..stats._pvalues import (
     empirical_pvalues,
 )
 from ..utils._io import atomic_write, json_text, to_jsonable
+from ..utils._text import counted
 
 __all__ = ["ProxyResult", "Statistic"]
 
@@ -245,9 +246,9 @@ class ProxyResult:
 
     def summary(self) -> str:
         """Summarise in a few lines: per statistic, significant rows and combined p."""
-        noun = "sub-cluster" if self.n_rows == 1 else "sub-clusters"
         lines = [
-            f"{self.proxy}: {self.n_rows} {noun}, {self.info.get('n_random', '?')} random sets each"
+            f"{self.proxy}: {counted(self.n_rows, 'sub-cluster')}, "
+            f"{self.info.get('n_random', '?')} random sets each"
         ]
         for stat in self.statistics:
             if stat.name not in self.combined:
