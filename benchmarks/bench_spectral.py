@@ -30,6 +30,11 @@ which loads the graph from a temporary ``.npz`` written once by the parent:
    (everything compiles), with the cache filled (kernels load), and warm.
 6. **Operator cost**: one application of ``B B^T`` to 1 and to 16 vectors, float64 and
    float32 blocks, against the eigen-solve.
+7. **Dense ``B B^T`` against blocks** (``operator="dense"`` / ``"blocks"``): the
+   eigen-solve (``spectral_embedding(graph, 13)``) of the digits MLP and of random
+   MLPs 784-h-h-h-h-10, h = 512, 768, 1,024 and 1,536, the two operators interleaved
+   in one process per graph (best of 3), with the cost ratio of ``gram_pays`` (forming
+   ``M`` against the entries it saves per product) and the operator ``"auto"`` picks.
 
 The fast path is checked against the reference before it is timed: the span of our
 12-column embedding must equal scikit-learn's (projector distance < 1e-3) and
@@ -380,6 +385,43 @@ def child_solvers(path: str, repeat: int) -> dict:
     return out
 
 
+def child_operators(hidden: int, repeat: int) -> dict:
+    """Eigen-solve with ``B B^T`` dense against blocks, interleaved (hidden 0: digits MLP)."""
+    import torch
+
+    import nngraph as ng
+    from nngraph.models import pretrained
+    from nngraph.partition._prepared import PreparedGraph
+    from nngraph.partition._spectral_embedding import spectral_embedding
+    from nngraph.partition._spectral_problems import BipartiteProblem, known_vectors
+
+    if hidden:
+        sizes = [784, hidden, hidden, hidden, hidden, 10]
+        graph = ng.weight_graph(random_mlp(sizes), torch.zeros(1, 784))
+    else:
+        graph = ng.weight_graph(pretrained("mlp"), torch.zeros(1, 64))
+    _warm_up()
+    prep = PreparedGraph.from_graph(graph)
+    problem = BipartiteProblem(prep, known_vectors(prep, 1))
+    dim, n_other = problem.dim, problem.side_q.size
+    n_entries = prep.csr[2].shape[0] // 2
+    seconds = {"dense": np.inf, "blocks": np.inf}
+    for _ in range(repeat):
+        for operator in seconds:
+            t0 = time.perf_counter()
+            spectral_embedding(graph, K + 1, random_state=0, operator=operator)
+            seconds[operator] = min(seconds[operator], time.perf_counter() - t0)
+    return {
+        "graph": f"MLP 784-{hidden}x4-10" if hidden else "digits MLP",
+        "dim": dim,
+        "cost_ratio": dim * dim * n_other / 2 / (2 * n_entries - dim * dim / 2),
+        "auto": problem.kind,
+        "dense_seconds": seconds["dense"],
+        "blocks_seconds": seconds["blocks"],
+        "dense_vs_blocks": seconds["dense"] / seconds["blocks"],
+    }
+
+
 def child_compile(path: str) -> dict:
     """First fit in this process (numba cache as configured by the parent), then warm."""
     t0 = time.perf_counter()
@@ -566,7 +608,9 @@ def main(argv=None) -> int:
         check = _check_equal(isolated(child_check, path)["result"], ref, name)
         variants = [("nngraph n_init 10", {"n_init": N_INIT}, repeat)]
         variants.append(("nngraph default", {}, repeat))
-        block = {"eigen_solver": "block"}
+        variants.append(("nngraph default, blocks operator", {"operator": "blocks"}, repeat))
+        # Item 2's block solver works on the dense layer blocks.
+        block = {"eigen_solver": "block", "operator": "blocks"}
         variants.append(("nngraph default, block solver", block, repeat))
         float32 = {**block, "block_dtype": "float32"}
         variants.append(("nngraph default, block solver float32", float32, repeat))
@@ -644,6 +688,10 @@ def main(argv=None) -> int:
     analysis = isolated(child_solve_analysis, mlp_path, args.quick)["result"]
     results["solve_analysis"] = analysis
 
+    sweep = (0, 512) if args.quick else (0, 512, 768, 1024, 1536)
+    operator_rows = [isolated(child_operators, h, repeat)["result"] for h in sweep]
+    results["operators"] = operator_rows
+
     print()
     print(f"k = {K}; scikit-learn with k-means n_init {N_INIT}; ours as labelled; best of {repeat}")
     cols = ["graph", "method", "n_init", "seconds", "embed_s", "peak_mib", "slack_mib", "ncut"]
@@ -654,6 +702,9 @@ def main(argv=None) -> int:
     print()
     print("eigen-solvers side by side on the same problem (one process):")
     print(table(solver_rows, list(solver_rows[0])))
+    print()
+    print("B B^T dense against blocks, eigen-solve (one process per graph, interleaved):")
+    print(table(operator_rows, list(operator_rows[0])))
     print()
     print(
         f"numba compile: first fit with an empty cache {cold['first']:.2f} s (import "

@@ -129,7 +129,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         See :func:`spectral_embedding`.
     dense_threshold : int, default=500
         See :func:`spectral_embedding`.
-    operator : {"auto", "blocks", "csr"}, default="auto"
+    operator : {"auto", "blocks", "csr", "dense"}, default="auto"
         See :func:`spectral_embedding`.
     block_dtype : {"float64", "float32"}, default="float64"
         See :func:`spectral_embedding`.
@@ -164,7 +164,8 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         The solver that produced the eigenvectors (after any fallback).
     eigen_problem_ : str
         The operator the solver worked on: ``"N (...)"`` (the normalised adjacency) or
-        ``"B B^T (...)"`` (the bipartite reduction), applied as ``"blocks"`` or ``"csr"``.
+        ``"B B^T (...)"`` (the bipartite reduction), applied as ``"blocks"``, ``"csr"``
+        or ``"dense"``.
     n_matvec_ : int
         Number of operator-vector products of the eigen-solve.
     n_connected_components_ : int
@@ -191,7 +192,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
     >>> model.labels_[:12]
     array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
     >>> model.eigen_problem_, model.suggested_k_
-    ('B B^T (blocks)', 4)
+    ('B B^T (dense)', 4)
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Two ways to apply the normalised adjacency ``S A S`` (``S = D^-1/2``) to vectors.
+"""Three ways to apply the normalised adjacency ``S A S`` (``S = D^-1/2``) to vectors.
 
 * :class:`CSROperator` applies it straight from the CSR arrays with a numba kernel that
   scales by ``S`` on the fly (no copy of ``A``). Any graph can use it.
@@ -12,6 +12,11 @@
 Both take a sub-matrix given by global row and column indices, so the eigenproblems
 of :mod:`._spectral_problems` can apply ``N`` on the kept units, or ``B`` and ``B^T``
 between the two sides of a bipartite graph.
+
+* :class:`DenseOperator` holds a problem's whole (symmetric) matrix dense, ``N`` or
+  ``M = B B^T`` formed once by :func:`gram`: each product is one BLAS call, and one
+  vector reads one triangle (``symv``). :func:`gram_pays` says when forming ``M``
+  costs less than applying ``B`` and ``B^T`` at every step of an eigen-solve.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from ..utils._threads import ThreadPolicy, blas_single_thread, parallel_map
 from . import _spectral_kernels as _k
 from ._prepared import PreparedGraph
 
-__all__ = ["BlockOperator", "CSROperator", "as_index"]
+__all__ = ["BlockOperator", "CSROperator", "DenseOperator", "as_index", "gram", "gram_pays"]
 
 #: With ``n_threads > 1``, the parallel numba twin is used from this many stored entries on.
 _PARALLEL_MIN_NNZ = 200_000
@@ -38,6 +43,13 @@ _DENSE_BLOCK_DENSITY = 0.25
 _THREADED_BLOCK_MIN_ENTRIES = 2_000_000
 #: One-vector products use scipy's gemv up to this many dense entries (see _gemv_args).
 _GEMV_MAX_ENTRIES = 1_000_000
+#: :func:`gram_pays`: forming ``M = B B^T`` pays when its multiply-adds are at most this
+#: many times the entries it saves reading per product (measured crossover: 1,000-1,500).
+_GRAM_PAYS_RATIO = 1200
+#: :func:`gram_pays`: at most this many entries in ``B`` and ``M`` together (128 MiB).
+_GRAM_MAX_ENTRIES = 2**24
+#: :func:`gram` splits ``B B^T`` into 2 x 2 blocks (3 products) from this many rows.
+_GRAM_SPLIT_MIN_ROWS = 128
 
 
 class CSROperator:
@@ -378,3 +390,118 @@ def _add_products(entries: list[tuple[Any, Any, Any, Any]], x: np.ndarray, out: 
         r = gemv[0](1.0, gemv[1], x[src], 1.0, y, 0, 1, 0, 1, gemv[2], 1)
         if r is not y:  # written to a copy (never seen; y is contiguous): copy it back
             y[...] = r
+
+
+def gram_pays(dim: int, n_other: int, n_entries: int) -> bool:
+    """Whether ``M = B B^T`` (``B`` of shape ``(dim, n_other)``) is worth forming dense.
+
+    ARPACK applies ``M`` 85-190 times on the graphs below. From blocks, each product
+    reads ``B`` twice (``2 n_entries`` entries, ``n_entries`` stored in ``B``); dense, it
+    reads one triangle of ``M`` (``dim^2 / 2``), after ``dim^2 n_other / 2``
+    multiply-adds to form it, which BLAS does about 10 times faster per multiply-add
+    than a product reads an entry. So ``M`` pays when the multiply-adds are at most
+    about 1,200 times the entries saved per product. Measured, the eigen-solve of
+    ``spectral_embedding(graph, 13)`` dense against blocks (min of 9, or 3 from
+    h = 1,024; 2 cores, ``/tmp``-free script in the commit message), with the ratio:
+
+    ======================== ===== ======= ================ ================
+    graph                    dim   ratio   dense            blocks
+    ======================== ===== ======= ================ ================
+    digits MLP               522   266     16.7-17.0 ms     19.5-20.7 ms
+    MLP 784-512x4-10         1,034 523     91-94 ms         210-217 ms
+    MLP 784-768x4-10         1,546 776     186-196 ms       392-396 ms
+    MLP 784-1024x4-10        2,058 1,034   338-344 ms       434-437 ms
+    MLP 784-1536x4-10        3,082 1,545   737-897 ms       700-717 ms
+    MLP 784-2048x4-10        4,106 2,050   (not run)        1.3 s
+    ======================== ===== ======= ================ ================
+
+    Examples
+    --------
+    >>> gram_pays(522, 576, 215_552)            # the digits MLP
+    True
+    >>> gram_pays(4106, 4880, 14_168_064)       # the MLP 784-2048x4-10
+    False
+    >>> gram_pays(100, 100, 500)                # sparse: M would hold more than B
+    False
+    """
+    saving = 2.0 * n_entries - dim * dim / 2.0
+    cost = dim * dim * n_other / 2.0
+    fits = dim * (dim + n_other) <= _GRAM_MAX_ENTRIES
+    return fits and saving > 0 and cost <= _GRAM_PAYS_RATIO * saving
+
+
+def gram(b: np.ndarray, threads: ThreadPolicy | None = None) -> np.ndarray:
+    """``b @ b.T``, exactly symmetric, its blocks computed on the policy's worker threads.
+
+    From 128 rows on, the rows are split in two halves ``b1``, ``b2``: ``b1 b2^T`` on one
+    worker, ``b1 b1^T`` and ``b2 b2^T`` (numpy's ``syrk``, half the multiply-adds each) on
+    the other, so two workers share the work evenly. The split does not depend on the
+    number of workers: neither does the result.
+
+    Examples
+    --------
+    >>> b = np.arange(6.0).reshape(3, 2)
+    >>> gram(b)
+    array([[ 1.,  3.,  5.],
+           [ 3., 13., 23.],
+           [ 5., 23., 41.]])
+    """
+    n = b.shape[0]
+    if n < _GRAM_SPLIT_MIN_ROWS:
+        return b @ b.T  # numpy's syrk path: exactly symmetric
+    out = np.empty((n, n))
+    h = n // 2
+    halves = (slice(0, h), slice(h, n))
+    jobs = [(0, 1), (0, 0), (1, 1)]  # the off-diagonal block, twice the work, first
+
+    def product(job: tuple[int, int]) -> None:
+        rows, cols = halves[job[0]], halves[job[1]]
+        out[rows, cols] = b[rows] @ b[cols].T
+
+    workers = threads.workers if threads is not None else 1
+    limit = contextlib.nullcontext()
+    if workers > 1 and not threads.blas_single:
+        limit = blas_single_thread()
+    with limit:
+        parallel_map(product, jobs, workers)
+    out[halves[1], halves[0]] = out[halves[0], halves[1]].T
+    return out
+
+
+class DenseOperator:
+    """A symmetric matrix held dense: one BLAS call per product.
+
+    One vector (ARPACK's steps) goes through ``symv``, which reads one triangle: half
+    the memory of a general product. Several vectors go through numpy's ``matmul``;
+    ``single=True`` through a float32 copy of the matrix, made on first use (the block
+    solver's ``block_dtype="float32"``).
+
+    Parameters
+    ----------
+    matrix : ndarray, shape (n, n)
+        Symmetric and C-ordered (its transpose, Fortran-ordered, is handed to BLAS).
+
+    Examples
+    --------
+    >>> op = DenseOperator(np.array([[2.0, 1.0], [1.0, 3.0]]))
+    >>> op.apply(np.array([[1.0], [1.0]]))
+    array([[3.],
+           [4.]])
+    """
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+        self._single: np.ndarray | None = None
+        self._symv = scipy.linalg.blas.get_blas_funcs("symv", dtype=np.float64)
+
+    def apply(self, x: np.ndarray, single: bool = False) -> np.ndarray:
+        """``matrix @ x`` for ``x`` of shape ``(n, b)``; in float32 with ``single``."""
+        if single:
+            if self._single is None:
+                self._single = self.matrix.astype(np.float32)
+            return (self._single @ x.astype(np.float32)).astype(np.float64)
+        if x.shape[1] == 1:
+            # matrix.T is Fortran-ordered (no copy) and, the matrix being symmetric,
+            # the same matrix.
+            return self._symv(1.0, self.matrix.T, x[:, 0])[:, None]
+        return self.matrix @ x

@@ -32,7 +32,14 @@ import numpy as np
 
 from ..utils._threads import ThreadPolicy
 from ._prepared import PreparedGraph
-from ._spectral_operators import BlockOperator, CSROperator, as_index
+from ._spectral_operators import (
+    BlockOperator,
+    CSROperator,
+    DenseOperator,
+    as_index,
+    gram,
+    gram_pays,
+)
 
 __all__ = ["BipartiteProblem", "FullProblem", "ReductionFailed", "known_vectors"]
 
@@ -101,10 +108,10 @@ class FullProblem:
         The graph.
     known : ndarray, shape (n_kept, c)
         Known eigenvectors of eigenvalue 1 (:func:`known_vectors`).
-    operator : {"auto", "blocks", "csr"}, default="auto"
-        Apply ``N`` from blocks between layers (one block for a plain matrix), or from
-        the CSR arrays; ``"auto"``: blocks when at least half the entries lie in dense
-        blocks.
+    operator : {"auto", "blocks", "csr", "dense"}, default="auto"
+        Apply ``N`` from blocks between layers (one block for a plain matrix), from the
+        CSR arrays, or held whole as one dense matrix; ``"auto"``: blocks when at least
+        half the entries lie in dense blocks, else CSR.
     threads : ThreadPolicy, optional
         The thread policy of the fit.
 
@@ -132,6 +139,11 @@ class FullProblem:
         self.known = known
         self.n_matvec = 0
         self._csr = CSROperator(prep, threads)
+        self._dense: DenseOperator | None = None
+        if operator == "dense":
+            self._blocks = None
+            self.kind, self.dense_entries = "N (dense)", self.dim * self.dim
+            return
         if prep.layer is not None:
             group = np.where(prep.degree > 0, prep.layer, -1)
             n_groups = int(prep.layer.max(initial=0)) + 1
@@ -149,6 +161,8 @@ class FullProblem:
     def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
         """``N x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
+        if self.kind == "N (dense)":
+            return self._dense_operator().apply(x, single)
         if single and self._blocks is not None:
             out = np.zeros((self.dim, x.shape[1]), dtype=np.float32)
             x32 = x.astype(np.float32)
@@ -157,14 +171,23 @@ class FullProblem:
 
     def apply_n(self, v: np.ndarray) -> np.ndarray:
         """``N v`` for ``v`` of shape ``(n_kept, b)``, not counted in ``n_matvec``."""
+        if self.kind == "N (dense)":
+            return self._dense_operator().apply(v)
         if self._blocks is None:
             return self._csr.apply(self.kept, self.kept, v)
         out = np.zeros((self.dim, v.shape[1]))
         return self._blocks.apply("forward", v, out, self._index)
 
     def dense(self) -> np.ndarray:
-        """``N`` on the kept units as a dense array."""
+        """``N`` on the kept units as a dense array (a new one: the caller may change it)."""
+        if self._dense is not None:
+            return self._dense.matrix.copy()
         return self._csr.dense(self.kept, self.kept)
+
+    def _dense_operator(self) -> DenseOperator:
+        if self._dense is None:
+            self._dense = DenseOperator(self._csr.dense(self.kept, self.kept))
+        return self._dense
 
     def to_kept(self, u: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Eigenvectors and eigenvalues of ``N`` on the kept units: ``u`` and ``w`` as given."""
@@ -183,8 +206,11 @@ class BipartiteProblem:
     known : ndarray, shape (n_kept, c)
         Known eigenvectors of ``N`` of eigenvalue 1 (:func:`known_vectors`); their ``P``
         rows, times ``sqrt(2)``, are eigenvectors of ``M`` of eigenvalue 1.
-    operator : {"auto", "blocks", "csr"}, default="auto"
-        As for :class:`FullProblem`; the blocks join (layer, side) groups.
+    operator : {"auto", "blocks", "csr", "dense"}, default="auto"
+        As for :class:`FullProblem`; the blocks join (layer, side) groups, and
+        ``"dense"`` forms ``M`` once (:func:`~._spectral_operators.gram`). ``"auto"``:
+        dense when :func:`~._spectral_operators.gram_pays` says so (the digits MLP, the
+        random MLPs up to 1,024 units per layer), else as for :class:`FullProblem`.
     threads : ThreadPolicy, optional
         The thread policy of the fit.
 
@@ -195,7 +221,7 @@ class BipartiteProblem:
     >>> prep = PreparedGraph.from_graph(path(5))
     >>> problem = BipartiteProblem(prep, known_vectors(prep, 1))
     >>> problem.kind, problem.dim
-    ('B B^T (blocks)', 2)
+    ('B B^T (dense)', 2)
     >>> w, u = np.linalg.eigh(problem.dense())
     >>> v, sigma = problem.to_kept(u, w)   # eigenvalues cos(pi j / 4) of N
     >>> sigma.round(4)
@@ -216,15 +242,27 @@ class BipartiteProblem:
         self.dim = side_p.size
         self.n_matvec = 0
         self._csr = CSROperator(prep, threads)
-        self._b: np.ndarray | None = None  # dense B, once dense() has built it
-        layer = prep.layer if prep.layer is not None else np.zeros(prep.n_nodes, dtype=np.int64)
-        n_groups = 2 * (int(layer.max(initial=0)) + 1)
-        group = np.where(prep.degree > 0, 2 * layer + prep.colour, -1)
-        # Side P groups are even, side Q groups odd; only P-Q blocks hold edges.
-        pairs = [(g, h, False) for g in range(0, n_groups, 2) for h in range(1, n_groups, 2)]
-        self._blocks = _block_operator(prep, group, n_groups, pairs, operator, threads)
-        self.kind = "B B^T (csr)" if self._blocks is None else "B B^T (blocks)"
-        self.dense_entries = 0 if self._blocks is None else self._blocks.dense_entries
+        self._b: np.ndarray | None = None  # dense B, once dense() or "dense" has built it
+        self._dense: DenseOperator | None = None
+        self._threads = threads
+        # B's stored entries: every edge joins the two sides (stored twice in the CSR).
+        n_entries = prep.csr[2].shape[0] // 2
+        if operator == "dense" or (
+            operator == "auto" and gram_pays(self.dim, side_q.size, n_entries)
+        ):
+            self._blocks = None
+            self.kind, self.dense_entries = "B B^T (dense)", self.dim * self.dim
+        else:
+            layer = prep.layer
+            if layer is None:
+                layer = np.zeros(prep.n_nodes, dtype=np.int64)
+            n_groups = 2 * (int(layer.max(initial=0)) + 1)
+            group = np.where(prep.degree > 0, 2 * layer + prep.colour, -1)
+            # Side P groups are even, side Q groups odd; only P-Q blocks hold edges.
+            pairs = [(g, h, False) for g in range(0, n_groups, 2) for h in range(1, n_groups, 2)]
+            self._blocks = _block_operator(prep, group, n_groups, pairs, operator, threads)
+            self.kind = "B B^T (csr)" if self._blocks is None else "B B^T (blocks)"
+            self.dense_entries = 0 if self._blocks is None else self._blocks.dense_entries
         if self._blocks is not None:
             local = np.full(prep.n_nodes, -1, dtype=np.int64)
             local[side_p] = np.arange(side_p.size)
@@ -237,6 +275,8 @@ class BipartiteProblem:
 
     def b_mat(self, y: np.ndarray) -> np.ndarray:
         """``B y``: from side ``Q`` (``y`` of shape ``(|Q|, b)``) to side ``P``."""
+        if self.kind == "B B^T (dense)":
+            return self._dense_b() @ y
         if self._blocks is None:
             return self._csr.apply(self.side_p, self.side_q, y)
         out = np.zeros((self.side_p.size, y.shape[1]), dtype=y.dtype)
@@ -244,6 +284,8 @@ class BipartiteProblem:
 
     def bt_mat(self, x: np.ndarray) -> np.ndarray:
         """``B^T x``: from side ``P`` (``x`` of shape ``(|P|, b)``) to side ``Q``."""
+        if self.kind == "B B^T (dense)":
+            return self._dense_b().T @ x
         if self._blocks is None:
             return self._csr.apply(self.side_q, self.side_p, x)
         out = np.zeros((self.side_q.size, x.shape[1]), dtype=x.dtype)
@@ -252,6 +294,10 @@ class BipartiteProblem:
     def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
         """``B B^T x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
+        if self.kind == "B B^T (dense)":
+            if self._dense is None:
+                self._dense = DenseOperator(gram(self._dense_b(), self._threads))
+            return self._dense.apply(x, single)
         if single and self._blocks is not None:
             return self.b_mat(self.bt_mat(x.astype(np.float32))).astype(float)
         return self.b_mat(self.bt_mat(x))
@@ -267,9 +313,15 @@ class BipartiteProblem:
         return out
 
     def dense(self) -> np.ndarray:
-        """``B B^T`` as a dense array (``B`` is kept for :meth:`to_kept`)."""
-        b = self._b = self._csr.dense(self.side_p, self.side_q)
-        return b @ b.T
+        """``B B^T`` as a dense array, a new one (``B`` is kept for :meth:`to_kept`)."""
+        if self._dense is not None:
+            return self._dense.matrix.copy()
+        return gram(self._dense_b(), self._threads)
+
+    def _dense_b(self) -> np.ndarray:
+        if self._b is None:
+            self._b = self._csr.dense(self.side_p, self.side_q)
+        return self._b
 
     def to_kept(self, u: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Eigenpairs ``(v, sigma)`` of ``N`` from eigenpairs ``(u, sigma^2)`` of ``M``.

@@ -118,7 +118,7 @@ def test_embedding_matches_dense_eigh(sbm4, dtype, container, solver):
     assert_columns_match(emb, ref_e, ref_w, min_columns=4)
 
 
-@pytest.mark.parametrize("operator", ["blocks", "csr"])
+@pytest.mark.parametrize("operator", ["blocks", "csr", "dense"])
 @pytest.mark.parametrize("solver", ["dense", "block", "arpack"])
 def test_layered_graph_bipartite_reduction_matches_dense(rng, operator, solver):
     graph, _ = mlp_like_graph((40, 60, 60, 30), 3, rng, noise=0.2)
@@ -232,6 +232,9 @@ def test_recovers_layered_modules(rng):
     model = ng.SpectralClustering(4, random_state=0, dense_threshold=0, operator="csr").fit(graph)
     assert model.eigen_problem_ == "B B^T (csr)"
     assert adjusted_rand_score(modules, model.labels_) >= 0.99
+    model = ng.SpectralClustering(4, random_state=0, dense_threshold=0).fit(graph)
+    assert model.eigen_problem_ == "B B^T (dense)"  # M = B B^T formed: it pays here
+    assert adjusted_rand_score(modules, model.labels_) >= 0.99
 
 
 @pytest.mark.parametrize("case", ["two_cliques", "sbm", "layered"])
@@ -265,7 +268,7 @@ def test_reproducible(rng, solver):
     assert same_partition(m1.labels_, m3.labels_)
 
 
-@pytest.mark.parametrize("operator", ["blocks", "csr"])
+@pytest.mark.parametrize("operator", ["blocks", "csr", "dense"])
 def test_thread_count_does_not_change_results(rng, monkeypatch, operator):
     # Split every block product among worker threads, and use numba's parallel twins,
     # even on this small graph.

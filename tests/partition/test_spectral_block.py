@@ -96,7 +96,7 @@ def layered(rng):
 
 
 @pytest.mark.parametrize("block_dtype", ["float64", "float32"])
-@pytest.mark.parametrize("operator", ["blocks", "csr"])
+@pytest.mark.parametrize("operator", ["blocks", "csr", "dense"])
 def test_same_embedding_subspace_as_arpack(layered, block_dtype, operator):
     kw = dict(dense_threshold=0, operator=operator, random_state=0, return_eigenvalues=True)
     ref, ref_w = ng.spectral_embedding(layered, 8, eigen_solver="arpack", **kw)

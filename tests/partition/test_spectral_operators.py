@@ -169,6 +169,50 @@ def test_block_operator_backward_is_the_transpose(layered, rng):
     np.testing.assert_allclose(bwd[even], 0.0)
 
 
+# ----------------------------------------------------------------------------- dense
+@pytest.mark.parametrize("n", [5, 127, 128, 301])
+def test_gram_is_exactly_symmetric_whatever_the_workers(rng, n):
+    b = rng.standard_normal((n, 70))
+    m = operators.gram(b)
+    assert np.array_equal(m, m.T)  # symv reads one triangle: both must be the same
+    np.testing.assert_allclose(m, b @ b.T, rtol=0, atol=1e-12)
+    for workers in (2, 3):  # the split does not depend on the workers: nor does M
+        assert np.array_equal(operators.gram(b, threaded(workers)), m)
+
+
+def test_dense_operator(rng):
+    a = rng.standard_normal((40, 40))
+    a = a + a.T
+    op = operators.DenseOperator(a)
+    x = rng.standard_normal((40, 3))
+    np.testing.assert_allclose(op.apply(x[:, :1]), a @ x[:, :1], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(op.apply(x), a @ x, rtol=0, atol=1e-13)
+    single = op.apply(x, single=True)
+    assert single.dtype == np.float64
+    err = np.abs(single - a @ x).max() / np.abs(a @ x).max()
+    assert 1e-9 < err < 1e-5  # rounded like float32, and still the same matrix
+
+
+def test_gram_pays():
+    assert operators.gram_pays(522, 576, 215_552)  # the digits MLP
+    assert operators.gram_pays(2058, 2832, 3_958_784)  # MLP 784-1024x4-10: 1.3x faster
+    # MLP 784-1536x4-10 (as fast either way) and 784-2048x4-10 (forming M costs more)
+    assert not operators.gram_pays(3082, 3856, 8_297_472)
+    assert not operators.gram_pays(4106, 4880, 14_209_024)
+    assert not operators.gram_pays(100, 100, 500)  # sparse: M holds more than B
+    assert not operators.gram_pays(5000, 10, 10**9)  # cheap, but too large to hold
+
+
+def test_auto_forms_b_bt_when_it_pays(layered, monkeypatch):
+    prep = PreparedGraph.from_graph(layered)
+    known = known_vectors(prep, 1)
+    assert BipartiteProblem(prep, known).kind == "B B^T (dense)"
+    monkeypatch.setattr(operators, "_GRAM_PAYS_RATIO", 0)
+    assert BipartiteProblem(prep, known).kind == "B B^T (blocks)"
+    # N itself is never formed unasked
+    assert FullProblem(prep, known).kind == "N (blocks)"
+
+
 def test_as_index():
     local = np.array([-1, 0, 1, 2, -1, 3])
     assert as_index(np.array([1, 2, 3]), local) == slice(0, 3)
@@ -188,7 +232,7 @@ def test_known_vectors_are_eigenvectors():
     assert known_vectors(prep, 2).shape == (prep.kept.size, 2)
 
 
-@pytest.mark.parametrize("operator", ["csr", "blocks", "auto"])
+@pytest.mark.parametrize("operator", ["csr", "blocks", "dense", "auto"])
 def test_full_problem(isolated_sbm, layered, rng, operator):
     for graph in (isolated_sbm, layered):
         prep = PreparedGraph.from_graph(graph)
@@ -210,7 +254,7 @@ def test_full_problem(isolated_sbm, layered, rng, operator):
         assert all(x is y for x, y in zip(problem.to_kept(u, w), (u, w), strict=True))
 
 
-@pytest.mark.parametrize("operator", ["csr", "blocks"])
+@pytest.mark.parametrize("operator", ["csr", "blocks", "dense"])
 def test_bipartite_problem(layered, rng, operator):
     prep = PreparedGraph.from_graph(layered)
     ref = normalised(layered.adjacency)
