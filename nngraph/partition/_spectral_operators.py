@@ -400,20 +400,21 @@ def gram_pays(dim: int, n_other: int, n_entries: int) -> bool:
     reads one triangle of ``M`` (``dim^2 / 2``), after ``dim^2 n_other / 2``
     multiply-adds to form it, which BLAS does about 10 times faster per multiply-add
     than a product reads an entry. So ``M`` pays when the multiply-adds are at most
-    about 1,200 times the entries saved per product. Measured, the eigen-solve of
-    ``spectral_embedding(graph, 13)`` dense against blocks (min of 9, or 3 from
-    h = 1,024; 2 cores, ``/tmp``-free script in the commit message), with the ratio:
+    about 1,200 times the entries saved per product. Measured by
+    ``benchmarks/bench_spectral.py`` (item 7: ``spectral_embedding(graph, 13)``, the
+    two operators interleaved, best of 3, 2 cores), with the ratio:
 
-    ======================== ===== ======= ================ ================
-    graph                    dim   ratio   dense            blocks
-    ======================== ===== ======= ================ ================
-    digits MLP               522   266     16.7-17.0 ms     19.5-20.7 ms
-    MLP 784-512x4-10         1,034 523     91-94 ms         210-217 ms
-    MLP 784-768x4-10         1,546 776     186-196 ms       392-396 ms
-    MLP 784-1024x4-10        2,058 1,034   338-344 ms       434-437 ms
-    MLP 784-1536x4-10        3,082 1,545   737-897 ms       700-717 ms
-    MLP 784-2048x4-10        4,106 2,050   (not run)        1.3 s
-    ======================== ===== ======= ================ ================
+    ======================== ===== ======= ========== ========== ===============
+    graph                    dim   ratio   dense      blocks     dense / blocks
+    ======================== ===== ======= ========== ========== ===============
+    digits MLP               522   266     18.3 ms    21.7 ms    0.84
+    MLP 784-512x4-10         1,034 522     102 ms     226 ms     0.45
+    MLP 784-768x4-10         1,546 778     218 ms     408 ms     0.54
+    MLP 784-1024x4-10        2,058 1,034   417 ms     462 ms     0.90
+    MLP 784-1536x4-10        3,082 1,546   796 ms     752 ms     1.06 (not picked)
+    ======================== ===== ======= ========== ========== ===============
+
+    The MLP 784-2048x4-10 (dim 4,106, ratio 2,058) stays on blocks.
 
     Examples
     --------
