@@ -30,11 +30,15 @@ which loads the graph from a temporary ``.npz`` written once by the parent:
    (everything compiles), with the cache filled (kernels load), and warm.
 6. **Operator cost**: one application of ``B B^T`` to 1 and to 16 vectors, float64 and
    float32 blocks, against the eigen-solve.
-7. **Dense ``B B^T`` against blocks** (``operator="dense"`` / ``"blocks"``): the
-   eigen-solve (``spectral_embedding(graph, 13)``) of the digits MLP and of random
-   MLPs 784-h-h-h-h-10, h = 512, 768, 1,024 and 1,536, the two operators interleaved
-   in one process per graph (best of 3), with the cost ratio of ``gram_pays`` (forming
-   ``M`` against the entries it saves per product) and the operator ``"auto"`` picks.
+7. **The problem's matrix dense against blocks** (``operator="dense"`` / ``"blocks"``):
+   the eigen-solve (``spectral_embedding(graph, 13)``) of the weight graphs of the
+   digits MLP and of random MLPs 784-h-h-h-h-10, h = 512, 768, 1,024 and 1,536
+   (``B B^T``), and of the activation graphs of the digits MLP and of a random MLP
+   784-512x3-10 (``N``); the two operators interleaved in one process per graph (best
+   of 3), with the cost ratio that decides (``gram_pays``: forming ``M`` against the
+   entries it saves per product, dense up to 1,200; ``dense_pays``: ``n^2`` against 4
+   times the entries of the dense blocks, dense up to 1) and the operator ``"auto"``
+   picks.
 
 The fast path is checked against the reference before it is timed: the span of our
 12-column embedding must equal scikit-learn's (projector distance < 1e-3) and
@@ -385,26 +389,54 @@ def child_solvers(path: str, repeat: int) -> dict:
     return out
 
 
-def child_operators(hidden: int, repeat: int) -> dict:
-    """Eigen-solve with ``B B^T`` dense against blocks, interleaved (hidden 0: digits MLP)."""
+def child_operators(case: str, repeat: int) -> dict:
+    """Eigen-solve with the problem's matrix dense against blocks, interleaved.
+
+    ``case``: ``"digits"`` (the trained digits MLP's weight graph), ``"mlp-<h>"`` (a random
+    MLP 784-h-h-h-h-10's), ``"digits-act"`` (the digits MLP's activation graph on the
+    training set) or ``"act-<h>"`` (a random MLP 784-h-h-h-10's on 2,000 Gaussian inputs).
+    """
     import torch
 
     import nngraph as ng
+    from nngraph.datasets import load_digits
     from nngraph.models import pretrained
     from nngraph.partition._prepared import PreparedGraph
     from nngraph.partition._spectral_embedding import spectral_embedding
-    from nngraph.partition._spectral_problems import BipartiteProblem, known_vectors
+    from nngraph.partition._spectral_problems import (
+        BipartiteProblem,
+        FullProblem,
+        known_vectors,
+    )
 
-    if hidden:
-        sizes = [784, hidden, hidden, hidden, hidden, 10]
+    kind, _, hidden = case.partition("-")
+    if case == "digits":
+        label, graph = "digits MLP", ng.weight_graph(pretrained("mlp"), torch.zeros(1, 64))
+    elif case == "digits-act":
+        label = "digits MLP, activations"
+        graph = ng.activation_graph(pretrained("mlp"), load_digits().x_train)
+    elif kind == "mlp":
+        label = f"MLP 784-{hidden}x4-10"
+        sizes = [784] + [int(hidden)] * 4 + [10]
         graph = ng.weight_graph(random_mlp(sizes), torch.zeros(1, 784))
     else:
-        graph = ng.weight_graph(pretrained("mlp"), torch.zeros(1, 64))
+        label = f"MLP 784-{hidden}x3-10, activations"
+        sizes = [784] + [int(hidden)] * 3 + [10]
+        x = torch.randn(2000, 784, generator=torch.Generator().manual_seed(0))
+        graph = ng.activation_graph(random_mlp(sizes), x)
     _warm_up()
     prep = PreparedGraph.from_graph(graph)
-    problem = BipartiteProblem(prep, known_vectors(prep, 1))
-    dim, n_other = problem.dim, problem.side_q.size
+    known = known_vectors(prep, 1)
     n_entries = prep.csr[2].shape[0] // 2
+    if prep.bipartite:
+        problem = BipartiteProblem(prep, known)
+        dim, n_other = problem.dim, problem.side_q.size
+        ratio = dim * dim * n_other / 2 / (2 * n_entries - dim * dim / 2)
+    else:
+        problem = FullProblem(prep, known, "blocks")
+        dim = problem.dim
+        ratio = dim * dim / (4 * problem.dense_entries)  # dense_pays: at most 1
+        problem = FullProblem(prep, known)
     seconds = {"dense": np.inf, "blocks": np.inf}
     for _ in range(repeat):
         for operator in seconds:
@@ -412,9 +444,9 @@ def child_operators(hidden: int, repeat: int) -> dict:
             spectral_embedding(graph, K + 1, random_state=0, operator=operator)
             seconds[operator] = min(seconds[operator], time.perf_counter() - t0)
     return {
-        "graph": f"MLP 784-{hidden}x4-10" if hidden else "digits MLP",
+        "graph": label,
         "dim": dim,
-        "cost_ratio": dim * dim * n_other / 2 / (2 * n_entries - dim * dim / 2),
+        "cost_ratio": ratio,
         "auto": problem.kind,
         "dense_seconds": seconds["dense"],
         "blocks_seconds": seconds["blocks"],
@@ -688,8 +720,11 @@ def main(argv=None) -> int:
     analysis = isolated(child_solve_analysis, mlp_path, args.quick)["result"]
     results["solve_analysis"] = analysis
 
-    sweep = (0, 512) if args.quick else (0, 512, 768, 1024, 1536)
-    operator_rows = [isolated(child_operators, h, repeat)["result"] for h in sweep]
+    sweep = ["digits", "mlp-512", "digits-act"]
+    if not args.quick:
+        sweep[2:2] = ["mlp-768", "mlp-1024", "mlp-1536"]
+        sweep.append("act-512")
+    operator_rows = [isolated(child_operators, case, repeat)["result"] for case in sweep]
     results["operators"] = operator_rows
 
     print()
@@ -703,7 +738,7 @@ def main(argv=None) -> int:
     print("eigen-solvers side by side on the same problem (one process):")
     print(table(solver_rows, list(solver_rows[0])))
     print()
-    print("B B^T dense against blocks, eigen-solve (one process per graph, interleaved):")
+    print("dense matrix against blocks, eigen-solve (one process per graph, interleaved):")
     print(table(operator_rows, list(operator_rows[0])))
     print()
     print(

@@ -37,6 +37,7 @@ from ._spectral_operators import (
     CSROperator,
     DenseOperator,
     as_index,
+    dense_pays,
     gram,
     gram_pays,
 )
@@ -111,7 +112,8 @@ class FullProblem:
     operator : {"auto", "blocks", "csr", "dense"}, default="auto"
         Apply ``N`` from blocks between layers (one block for a plain matrix), from the
         CSR arrays, or held whole as one dense matrix; ``"auto"``: blocks when at least
-        half the entries lie in dense blocks, else CSR.
+        half the entries lie in dense blocks, else CSR, and dense instead of blocks
+        when :func:`~._spectral_operators.dense_pays` says so (graphs of correlations).
     threads : ThreadPolicy, optional
         The thread policy of the fit.
 
@@ -122,7 +124,7 @@ class FullProblem:
     >>> prep = PreparedGraph.from_graph(two_cliques(3)[0])
     >>> problem = FullProblem(prep, known_vectors(prep, 1))
     >>> problem.kind, problem.dim
-    ('N (blocks)', 6)
+    ('N (dense)', 6)
     >>> bool(np.allclose(problem.matmat(np.eye(6)), problem.dense()))
     True
     """
@@ -151,6 +153,11 @@ class FullProblem:
             group, n_groups = np.where(prep.degree > 0, 0, -1), 1
         pairs = [(g, h, g != h) for g in range(n_groups) for h in range(g, n_groups)]
         self._blocks = _block_operator(prep, group, n_groups, pairs, operator, threads)
+        if operator == "auto" and self._blocks is not None:
+            if dense_pays(self.dim, self._blocks.dense_entries):
+                self._blocks = None
+                self.kind, self.dense_entries = "N (dense)", self.dim * self.dim
+                return
         self.kind = "N (csr)" if self._blocks is None else "N (blocks)"
         self.dense_entries = 0 if self._blocks is None else self._blocks.dense_entries
         if self._blocks is not None:
@@ -210,7 +217,8 @@ class BipartiteProblem:
         As for :class:`FullProblem`; the blocks join (layer, side) groups, and
         ``"dense"`` forms ``M`` once (:func:`~._spectral_operators.gram`). ``"auto"``:
         dense when :func:`~._spectral_operators.gram_pays` says so (the digits MLP, the
-        random MLPs up to 1,024 units per layer), else as for :class:`FullProblem`.
+        random MLPs up to 1,024 units per layer), else blocks or CSR as for
+        :class:`FullProblem`.
     threads : ThreadPolicy, optional
         The thread policy of the fit.
 

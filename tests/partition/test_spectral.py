@@ -151,11 +151,13 @@ def test_non_bipartite_blocks_operator_matches_dense(rng):
     assert_same_subspace(emb, ref_e, g2.degree)
 
 
-def test_dense_plain_matrix_uses_blocks(rng):
-    a, _ = sbm((30, 30), 0.9, 0.5, rng)  # dense enough for the one-block operator
+@pytest.mark.parametrize("operator", ["auto", "blocks"])
+def test_dense_plain_matrix_uses_dense_n_or_blocks(rng, operator):
+    a, _ = sbm((30, 30), 0.9, 0.5, rng)  # dense: held whole, or as the one-block operator
     ref_w, _ = dense_reference(a, 3)
-    model = ng.SpectralClustering(2, eigen_solver="arpack", random_state=0).fit(a.toarray())
-    assert model.eigen_problem_ == "N (blocks)"
+    kw = dict(eigen_solver="arpack", random_state=0, operator=operator)
+    model = ng.SpectralClustering(2, **kw).fit(a.toarray())
+    assert model.eigen_problem_ == ("N (dense)" if operator == "auto" else "N (blocks)")
     np.testing.assert_allclose(model.eigenvalues_, ref_w, atol=EIG_ATOL)
     sparse = sbm((60, 60), 0.1, 0.01, rng)[0]
     model = ng.SpectralClustering(2, eigen_solver="arpack", random_state=0).fit(sparse)

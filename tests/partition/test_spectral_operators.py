@@ -209,8 +209,28 @@ def test_auto_forms_b_bt_when_it_pays(layered, monkeypatch):
     assert BipartiteProblem(prep, known).kind == "B B^T (dense)"
     monkeypatch.setattr(operators, "_GRAM_PAYS_RATIO", 0)
     assert BipartiteProblem(prep, known).kind == "B B^T (blocks)"
-    # N itself is never formed unasked
-    assert FullProblem(prep, known).kind == "N (blocks)"
+
+
+def test_auto_holds_n_dense_when_its_blocks_fill_it(layered, rng):
+    # A correlation-like graph, one dense block: dense.
+    x = rng.standard_normal((200, 60))
+    corr = np.corrcoef(x, rowvar=False) ** 2
+    np.fill_diagonal(corr, 0.0)
+    prep = PreparedGraph.from_graph(corr)
+    assert FullProblem(prep, known_vectors(prep, 1)).kind == "N (dense)"
+    # A chain of layers: blocks (3 blocks of 4 * 1,800 entries < 90^2 of a dense N).
+    prep = PreparedGraph.from_graph(layered)
+    assert FullProblem(prep, known_vectors(prep, 1)).kind == "N (blocks)"
+    # Sparse: CSR.
+    a, _ = sbm((150, 150), 0.02, 0.002, rng)
+    prep = PreparedGraph.from_graph(a)
+    assert FullProblem(prep, known_vectors(prep, 1)).kind == "N (csr)"
+
+
+def test_dense_pays():
+    assert operators.dense_pays(1034, 535_095)  # the digits MLP's activation graph
+    assert not operators.dense_pays(1034, 100_000)
+    assert not operators.dense_pays(5000, 10**8)  # too large to hold
 
 
 def test_as_index():
