@@ -59,6 +59,8 @@ _GRAM_PAYS_RATIO = 1200
 _GRAM_MAX_ENTRIES = 2**24
 #: :func:`gram` splits ``B B^T`` into 2 x 2 blocks (3 products) from this many rows.
 _GRAM_SPLIT_MIN_ROWS = 128
+#: :func:`gram` works by groups (layers) up to this many runs of them, else by halves.
+_GRAM_MAX_GROUPS = 64
 
 
 class CSROperator:
@@ -406,10 +408,11 @@ def gram_pays(dim: int, n_other: int, n_entries: int) -> bool:
 
     ARPACK applies ``M`` 85-190 times on the graphs below. From blocks, each product
     reads ``B`` twice (``2 n_entries`` entries, ``n_entries`` stored in ``B``); dense, it
-    reads one triangle of ``M`` (``dim^2 / 2``), after ``dim^2 n_other / 2``
-    multiply-adds to form it, which BLAS does about 10 times faster per multiply-add
-    than a product reads an entry. So ``M`` pays when the multiply-adds are at most
-    about 1,200 times the entries saved per product. Measured by
+    reads one triangle of ``M`` (``dim^2 / 2``), after at most ``dim^2 n_other / 2``
+    multiply-adds to form it (fewer: :func:`gram` skips empty blocks), which BLAS does
+    about 10 times faster per multiply-add than a product reads an entry. So ``M``
+    pays when the multiply-adds are at most about 1,200 times the entries saved per
+    product. Measured by
     ``benchmarks/bench_spectral.py`` (item 7: ``spectral_embedding(graph, 13)``, the
     two operators interleaved, best of 3, 2 cores), with the ratio:
 
@@ -463,13 +466,46 @@ def dense_pays(n: int, block_entries: int) -> bool:
     return n * n <= _GRAM_MAX_ENTRIES and 4 * block_entries >= n * n
 
 
-def gram(b: np.ndarray, threads: ThreadPolicy | None = None) -> np.ndarray:
-    """``b @ b.T``, exactly symmetric, its blocks computed on the policy's worker threads.
+def _runs(groups: np.ndarray | None, n: int) -> list[tuple[int, int]]:
+    """Ranges ``[a, b)`` of consecutive equal ``groups`` (one range without groups)."""
+    if groups is None or n == 0:
+        return [(0, n)]
+    cuts = np.flatnonzero(groups[1:] != groups[:-1]) + 1
+    bounds = np.concatenate([[0], cuts, [n]])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
-    From 128 rows on, the rows are split in two halves ``b1``, ``b2``: ``b1 b2^T`` on one
-    worker, ``b1 b1^T`` and ``b2 b2^T`` (numpy's ``syrk``, half the multiply-adds each) on
-    the other, so two workers share the work evenly. The split does not depend on the
-    number of workers: neither does the result.
+
+def _spans(runs: list[tuple[int, int]], which: list[int]) -> list[tuple[int, int]]:
+    """Return the column ranges of runs ``which`` (sorted), adjacent ones merged."""
+    spans: list[tuple[int, int]] = []
+    for h in which:
+        a, b = runs[h]
+        if spans and spans[-1][1] == a:
+            spans[-1] = (spans[-1][0], b)
+        else:
+            spans.append((a, b))
+    return spans
+
+
+def gram(
+    b: np.ndarray,
+    threads: ThreadPolicy | None = None,
+    row_groups: np.ndarray | None = None,
+    col_groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """``b @ b.T``, exactly symmetric, by blocks that skip ``b``'s empty blocks.
+
+    With groups (the layers of the rows and of the columns, each layer's units
+    consecutive), block ``(g, g')`` of the result sums ``b[g, h] b[g', h]^T`` over the
+    column groups ``h`` where both are non-empty: a weight graph's ``B B^T`` is block
+    tridiagonal and each of its blocks needs only the one or two layers its rows share
+    (the digits MLP: 45 million multiply-adds instead of 78; the MLP 784-1024x4-10:
+    3.1 billion instead of 6.0). Without groups (or with one row group), from 128 rows on,
+    the rows are split in two halves, for two workers: ``b1 b2^T`` on one, ``b1 b1^T`` and
+    ``b2 b2^T`` on the other. Diagonal blocks use numpy's ``syrk`` (half the multiply-adds,
+    exactly symmetric). The blocks are shared among the policy's worker threads, largest
+    first; each is computed whole by one of them, so the result does not depend on the
+    number of workers.
 
     Examples
     --------
@@ -478,18 +514,37 @@ def gram(b: np.ndarray, threads: ThreadPolicy | None = None) -> np.ndarray:
     array([[ 1.,  3.,  5.],
            [ 3., 13., 23.],
            [ 5., 23., 41.]])
+    >>> b = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 3.0]])
+    >>> gram(b, row_groups=np.array([0, 1, 1]), col_groups=np.array([0, 1]))
+    array([[1., 0., 0.],
+           [0., 4., 6.],
+           [0., 6., 9.]])
     """
-    n = b.shape[0]
-    if n < _GRAM_SPLIT_MIN_ROWS:
-        return b @ b.T  # numpy's syrk path: exactly symmetric
-    out = np.empty((n, n))
-    h = n // 2
-    halves = (slice(0, h), slice(h, n))
-    jobs = [(0, 1), (0, 0), (1, 1)]  # the off-diagonal block, twice the work, first
+    n, m = b.shape
+    rows, cols = _runs(row_groups, n), _runs(col_groups, m)
+    if len(rows) == 1 or max(len(rows), len(cols)) > _GRAM_MAX_GROUPS:
+        rows, cols = [(0, n)], [(0, m)]
+        if n >= _GRAM_SPLIT_MIN_ROWS:
+            rows = [(0, n // 2), (n // 2, n)]
+    filled = [[bool(b[r0:r1, c0:c1].any()) for c0, c1 in cols] for r0, r1 in rows]
+    jobs = []
+    for i, (a0, a1) in enumerate(rows):
+        for j in range(i, len(rows)):
+            common = [h for h in range(len(cols)) if filled[i][h] and filled[j][h]]
+            if common:
+                spans = _spans(cols, common)
+                width = sum(c1 - c0 for c0, c1 in spans)
+                size = (a1 - a0) * (rows[j][1] - rows[j][0]) * width / (2 if i == j else 1)
+                jobs.append((size, i, j, spans))
+    jobs.sort(key=lambda job: -job[0])  # largest first: the workers finish together
+    out = np.zeros((n, n))
 
-    def product(job: tuple[int, int]) -> None:
-        rows, cols = halves[job[0]], halves[job[1]]
-        out[rows, cols] = b[rows] @ b[cols].T
+    def product(job: tuple[float, int, int, list[tuple[int, int]]]) -> None:
+        _, i, j, spans = job
+        ri, rj = slice(*rows[i]), slice(*rows[j])
+        for c0, c1 in spans:
+            x = b[ri, c0:c1]
+            out[ri, rj] += x @ x.T if i == j else x @ b[rj, c0:c1].T
 
     workers = threads.workers if threads is not None else 1
     limit = contextlib.nullcontext()
@@ -497,7 +552,9 @@ def gram(b: np.ndarray, threads: ThreadPolicy | None = None) -> np.ndarray:
         limit = blas_single_thread()
     with limit:
         parallel_map(product, jobs, workers)
-    out[halves[1], halves[0]] = out[halves[0], halves[1]].T
+    for _, i, j, _ in jobs:
+        if i != j:
+            out[slice(*rows[j]), slice(*rows[i])] = out[slice(*rows[i]), slice(*rows[j])].T
     return out
 
 

@@ -253,6 +253,7 @@ class BipartiteProblem:
         self._b: np.ndarray | None = None  # dense B, once dense() or "dense" has built it
         self._dense: DenseOperator | None = None
         self._threads = threads
+        self._layer = prep.layer
         # B's stored entries: every edge joins the two sides (stored twice in the CSR).
         n_entries = prep.csr[2].shape[0] // 2
         if operator == "dense" or (
@@ -304,7 +305,7 @@ class BipartiteProblem:
         self.n_matvec += x.shape[1]
         if self.kind == "B B^T (dense)":
             if self._dense is None:
-                self._dense = DenseOperator(gram(self._dense_b(), self._threads))
+                self._dense = DenseOperator(self._gram())
             return self._dense.apply(x, single)
         if single and self._blocks is not None:
             return self.b_mat(self.bt_mat(x.astype(np.float32))).astype(float)
@@ -324,7 +325,13 @@ class BipartiteProblem:
         """``B B^T`` as a dense array, a new one (``B`` is kept for :meth:`to_kept`)."""
         if self._dense is not None:
             return self._dense.matrix.copy()
-        return gram(self._dense_b(), self._threads)
+        return self._gram()
+
+    def _gram(self) -> np.ndarray:
+        """``B B^T`` by blocks of layers (empty blocks skipped)."""
+        layer = self._layer
+        groups = (None, None) if layer is None else (layer[self.side_p], layer[self.side_q])
+        return gram(self._dense_b(), self._threads, *groups)
 
     def _dense_b(self) -> np.ndarray:
         if self._b is None:

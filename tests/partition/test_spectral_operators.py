@@ -180,6 +180,28 @@ def test_gram_is_exactly_symmetric_whatever_the_workers(rng, n):
         assert np.array_equal(operators.gram(b, threaded(workers)), m)
 
 
+def test_gram_by_layers_skips_empty_blocks(rng):
+    # Rows in 4 groups, columns in 5; empty blocks in a pattern that leaves some pairs of
+    # row groups with no common column group and others with two that are not adjacent.
+    row_groups = np.repeat([0, 1, 2, 3], [30, 50, 40, 7])
+    col_groups = np.repeat([0, 1, 2, 3, 4], [20, 35, 25, 45, 10])
+    filled = np.array(
+        [[1, 1, 0, 0, 0], [0, 1, 0, 1, 0], [1, 0, 0, 1, 1], [0, 0, 0, 0, 1]], dtype=bool
+    )
+    b = rng.standard_normal((row_groups.size, col_groups.size))
+    b *= filled[row_groups][:, col_groups]
+    m = operators.gram(b, None, row_groups, col_groups)
+    assert np.array_equal(m, m.T)
+    np.testing.assert_allclose(m, b @ b.T, rtol=0, atol=1e-12)
+    assert np.all(m[:30, 120:] == 0.0)  # row groups 0 and 3 share no column group
+    for workers in (2, 3):
+        assert np.array_equal(operators.gram(b, threaded(workers), row_groups, col_groups), m)
+    # Groups that are not runs of consecutive rows: by halves instead, the same matrix.
+    shuffled = rng.permutation(row_groups.size)
+    many = operators.gram(b[shuffled], None, row_groups[shuffled], col_groups)
+    np.testing.assert_allclose(many, (b @ b.T)[np.ix_(shuffled, shuffled)], rtol=0, atol=1e-12)
+
+
 def test_dense_operator(rng):
     a = rng.standard_normal((40, 40))
     a = a + a.T
