@@ -542,9 +542,13 @@ def gram(
     def product(job: tuple[float, int, int, list[tuple[int, int]]]) -> None:
         _, i, j, spans = job
         ri, rj = slice(*rows[i]), slice(*rows[j])
-        for c0, c1 in spans:
+        for k, (c0, c1) in enumerate(spans):
             x = b[ri, c0:c1]
-            out[ri, rj] += x @ x.T if i == j else x @ b[rj, c0:c1].T
+            y = x if i == j else b[rj, c0:c1]  # the same array: numpy's syrk
+            if k == 0:  # straight into the result: no temporary to allocate
+                np.matmul(x, y.T, out=out[ri, rj])
+            else:
+                out[ri, rj] += x @ y.T
 
     workers = threads.workers if threads is not None else 1
     limit = contextlib.nullcontext()
