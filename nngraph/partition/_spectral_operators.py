@@ -419,14 +419,16 @@ def gram_pays(dim: int, n_other: int, n_entries: int) -> bool:
     ======================== ===== ======= ========== ========== ===============
     graph                    dim   ratio   dense      blocks     dense / blocks
     ======================== ===== ======= ========== ========== ===============
-    digits MLP               522   266     18.3 ms    21.7 ms    0.84
-    MLP 784-512x4-10         1,034 522     102 ms     226 ms     0.45
-    MLP 784-768x4-10         1,546 778     218 ms     408 ms     0.54
-    MLP 784-1024x4-10        2,058 1,034   417 ms     462 ms     0.90
-    MLP 784-1536x4-10        3,082 1,546   796 ms     752 ms     1.06 (not picked)
+    digits MLP               522   266     19.9 ms    26.4 ms    0.75
+    MLP 784-512x4-10         1,034 522     121 ms     254 ms     0.48
+    MLP 784-768x4-10         1,546 778     214 ms     452 ms     0.47
+    MLP 784-1024x4-10        2,058 1,034   377 ms     510 ms     0.74
+    MLP 784-1536x4-10        3,082 1,546   754 ms     799 ms     0.94 (not picked)
     ======================== ===== ======= ========== ========== ===============
 
-    The MLP 784-2048x4-10 (dim 4,106, ratio 2,058) stays on blocks.
+    The MLP 784-2048x4-10 (dim 4,106, ratio 2,058) stays on blocks. The ratio counts the
+    multiply-adds of a dense ``B B^T``; :func:`gram` skips empty blocks, so the last row
+    is a small gain left on the table rather than a loss avoided.
 
     Examples
     --------
@@ -449,12 +451,13 @@ def dense_pays(n: int, block_entries: int) -> bool:
     The blocks store each pair of layers once and read it in both directions: a
     product reads about ``2 block_entries`` entries, against ``n^2 / 2`` for ``symv`` on
     the dense matrix, which costs no multiply-add to form (the blocks are filled from
-    the same CSR arrays). Measured (``spectral_embedding(graph, 13)``, best of 5, 2
-    cores): the digits MLP's activation graph (1,034 units, every block dense) 22.0 ms
-    dense against 30.3 ms from blocks; with only its top 50% or 25% of edges (blocks
-    still dense) 24.6 and 23.7 ms against 34.7 and 38.9 ms; a random MLP
-    784-512x3-10's activation graph (1,546 units) 114 ms against 224 ms. Sparser
-    graphs go to the CSR kernel, which beat the dense matrix 2x on the top 10% and 5%.
+    the same CSR arrays). Measured by ``benchmarks/bench_spectral.py`` (item 7, best of
+    3, interleaved): the digits MLP's activation graph (1,034 units, every block dense)
+    24.8 ms dense against 35.2 ms from blocks; a random MLP 784-512x3-10's (1,546
+    units) 134 ms against 264 ms. Once, by hand (best of 5): the digits graph with only
+    its top 50% or 25% of edges (blocks still dense) 24.6 and 23.7 ms against 34.7 and
+    38.9 ms; with its top 10% or 5%, the blocks are sparse and the CSR kernel (which
+    this rule keeps) beat the dense matrix 2x.
 
     Examples
     --------
