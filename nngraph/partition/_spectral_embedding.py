@@ -10,7 +10,8 @@ to bottom in :func:`spectral_embedding`:
 2. **Operator**: the eigenproblem (:mod:`._spectral_problems`) -- ``N`` itself, or
    ``B B^T`` over the smaller side when the graph is bipartite (weight graphs are),
    with the known eigenvectors ``sqrt(deg)`` per component deflated -- applied from
-   dense blocks or from the CSR arrays (:mod:`._spectral_operators`).
+   dense blocks or from the CSR arrays (:mod:`._spectral_operators`), or held whole
+   as one dense matrix where that is cheaper (:mod:`._spectral_dense`).
 3. **Solve** with dense ``eigh``, ARPACK or LOBPCG, falling back between them
    (:mod:`._spectral_solvers`); the residuals ``||N v - lambda v||`` are then
    recomputed independently of the solver (``N`` applied by the problem's operator).

@@ -32,15 +32,8 @@ import numpy as np
 
 from ..utils._threads import ThreadPolicy
 from ._prepared import PreparedGraph
-from ._spectral_operators import (
-    BlockOperator,
-    CSROperator,
-    DenseOperator,
-    as_index,
-    dense_pays,
-    gram,
-    gram_pays,
-)
+from ._spectral_dense import DenseOperator, dense_pays, gram, gram_pays
+from ._spectral_operators import BlockOperator, CSROperator, as_index
 
 __all__ = ["BipartiteProblem", "FullProblem", "ReductionFailed", "known_vectors"]
 
@@ -113,7 +106,7 @@ class FullProblem:
         Apply ``N`` from blocks between layers (one block for a plain matrix), from the
         CSR arrays, or held whole as one dense matrix; ``"auto"``: blocks when at least
         half the entries lie in dense blocks, else CSR, and dense instead of blocks
-        when :func:`~._spectral_operators.dense_pays` says so (graphs of correlations).
+        when :func:`~._spectral_dense.dense_pays` says so (graphs of correlations).
     threads : ThreadPolicy, optional
         The thread policy of the fit.
 
@@ -215,8 +208,8 @@ class BipartiteProblem:
         rows, times ``sqrt(2)``, are eigenvectors of ``M`` of eigenvalue 1.
     operator : {"auto", "blocks", "csr", "dense"}, default="auto"
         As for :class:`FullProblem`; the blocks join (layer, side) groups, and
-        ``"dense"`` forms ``M`` once (:func:`~._spectral_operators.gram`). ``"auto"``:
-        dense when :func:`~._spectral_operators.gram_pays` says so (the digits MLP, the
+        ``"dense"`` forms ``M`` once (:func:`~._spectral_dense.gram`). ``"auto"``:
+        dense when :func:`~._spectral_dense.gram_pays` says so (the digits MLP, the
         random MLPs up to 1,024 units per layer), else blocks or CSR as for
         :class:`FullProblem`.
     threads : ThreadPolicy, optional

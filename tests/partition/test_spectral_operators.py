@@ -1,6 +1,6 @@
 """The pieces of the spectral eigen-solve, each alone, against dense references.
 
-Operators (``S A S`` from CSR arrays or from blocks), the eigenproblems built from them
+Operators (``S A S`` from CSR arrays, from blocks, or held dense), the eigenproblems built from them
 (``N`` on the kept units, ``B B^T`` over one side of a bipartite graph), the known
 eigenvectors, and the solvers on a problem.
 """
@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from nngraph.datasets import disconnected_cliques, layered_graph, path, with_isolated
 from nngraph.datasets import planted_partition as sbm
+from nngraph.partition import _spectral_dense as spectral_dense
 from nngraph.partition import _spectral_operators as operators
 from nngraph.partition._prepared import PreparedGraph
 from nngraph.partition._spectral_operators import BlockOperator, CSROperator, as_index
@@ -173,11 +174,11 @@ def test_block_operator_backward_is_the_transpose(layered, rng):
 @pytest.mark.parametrize("n", [5, 127, 128, 301])
 def test_gram_is_exactly_symmetric_whatever_the_workers(rng, n):
     b = rng.standard_normal((n, 70))
-    m = operators.gram(b)
+    m = spectral_dense.gram(b)
     assert np.array_equal(m, m.T)  # symv reads one triangle: both must be the same
     np.testing.assert_allclose(m, b @ b.T, rtol=0, atol=1e-12)
     for workers in (2, 3):  # the split does not depend on the workers: nor does M
-        assert np.array_equal(operators.gram(b, threaded(workers)), m)
+        assert np.array_equal(spectral_dense.gram(b, threaded(workers)), m)
 
 
 def test_gram_by_layers_skips_empty_blocks(rng):
@@ -190,22 +191,22 @@ def test_gram_by_layers_skips_empty_blocks(rng):
     )
     b = rng.standard_normal((row_groups.size, col_groups.size))
     b *= filled[row_groups][:, col_groups]
-    m = operators.gram(b, None, row_groups, col_groups)
+    m = spectral_dense.gram(b, None, row_groups, col_groups)
     assert np.array_equal(m, m.T)
     np.testing.assert_allclose(m, b @ b.T, rtol=0, atol=1e-12)
     assert np.all(m[:30, 120:] == 0.0)  # row groups 0 and 3 share no column group
     for workers in (2, 3):
-        assert np.array_equal(operators.gram(b, threaded(workers), row_groups, col_groups), m)
+        assert np.array_equal(spectral_dense.gram(b, threaded(workers), row_groups, col_groups), m)
     # Groups that are not runs of consecutive rows: by halves instead, the same matrix.
     shuffled = rng.permutation(row_groups.size)
-    many = operators.gram(b[shuffled], None, row_groups[shuffled], col_groups)
+    many = spectral_dense.gram(b[shuffled], None, row_groups[shuffled], col_groups)
     np.testing.assert_allclose(many, (b @ b.T)[np.ix_(shuffled, shuffled)], rtol=0, atol=1e-12)
 
 
 def test_dense_operator(rng):
     a = rng.standard_normal((40, 40))
     a = a + a.T
-    op = operators.DenseOperator(a)
+    op = spectral_dense.DenseOperator(a)
     x = rng.standard_normal((40, 3))
     np.testing.assert_allclose(op.apply(x[:, :1]), a @ x[:, :1], rtol=0, atol=1e-13)
     np.testing.assert_allclose(op.apply(x), a @ x, rtol=0, atol=1e-13)
@@ -216,20 +217,20 @@ def test_dense_operator(rng):
 
 
 def test_gram_pays():
-    assert operators.gram_pays(522, 576, 215_552)  # the digits MLP
-    assert operators.gram_pays(2058, 2832, 3_958_784)  # MLP 784-1024x4-10: 1.3x faster
+    assert spectral_dense.gram_pays(522, 576, 215_552)  # the digits MLP
+    assert spectral_dense.gram_pays(2058, 2832, 3_958_784)  # MLP 784-1024x4-10: 1.3x faster
     # MLP 784-1536x4-10 (as fast either way) and 784-2048x4-10 (forming M costs more)
-    assert not operators.gram_pays(3082, 3856, 8_297_472)
-    assert not operators.gram_pays(4106, 4880, 14_209_024)
-    assert not operators.gram_pays(100, 100, 500)  # sparse: M holds more than B
-    assert not operators.gram_pays(5000, 10, 10**9)  # cheap, but too large to hold
+    assert not spectral_dense.gram_pays(3082, 3856, 8_297_472)
+    assert not spectral_dense.gram_pays(4106, 4880, 14_209_024)
+    assert not spectral_dense.gram_pays(100, 100, 500)  # sparse: M holds more than B
+    assert not spectral_dense.gram_pays(5000, 10, 10**9)  # cheap, but too large to hold
 
 
 def test_auto_forms_b_bt_when_it_pays(layered, monkeypatch):
     prep = PreparedGraph.from_graph(layered)
     known = known_vectors(prep, 1)
     assert BipartiteProblem(prep, known).kind == "B B^T (dense)"
-    monkeypatch.setattr(operators, "_GRAM_PAYS_RATIO", 0)
+    monkeypatch.setattr(spectral_dense, "_GRAM_PAYS_RATIO", 0)
     assert BipartiteProblem(prep, known).kind == "B B^T (blocks)"
 
 
@@ -250,9 +251,9 @@ def test_auto_holds_n_dense_when_its_blocks_fill_it(layered, rng):
 
 
 def test_dense_pays():
-    assert operators.dense_pays(1034, 535_095)  # the digits MLP's activation graph
-    assert not operators.dense_pays(1034, 100_000)
-    assert not operators.dense_pays(5000, 10**8)  # too large to hold
+    assert spectral_dense.dense_pays(1034, 535_095)  # the digits MLP's activation graph
+    assert not spectral_dense.dense_pays(1034, 100_000)
+    assert not spectral_dense.dense_pays(5000, 10**8)  # too large to hold
 
 
 def test_as_index():
