@@ -402,6 +402,7 @@ def child_operators(case: str, repeat: int) -> dict:
     from nngraph.datasets import load_digits
     from nngraph.models import pretrained
     from nngraph.partition._prepared import PreparedGraph
+    from nngraph.partition._spectral_dense import dense_ratio, gram_ratio
     from nngraph.partition._spectral_embedding import spectral_embedding
     from nngraph.partition._spectral_problems import (
         BipartiteProblem,
@@ -427,16 +428,14 @@ def child_operators(case: str, repeat: int) -> dict:
     _warm_up()
     prep = PreparedGraph.from_graph(graph)
     known = known_vectors(prep, 1)
-    n_entries = prep.csr[2].shape[0] // 2
     if prep.bipartite:
         problem = BipartiteProblem(prep, known)
-        dim, n_other = problem.dim, problem.side_q.size
-        ratio = dim * dim * n_other / 2 / (2 * n_entries - dim * dim / 2)
-    else:
-        problem = FullProblem(prep, known, "blocks")
         dim = problem.dim
-        ratio = dim * dim / (4 * problem.dense_entries)  # dense_pays: at most 1
+        ratio = gram_ratio(dim, problem.side_q.size, prep.csr[2].shape[0] // 2)
+    else:
         problem = FullProblem(prep, known)
+        dim = problem.dim
+        ratio = dense_ratio(dim, FullProblem(prep, known, "blocks").dense_entries)
     seconds = {"dense": np.inf, "blocks": np.inf}
     for _ in range(repeat):
         for operator in seconds:

@@ -12,14 +12,12 @@ applying ``B`` and ``B^T`` at every step of an eigen-solve, :func:`dense_pays` w
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import scipy.linalg.blas
 
-from ..utils._threads import ThreadPolicy, blas_single_thread, parallel_map
+from ..utils._threads import ThreadPolicy, parallel_map
 
-__all__ = ["DenseOperator", "dense_pays", "gram", "gram_pays"]
+__all__ = ["DenseOperator", "dense_pays", "dense_ratio", "gram", "gram_pays", "gram_ratio"]
 
 #: :func:`gram_pays`: forming ``M = B B^T`` pays when its multiply-adds are at most this
 #: many times the entries it saves reading per product (measured crossover: 1,000-1,500).
@@ -63,15 +61,27 @@ def gram_pays(dim: int, n_other: int, n_entries: int) -> bool:
     --------
     >>> gram_pays(522, 576, 215_552)            # the digits MLP
     True
-    >>> gram_pays(4106, 4880, 14_168_064)       # the MLP 784-2048x4-10
+    >>> gram_pays(4106, 4880, 14_209_024)       # the MLP 784-2048x4-10
     False
     >>> gram_pays(100, 100, 500)                # sparse: M would hold more than B
     False
     """
-    saving = 2.0 * n_entries - dim * dim / 2.0
-    cost = dim * dim * n_other / 2.0
     fits = dim * (dim + n_other) <= _GRAM_MAX_ENTRIES
-    return fits and saving > 0 and cost <= _GRAM_PAYS_RATIO * saving
+    return fits and gram_ratio(dim, n_other, n_entries) <= _GRAM_PAYS_RATIO
+
+
+def gram_ratio(dim: int, n_other: int, n_entries: int) -> float:
+    """Return the multiply-adds of a dense ``B B^T`` per entry it saves per product.
+
+    ``inf`` when ``M`` would hold more than reading ``B`` twice (see :func:`gram_pays`).
+
+    Examples
+    --------
+    >>> round(gram_ratio(522, 576, 215_552), 1)     # the digits MLP
+    266.1
+    """
+    saving = 2.0 * n_entries - dim * dim / 2.0
+    return dim * dim * n_other / 2.0 / saving if saving > 0 else float("inf")
 
 
 def dense_pays(n: int, block_entries: int) -> bool:
@@ -95,7 +105,18 @@ def dense_pays(n: int, block_entries: int) -> bool:
     >>> dense_pays(1034, 100_000)     # a few dense blocks among many empty ones
     False
     """
-    return n * n <= _GRAM_MAX_ENTRIES and 4 * block_entries >= n * n
+    return n * n <= _GRAM_MAX_ENTRIES and dense_ratio(n, block_entries) <= 1.0
+
+
+def dense_ratio(n: int, block_entries: int) -> float:
+    """Return what ``symv`` on the dense ``N`` reads per product, per entry blocks read.
+
+    Examples
+    --------
+    >>> round(dense_ratio(1034, 535_095), 2)     # the digits MLP's activation graph
+    0.5
+    """
+    return n * n / (4.0 * block_entries) if block_entries else float("inf")
 
 
 def _runs(groups: np.ndarray | None, n: int) -> list[tuple[int, int]]:
@@ -182,12 +203,12 @@ def gram(
             else:
                 out[ri, rj] += x @ y.T
 
-    workers = threads.workers if threads is not None else 1
-    limit = contextlib.nullcontext()
-    if workers > 1 and not threads.blas_single:
-        limit = blas_single_thread()
-    with limit:
-        parallel_map(product, jobs, workers)
+    if threads is None or threads.workers == 1:
+        for job in jobs:
+            product(job)
+    else:
+        with threads.workers_blas():
+            parallel_map(product, jobs, threads.workers)
     for _, i, j, _ in jobs:
         if i != j:
             out[slice(*rows[j]), slice(*rows[i])] = out[slice(*rows[i]), slice(*rows[j])].T

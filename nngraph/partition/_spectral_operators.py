@@ -18,7 +18,6 @@ A third, the problem's whole matrix held dense, is in :mod:`._spectral_dense`.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 import scipy.linalg.blas
 import scipy.sparse as sp
 
-from ..utils._threads import ThreadPolicy, blas_single_thread, parallel_map
+from ..utils._threads import ThreadPolicy, parallel_map
 from . import _spectral_kernels as _k
 from ._prepared import PreparedGraph
 
@@ -246,7 +245,7 @@ class BlockOperator:
         self.workers = 1
         if threads is not None and dense_entries >= _THREADED_BLOCK_MIN_ENTRIES:
             self.workers = threads.workers
-        self.limit_blas = threads is not None and not threads.blas_single
+        self._threads = threads
         # scipy's BLAS wrappers keep the GIL (see _gemv_args): gemv only for small
         # operators on one thread, where the Python around each product counts.
         self._use_gemv = self.workers == 1 and self.dense_entries <= _GEMV_MAX_ENTRIES
@@ -362,8 +361,7 @@ class BlockOperator:
         if self.workers == 1:
             _add_products(plan[0], x, target)
             return out
-        limit = blas_single_thread() if self.limit_blas else contextlib.nullcontext()
-        with limit:
+        with self._threads.workers_blas():  # workers > 1: there is a policy
             work = range(self.workers)
             parallel_map(lambda w: _add_products(plan[w], x, target), work, self.workers)
         return out

@@ -134,26 +134,28 @@ class FullProblem:
         self.known = known
         self.n_matvec = 0
         self._csr = CSROperator(prep, threads)
-        self._dense: DenseOperator | None = None
-        if operator == "dense":
+        self._dense: DenseOperator | None = None  # N held dense, once formed
+        self._blocks = None
+        if operator != "dense":
+            if prep.layer is not None:
+                group = np.where(prep.degree > 0, prep.layer, -1)
+                n_groups = int(prep.layer.max(initial=0)) + 1
+            else:
+                group, n_groups = np.where(prep.degree > 0, 0, -1), 1
+            pairs = [(g, h, g != h) for g in range(n_groups) for h in range(g, n_groups)]
+            self._blocks = _block_operator(prep, group, n_groups, pairs, operator, threads)
+        self._held = operator == "dense" or (
+            operator == "auto"
+            and self._blocks is not None
+            and dense_pays(self.dim, self._blocks.dense_entries)
+        )
+        if self._held:
             self._blocks = None
             self.kind, self.dense_entries = "N (dense)", self.dim * self.dim
-            return
-        if prep.layer is not None:
-            group = np.where(prep.degree > 0, prep.layer, -1)
-            n_groups = int(prep.layer.max(initial=0)) + 1
+        elif self._blocks is None:
+            self.kind, self.dense_entries = "N (csr)", 0
         else:
-            group, n_groups = np.where(prep.degree > 0, 0, -1), 1
-        pairs = [(g, h, g != h) for g in range(n_groups) for h in range(g, n_groups)]
-        self._blocks = _block_operator(prep, group, n_groups, pairs, operator, threads)
-        if operator == "auto" and self._blocks is not None:
-            if dense_pays(self.dim, self._blocks.dense_entries):
-                self._blocks = None
-                self.kind, self.dense_entries = "N (dense)", self.dim * self.dim
-                return
-        self.kind = "N (csr)" if self._blocks is None else "N (blocks)"
-        self.dense_entries = 0 if self._blocks is None else self._blocks.dense_entries
-        if self._blocks is not None:
+            self.kind, self.dense_entries = "N (blocks)", self._blocks.dense_entries
             local = np.full(prep.n_nodes, -1, dtype=np.int64)
             local[kept] = np.arange(kept.size)
             self._index = [as_index(m, local) for m in self._blocks.members]
@@ -161,7 +163,7 @@ class FullProblem:
     def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
         """``N x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
-        if self.kind == "N (dense)":
+        if self._held:
             return self._dense_operator().apply(x, single)
         if single and self._blocks is not None:
             out = np.zeros((self.dim, x.shape[1]), dtype=np.float32)
@@ -171,7 +173,7 @@ class FullProblem:
 
     def apply_n(self, v: np.ndarray) -> np.ndarray:
         """``N v`` for ``v`` of shape ``(n_kept, b)``, not counted in ``n_matvec``."""
-        if self.kind == "N (dense)":
+        if self._held:
             return self._dense_operator().apply(v)
         if self._blocks is None:
             return self._csr.apply(self.kept, self.kept, v)
@@ -244,15 +246,16 @@ class BipartiteProblem:
         self.n_matvec = 0
         self._csr = CSROperator(prep, threads)
         self._b: np.ndarray | None = None  # dense B, once dense() or "dense" has built it
-        self._dense: DenseOperator | None = None
+        self._dense: DenseOperator | None = None  # M held dense, once formed
         self._threads = threads
         self._layer = prep.layer
         # B's stored entries: every edge joins the two sides (stored twice in the CSR).
         n_entries = prep.csr[2].shape[0] // 2
-        if operator == "dense" or (
+        self._held = operator == "dense" or (
             operator == "auto" and gram_pays(self.dim, side_q.size, n_entries)
-        ):
-            self._blocks = None
+        )
+        self._blocks = None
+        if self._held:
             self.kind, self.dense_entries = "B B^T (dense)", self.dim * self.dim
         else:
             layer = prep.layer
@@ -277,7 +280,7 @@ class BipartiteProblem:
 
     def b_mat(self, y: np.ndarray) -> np.ndarray:
         """``B y``: from side ``Q`` (``y`` of shape ``(|Q|, b)``) to side ``P``."""
-        if self.kind == "B B^T (dense)":
+        if self._held:
             return self._dense_b() @ y
         if self._blocks is None:
             return self._csr.apply(self.side_p, self.side_q, y)
@@ -286,7 +289,7 @@ class BipartiteProblem:
 
     def bt_mat(self, x: np.ndarray) -> np.ndarray:
         """``B^T x``: from side ``P`` (``x`` of shape ``(|P|, b)``) to side ``Q``."""
-        if self.kind == "B B^T (dense)":
+        if self._held:
             return self._dense_b().T @ x
         if self._blocks is None:
             return self._csr.apply(self.side_q, self.side_p, x)
@@ -296,10 +299,8 @@ class BipartiteProblem:
     def matmat(self, x: np.ndarray, single: bool = False) -> np.ndarray:
         """``B B^T x`` for ``x`` of shape ``(dim, b)`` (float32 blocks with ``single``)."""
         self.n_matvec += x.shape[1]
-        if self.kind == "B B^T (dense)":
-            if self._dense is None:
-                self._dense = DenseOperator(self._gram())
-            return self._dense.apply(x, single)
+        if self._held:
+            return self._dense_operator().apply(x, single)
         if single and self._blocks is not None:
             return self.b_mat(self.bt_mat(x.astype(np.float32))).astype(float)
         return self.b_mat(self.bt_mat(x))
@@ -319,6 +320,11 @@ class BipartiteProblem:
         if self._dense is not None:
             return self._dense.matrix.copy()
         return self._gram()
+
+    def _dense_operator(self) -> DenseOperator:
+        if self._dense is None:
+            self._dense = DenseOperator(self._gram())
+        return self._dense
 
     def _gram(self) -> np.ndarray:
         """``B B^T`` by blocks of layers (empty blocks skipped)."""

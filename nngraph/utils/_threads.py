@@ -184,6 +184,13 @@ class ThreadPolicy:
     numba_parallel: bool  # the numba kernels may use their parallel twins
     workers: int  # worker threads of nngraph's own pools
 
+    def workers_blas(self) -> Any:
+        """Return a context for worker threads calling BLAS side by side: one thread each.
+
+        It does nothing where the policy already runs BLAS on one thread.
+        """
+        return contextlib.nullcontext() if self.blas_single else blas_single_thread()
+
 
 def thread_policy(n_threads: int | None, n_units: int) -> ThreadPolicy:
     """How many threads each part of a fit may use.

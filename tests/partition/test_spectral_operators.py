@@ -241,7 +241,7 @@ def test_auto_holds_n_dense_when_its_blocks_fill_it(layered, rng):
     np.fill_diagonal(corr, 0.0)
     prep = PreparedGraph.from_graph(corr)
     assert FullProblem(prep, known_vectors(prep, 1)).kind == "N (dense)"
-    # A chain of layers: blocks (3 blocks of 4 * 1,800 entries < 90^2 of a dense N).
+    # A chain of layers: blocks (4 x its 1,800 block entries < 90^2, what symv would read).
     prep = PreparedGraph.from_graph(layered)
     assert FullProblem(prep, known_vectors(prep, 1)).kind == "N (blocks)"
     # Sparse: CSR.
