@@ -14,8 +14,9 @@ starts the pool must keep its work under ``if __name__ == "__main__":``.
 
 Each worker uses ``cpu_count() // n_jobs`` threads (BLAS, OpenMP and nngraph's own),
 ignores Ctrl-C (the parent ends the workers, see ``clusterability``), keeps the memory
-its shuffles free for the next one (:func:`keep_freed_memory`), and the pool is shut
-down when the interpreter exits.
+its shuffles free for the next one (:func:`keep_freed_memory`), and runs the parent's
+``nngraph`` whatever the current directory holds (:func:`_server_import_path`); the
+pool is shut down when the interpreter exits.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import contextlib
 import ctypes
 import importlib
 import multiprocessing as mp
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -76,8 +79,12 @@ def worker_pool(n_jobs: int) -> cf.ProcessPoolExecutor:
         if _POOL is not None:
             _POOL.shutdown(wait=True, cancel_futures=True)
         ctx = _context()
+        environment = {name: os.environ.get(name) for name in _PATH_VARIABLES}
         _POOL = cf.ProcessPoolExecutor(
-            n, mp_context=ctx, initializer=_init_worker, initargs=(max(1, cpu_count() // n),)
+            n,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(max(1, cpu_count() // n), _package_dir(), environment),
         )
         return _POOL
 
@@ -149,9 +156,43 @@ def _context() -> mp.context.BaseContext:
     # The server preloads with Ctrl-C at its default until its loop starts: started
     # with it ignored (inherited through exec, and kept by Python's start-up), a Ctrl-C
     # meanwhile cannot make it print a traceback; its workers inherit that too.
-    with _sigint_ignored():
+    with _sigint_ignored(), _server_import_path():
         forkserver.ensure_running()  # returns at once; the server preloads meanwhile
     return ctx
+
+
+#: The environment variables :func:`_server_import_path` sets for the fork server.
+_PATH_VARIABLES = ("PYTHONPATH", "PYTHONSAFEPATH")
+
+
+@contextlib.contextmanager
+def _server_import_path() -> Iterator[None]:
+    """Have the fork server start with this process's import path (``sys.path``).
+
+    Python starts the server as ``python -c ...``, whose path begins with the current
+    directory, and Python 3.11's server does not take this process's path before it
+    preloads. Started from a directory that holds another ``nngraph`` (a checkout of
+    another version), the server and its workers imported that one. Meanwhile,
+    ``PYTHONPATH`` is this process's path, in its order, and ``PYTHONSAFEPATH`` keeps
+    the current directory off (Python 3.11 on); the workers put both back as they were
+    (:func:`_init_worker`).
+    """
+    saved = {name: os.environ.get(name) for name in _PATH_VARIABLES}
+    entries = [os.getcwd() if p == "" else str(p) for p in sys.path]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in entries if os.pathsep not in p)
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        _restore_environment(saved)
+
+
+def _restore_environment(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -165,6 +206,11 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _package_dir() -> str:
+    """Return the directory of the ``nngraph`` package this process runs."""
+    return os.path.dirname(os.path.realpath(sys.modules[__package__.split(".")[0]].__file__))
 
 
 # glibc's mallopt parameters (malloc.h).
@@ -206,8 +252,21 @@ def keep_freed_memory() -> bool:
     )
 
 
-def _init_worker(threads: int) -> None:
-    """In each worker: ignore Ctrl-C, use ``threads`` cores, keep freed memory, preload."""
+def _init_worker(threads: int, origin: str, environment: dict[str, str | None]) -> None:
+    """In each worker: check nngraph's origin, ignore Ctrl-C, use ``threads`` cores, etc.
+
+    The worker must run the ``nngraph`` of the parent (``origin``, its package
+    directory); it then puts the parent's ``environment`` back (the path variables of
+    :func:`_server_import_path`), ignores Ctrl-C, uses ``threads`` cores, keeps the
+    memory it frees and has the preload imported.
+    """
+    here = _package_dir()
+    if here != origin:
+        raise RuntimeError(
+            f"a worker process imported nngraph from {here}, this process from {origin}: "
+            "start Python from a directory without another nngraph in it"
+        )
+    _restore_environment(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_cpus(threads)
     keep_freed_memory()

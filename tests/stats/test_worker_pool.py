@@ -138,6 +138,67 @@ def test_workers_keep_freed_memory_for_the_next_shuffle():
     assert max(pool.submit(_reuse_faults).result()[1:]) < 100
 
 
+_ELSEWHERE = """
+import os, sys
+import numpy as np
+import nngraph as ng
+from nngraph.stats import worker_pool
+
+
+def where():
+    import nngraph
+    return nngraph.__file__, os.environ.get("PYTHONSAFEPATH"), os.environ.get("PYTHONPATH")
+
+
+if __name__ == "__main__":
+    sys.path.insert(1, {root!r})
+    from tests.stats.test_worker_pool import _layered
+
+    before = dict(os.environ)
+    pool = worker_pool(2)
+    assert dict(os.environ) == before  # the parent's environment, as it was
+    res = ng.clusterability(
+        _layered(np.random.default_rng(0)), ng.SpectralClustering(4, random_state=0),
+        n_shuffles=3, random_state=0, n_jobs=2,
+    )
+    print(ng.__file__, *pool.submit(where).result(), len(res.null))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork server")
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="PYTHONSAFEPATH is Python 3.11's")
+def test_workers_import_the_parents_nngraph_from_any_directory(tmp_path):
+    # Run from a directory holding another "nngraph": the fork server starts with the
+    # current directory first on its path, and its workers imported that one.
+    (tmp_path / "work" / "nngraph").mkdir(parents=True)
+    (tmp_path / "work" / "nngraph" / "__init__.py").write_text("OTHER = True\n")
+    (tmp_path / "script").mkdir()
+    script = tmp_path / "script" / "run.py"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script.write_text(_ELSEWHERE.format(root=root))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path / "work",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    parent, worker, safepath, pythonpath, n_null = out.stdout.split()
+    assert worker == parent and not worker.startswith(str(tmp_path))
+    assert (safepath, pythonpath) == ("None", "None")  # the worker's environment put back
+    assert n_null == "3"
+
+
+def test_a_worker_with_another_nngraph_refuses_to_start():
+    from nngraph.stats._worker_pool import _init_worker
+
+    with pytest.raises(RuntimeError, match="imported nngraph from .* this process from /elsewhere"):
+        _init_worker(1, "/elsewhere/nngraph", {})  # checked before anything is set
+
+
 def test_another_size_replaces_the_pool(graphs):
     first = worker_pool(2)
     other = worker_pool(1)
