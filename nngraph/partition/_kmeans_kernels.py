@@ -156,14 +156,14 @@ def kmeans_plusplus(x, xt, first, uniforms, centres, potentials, start, stop):
         c0 = first[r]
         _sq_dists(xt, n, xt[:, c0], closest)
         pot = _min_and_block_sums(closest, closest, blocks)  # the sums (min of a value and itself)
-        centres[r, 0] = x[c0]
+        _copy(x[c0], centres[r, 0])
         for c in range(1, k):
             for t in range(n_trials):
                 ids[t] = _draw(closest, blocks, uniforms[r, c - 1, t] * pot)
             t0 = 0
             while t0 + 4 <= n_trials:
                 for q in range(4):
-                    four[q] = xt[:, ids[t0 + q]]
+                    _copy(xt[:, ids[t0 + q]], four[q])
                 o0, o1, o2, o3 = trial[t0], trial[t0 + 1], trial[t0 + 2], trial[t0 + 3]
                 _sq_dists_four(xt, n, four, o0, o1, o2, o3)
                 for t in range(t0, t0 + 4):
@@ -176,11 +176,44 @@ def kmeans_plusplus(x, xt, first, uniforms, centres, potentials, start, stop):
             for t in range(1, n_trials):
                 if pots[t] < pots[best]:
                     best = t
-            closest[:] = trial[best]
-            blocks[:] = trial_blocks[best]
+            _copy(trial[best], closest)
+            _copy(trial_blocks[best], blocks)
             pot = pots[best]
-            centres[r, c] = x[ids[best]]
+            _copy(x[ids[best]], centres[r, c])
         potentials[r] = pot
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _copy(src, dst):
+    """``dst[:] = src`` for 1-d arrays of one length, as a loop.
+
+    A slice or row assignment makes numba compile its shape-mismatch error (string
+    formatting included) into each kernel that has one: with an empty cache, 1 to 2.5
+    s more for the first k-means.
+    """
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _farthest(dist):
+    """Index of the largest of ``dist`` (squared distances), the first of equal ones.
+
+    NaN counts as below every number, and a negative value as taken; with no number
+    left, the first NaN. What ``numpy.argsort(-dist, kind="mergesort")[0]`` gives,
+    without compiling a sort.
+    """
+    best = -1
+    top = -1.0
+    first_nan = -1
+    for i in range(dist.shape[0]):
+        d = dist[i]
+        if d > top:
+            top = d
+            best = i
+        elif d != d and first_nan < 0:
+            first_nan = i
+    return best if best >= 0 else first_nan
 
 
 @numba.njit(cache=True, nogil=True)
@@ -204,19 +237,18 @@ def _new_centres(x, labels, sums, counts, old, new):
             for t in range(dim):
                 new[j, t] = sums[j, t] * alpha
         return
-    new[:, :] = sums
+    for j in range(k):
+        _copy(sums[j], new[j])
     w = counts.astype(np.float64)
     n = x.shape[0]
     dist = np.empty(n)
     for i in range(n):
         dist[i] = _sq_dist(x, i, old, labels[i])
-    far = np.argsort(-dist, kind="mergesort")
-    m = 0
     for j in range(k):
         if counts[j] != 0:
             continue
-        p = far[m]
-        m += 1
+        p = _farthest(dist)
+        dist[p] = -1.0  # taken
         o = labels[p]
         for t in range(dim):
             new[o, t] -= x[p, t]

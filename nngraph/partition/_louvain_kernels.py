@@ -358,5 +358,7 @@ def louvain(indptr, indices, data, resolution, tol, max_levels, state):
         levels.append(node_comm.copy())
     out = np.empty((len(levels), n), dtype=np.int64)
     for lev in range(len(levels)):
-        out[lev] = levels[lev]
+        level = levels[lev]
+        for i in range(n):  # a loop: a row assignment compiles numba's shape error (1 s)
+            out[lev, i] = level[i]
     return out

@@ -540,3 +540,56 @@ def test_duplicate_points_and_k_equal_to_distinct_points():
     result = kmeans(x, 3, n_init=5, rng=np.random.default_rng(0))
     assert result.inertia < 1e-20
     assert adjusted_rand_score(np.repeat([0, 1, 2], 5), result.labels) == 1.0
+
+
+def test_farthest_is_the_first_of_a_stable_descending_sort(rng):
+    cases = [
+        np.array([1.0, 3.0, 3.0, 2.0]),
+        np.array([np.nan, 0.0, np.nan]),
+        np.array([np.nan, np.nan]),
+        np.array([-1.0, np.nan, -1.0]),  # taken (negative) before NaN
+        np.array([np.inf, 5.0, np.inf]),
+        rng.integers(0, 4, 50).astype(float),
+    ]
+    for dist in cases:
+        # Squared distances first, then NaN, then those taken (-1): what numpy's stable
+        # sort gives with NaN put between them.
+        key = np.where(np.isnan(dist), -0.5, dist)
+        assert kernels._farthest(dist) == np.argsort(-key, kind="mergesort")[0], dist
+
+
+def _new_centres_reference(x, labels, old, k):
+    """Return the update step's centres, computed with numpy.
+
+    The means; then the empty clusters take, in turn, the points farthest from their
+    old centres (a stable descending sort of the distances), as scikit-learn does.
+    """
+    sums = np.zeros((k, x.shape[1]))
+    np.add.at(sums, labels, x)
+    counts = np.bincount(labels, minlength=k).astype(float)
+    dist = ((x - old[labels]) ** 2).sum(axis=1)
+    far = np.argsort(-dist, kind="mergesort")
+    new = sums.copy()
+    for m, j in enumerate(np.flatnonzero(counts == 0)):
+        p = far[m]
+        new[labels[p]] -= x[p]
+        new[j] = x[p]
+        counts[j] = 1.0
+        counts[labels[p]] -= 1.0
+    return new / np.where(counts > 0, counts, 1.0)[:, None]
+
+
+def test_several_empty_clusters_take_the_farthest_points_in_order(rng):
+    k = 6
+    x = np.round(rng.normal(size=(40, 3)), 1)
+    x[5] = x[9] = [9.0, 9.0, 9.0]  # a tie for the farthest point: the first goes first
+    labels = rng.integers(0, 2, 40).astype(np.int32)  # clusters 2 to 5 are empty
+    labels[[5, 9]] = 0  # the same old centre: the same distance
+    old = rng.normal(size=(k, 3))
+    sums = np.zeros((k, 3))
+    np.add.at(sums, labels, x)
+    counts = np.bincount(labels, minlength=k).astype(np.int64)
+    new = np.empty((k, 3))
+    kernels._new_centres(x, labels, sums, counts, old, new)
+    np.testing.assert_allclose(new, _new_centres_reference(x, labels, old, k), rtol=1e-12)
+    assert np.array_equal(new[2], x[5]) and np.array_equal(new[3], x[9])

@@ -457,3 +457,20 @@ def test_one_shuffle_gives_no_z_and_the_text_says_what_p_can_be():
         ncut=1.0, null=np.linspace(2, 3, 40), method="layer", random_state=0, partitioner="x"
     )
     assert "p = 0.0244 (the smallest p 40 shuffles can give): more clusterable" in str(many)
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 60, 700])
+def test_upper_triangle_entries_in_row_major_order(rng, n):
+    from nngraph.stats._null_models_kernels import _MAP_MAX_RATIO, _row_major_entries
+
+    n_positions = n * (n - 1) // 2
+    iu = np.triu_indices(n, 1)
+    # Dense enough for the map of positions, and sparse enough for the counting sorts.
+    for m in {1, n_positions, max(1, n_positions // (2 * _MAP_MAX_RATIO))}:
+        positions = rng.choice(n_positions, size=m, replace=False).astype(np.int64)
+        values = rng.random(m)
+        rows, cols, vals = _row_major_entries(n, positions, values)
+        order = np.argsort(positions)
+        np.testing.assert_array_equal(rows, iu[0][positions[order]])
+        np.testing.assert_array_equal(cols, iu[1][positions[order]])
+        np.testing.assert_array_equal(vals, values[order])
