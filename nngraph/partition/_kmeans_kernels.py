@@ -199,8 +199,9 @@ def _copy(src, dst):
 def _farthest(dist):
     """Index of the largest of ``dist`` (squared distances), the first of equal ones.
 
-    NaN counts as below every number, and a negative value as taken; with no number
-    left, the first NaN. What ``numpy.argsort(-dist, kind="mergesort")[0]`` gives,
+    NaN counts as below every number; -1.0 marks a point already taken (any value up to
+    -1.0 is passed over). With no number left, the first NaN; with nothing left, -1.
+    On squared distances, what ``numpy.argsort(-dist, kind="mergesort")[0]`` gives,
     without compiling a sort.
     """
     best = -1

@@ -34,8 +34,10 @@ def _counting_order(keys, items, n_keys):
 def _row_major_entries(n, positions, values):
     """Return the rows, columns and values of the entries, in row-major order.
 
-    Row ``i``'s positions run from ``start`` to ``start + n - i - 2``: in ascending
-    order the row only moves forward, so no square root is needed.
+    Dense enough (``_MAP_MAX_RATIO``), the values go to a map of every position, read in
+    order. Else each entry's row is found by a binary search over the rows' first
+    positions (row ``i`` holds ``n - i - 1``), and two stable counting sorts, by column
+    and then by row, order the entries (the positions are distinct).
     """
     m = positions.shape[0]
     n_positions = n * (n - 1) // 2

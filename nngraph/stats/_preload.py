@@ -14,6 +14,9 @@ import scipy.sparse as sp
 
 from ..graphs._neuron_graph import NeuronGraph
 from . import _shuffles
+from ._worker_pool import restore_server_environment
+
+restore_server_environment()  # before anything forks from here
 
 
 def _toy_graph() -> NeuronGraph:

@@ -26,6 +26,7 @@ import concurrent.futures as cf
 import contextlib
 import ctypes
 import importlib
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -165,26 +166,50 @@ def _context() -> mp.context.BaseContext:
 _PATH_VARIABLES = ("PYTHONPATH", "PYTHONSAFEPATH")
 
 
+#: Where :func:`_server_import_path` leaves the fork server its environment to put back.
+_SAVED_ENVIRONMENT = "_NNGRAPH_SERVER_ENVIRONMENT"
+
+
 @contextlib.contextmanager
 def _server_import_path() -> Iterator[None]:
     """Have the fork server start with this process's import path (``sys.path``).
 
     Python starts the server as ``python -c ...``, whose path begins with the current
-    directory, and Python 3.11's server does not take this process's path before it
-    preloads. Started from a directory that holds another ``nngraph`` (a checkout of
-    another version), the server and its workers imported that one. Meanwhile,
-    ``PYTHONPATH`` is this process's path, in its order, and ``PYTHONSAFEPATH`` keeps
-    the current directory off (Python 3.11 on); the workers put both back as they were
-    (:func:`_init_worker`).
+    directory, and the server of Python 3.11 to 3.13 does not take this process's path
+    before it preloads. Started from a directory that holds another ``nngraph`` (a
+    checkout of another version), the server and its workers imported that one.
+    Meanwhile, ``PYTHONPATH`` is this process's path, in its order, and
+    ``PYTHONSAFEPATH`` keeps the current directory off; the server puts both back as
+    soon as it preloads (:func:`restore_server_environment`), so that neither reaches
+    the processes it forks. Python 3.10 has no ``PYTHONSAFEPATH``, and ``python -E``
+    ignores both: there a worker that still gets another ``nngraph`` refuses to start
+    (:func:`_init_worker`). Other threads of this process see the variables for the
+    moment the server takes to start.
     """
     saved = {name: os.environ.get(name) for name in _PATH_VARIABLES}
-    entries = [os.getcwd() if p == "" else str(p) for p in sys.path]
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in entries if os.pathsep not in p)
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the current directory was removed: no "" entry can find it
+        cwd = None
+    entries = [cwd if p == "" else str(p) for p in sys.path]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in entries if p and os.pathsep not in p)
     os.environ["PYTHONSAFEPATH"] = "1"
+    os.environ[_SAVED_ENVIRONMENT] = json.dumps(saved)
     try:
         yield
     finally:
-        _restore_environment(saved)
+        _restore_environment({**saved, _SAVED_ENVIRONMENT: None})
+
+
+def restore_server_environment() -> None:
+    """In the fork server: put back the variables :func:`_server_import_path` set.
+
+    Called by :mod:`nngraph.stats._preload` as the server imports it; nothing to do
+    elsewhere.
+    """
+    saved = os.environ.pop(_SAVED_ENVIRONMENT, None)
+    if saved is not None:
+        _restore_environment(json.loads(saved))
 
 
 def _restore_environment(saved: dict[str, str | None]) -> None:
@@ -238,13 +263,13 @@ def keep_freed_memory() -> bool:
     Returns
     -------
     bool
-        Whether both settings took (False where the C library has no ``mallopt``,
-        as on macOS, or refuses them: then nothing changed).
+        Whether both settings took: False where the C library has no ``mallopt`` (macOS,
+        Windows: nothing changed) or refuses one (musl accepts neither).
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        return False
+    except (OSError, AttributeError, TypeError):  # pragma: no cover - not glibc
+        return False  # (Windows: CDLL(None) is a TypeError)
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCK_MAX)) and bool(
@@ -264,7 +289,9 @@ def _init_worker(threads: int, origin: str, environment: dict[str, str | None]) 
     if here != origin:
         raise RuntimeError(
             f"a worker process imported nngraph from {here}, this process from {origin}: "
-            "start Python from a directory without another nngraph in it"
+            "the pool's fork server found the other one first on its path (the current "
+            "directory, with Python 3.10 or python -E); start Python from a directory "
+            "without another nngraph in it"
         )
     _restore_environment(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
