@@ -80,12 +80,11 @@ def worker_pool(n_jobs: int) -> cf.ProcessPoolExecutor:
         if _POOL is not None:
             _POOL.shutdown(wait=True, cancel_futures=True)
         ctx = _context()
-        environment = {name: os.environ.get(name) for name in _PATH_VARIABLES}
         _POOL = cf.ProcessPoolExecutor(
             n,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(max(1, cpu_count() // n), _package_dir(), environment),
+            initargs=(max(1, cpu_count() // n), _package_dir()),
         )
         return _POOL
 
@@ -181,10 +180,10 @@ def _server_import_path() -> Iterator[None]:
     Meanwhile, ``PYTHONPATH`` is this process's path, in its order, and
     ``PYTHONSAFEPATH`` keeps the current directory off; the server puts both back as
     soon as it preloads (:func:`restore_server_environment`), so that neither reaches
-    the processes it forks. Python 3.10 has no ``PYTHONSAFEPATH``, and ``python -E``
-    ignores both: there a worker that still gets another ``nngraph`` refuses to start
-    (:func:`_init_worker`). Other threads of this process see the variables for the
-    moment the server takes to start.
+    the processes it forks, the pool's workers included. Python 3.10 has no
+    ``PYTHONSAFEPATH``, and ``python -E`` ignores both: there a worker that still gets
+    another ``nngraph`` refuses to start (:func:`_init_worker`). Other threads of this
+    process see the variables for the moment the server takes to start.
     """
     saved = {name: os.environ.get(name) for name in _PATH_VARIABLES}
     try:
@@ -235,7 +234,7 @@ def _sigint_ignored() -> Iterator[None]:
 
 def _package_dir() -> str:
     """Return the directory of the ``nngraph`` package this process runs."""
-    return os.path.dirname(os.path.realpath(sys.modules[__package__.split(".")[0]].__file__))
+    return os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 # glibc's mallopt parameters (malloc.h).
@@ -277,13 +276,13 @@ def keep_freed_memory() -> bool:
     )
 
 
-def _init_worker(threads: int, origin: str, environment: dict[str, str | None]) -> None:
+def _init_worker(threads: int, origin: str) -> None:
     """In each worker: check nngraph's origin, ignore Ctrl-C, use ``threads`` cores, etc.
 
     The worker must run the ``nngraph`` of the parent (``origin``, its package
-    directory); it then puts the parent's ``environment`` back (the path variables of
-    :func:`_server_import_path`), ignores Ctrl-C, uses ``threads`` cores, keeps the
-    memory it frees and has the preload imported.
+    directory); it then ignores Ctrl-C, uses ``threads`` cores, keeps the memory it
+    frees and has the preload imported (in a worker forked from the fork server, done
+    already, the server's environment put back with it).
     """
     here = _package_dir()
     if here != origin:
@@ -293,7 +292,6 @@ def _init_worker(threads: int, origin: str, environment: dict[str, str | None]) 
             "directory, with Python 3.10 or python -E); start Python from a directory "
             "without another nngraph in it"
         )
-    _restore_environment(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_cpus(threads)
     keep_freed_memory()

@@ -22,6 +22,9 @@ from nngraph.stats import shutdown_worker_pool, worker_pool
 from nngraph.utils._threads import cpu_count
 from tests.helpers import python_with_ctrl_c
 
+#: The checkout's root, from which the scripts below import ``tests``.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def _layered(rng: np.random.Generator, sizes=(12, 16, 16, 8), n_modules: int = 4) -> NeuronGraph:
     """Build a weight graph with planted modules, without torch."""
@@ -121,13 +124,12 @@ print(kept, *_reuse_faults())
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_workers_keep_freed_memory_for_the_next_shuffle():
     def run(mode):
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         out = subprocess.run(
             [sys.executable, "-c", _REUSE, mode],
             capture_output=True,
             text=True,
             check=True,
-            cwd=root,  # where "tests" imports from
+            cwd=_ROOT,  # where "tests" imports from
         )
         kept, *faults = out.stdout.split()
         return kept, [int(f) for f in faults]
@@ -195,8 +197,7 @@ def test_workers_import_the_parents_nngraph_from_any_directory(tmp_path):
     (tmp_path / "work" / "nngraph" / "__init__.py").write_text("OTHER = True\n")
     (tmp_path / "script").mkdir()
     script = tmp_path / "script" / "run.py"
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    script.write_text(_ELSEWHERE.format(root=root))
+    script.write_text(_ELSEWHERE.format(root=_ROOT))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
     out = subprocess.run(
         [sys.executable, str(script)],
@@ -209,7 +210,7 @@ def test_workers_import_the_parents_nngraph_from_any_directory(tmp_path):
     assert out.returncode == 0, out.stderr
     parent, worker, safepath, pythonpath, *other, n_null = out.stdout.splitlines()
     assert worker == parent and not worker.startswith(str(tmp_path))
-    assert (safepath, pythonpath) == ("None", "None")  # the worker's environment put back
+    assert (safepath, pythonpath) == ("None", "None")  # the worker's environment as it was
     assert other == ["None", "None"]  # and the fork server's, for every process it forks
     assert n_null == "3"
 
@@ -218,7 +219,7 @@ def test_a_worker_with_another_nngraph_refuses_to_start():
     from nngraph.stats._worker_pool import _init_worker
 
     with pytest.raises(RuntimeError, match="imported nngraph from .* this process from /elsewhere"):
-        _init_worker(1, "/elsewhere/nngraph", {})  # checked before anything is set
+        _init_worker(1, "/elsewhere/nngraph")  # checked before anything is set
 
 
 def test_another_size_replaces_the_pool(graphs):
@@ -314,8 +315,7 @@ _SCRIPT = textwrap.dedent(
 
 def _run_script(tmp_path, mode: str) -> tuple[subprocess.Popen, list[int]]:
     script = tmp_path / "run.py"
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    script.write_text(_SCRIPT.format(root=root))
+    script.write_text(_SCRIPT.format(root=_ROOT))
     proc = subprocess.Popen(
         python_with_ctrl_c(str(script), mode),
         stdout=subprocess.PIPE,
