@@ -188,8 +188,8 @@ def _copy(src, dst):
     """``dst[:] = src`` for 1-d arrays of one length, as a loop.
 
     A slice or row assignment makes numba compile its shape-mismatch error (string
-    formatting included) into each kernel that has one: with an empty cache, 1 to 2.5
-    s more for the first k-means.
+    formatting included) into each kernel that has one: 2.4 s the first time in a
+    process, with an empty cache.
     """
     for i in range(dst.shape[0]):
         dst[i] = src[i]

@@ -359,6 +359,6 @@ def louvain(indptr, indices, data, resolution, tol, max_levels, state):
     out = np.empty((len(levels), n), dtype=np.int64)
     for lev in range(len(levels)):
         level = levels[lev]
-        for i in range(n):  # a loop: a row assignment compiles numba's shape error (1 s)
+        for i in range(n):  # a loop: a row assignment compiled numba's shape error too
             out[lev, i] = level[i]
     return out

@@ -62,7 +62,7 @@ def _row_major_entries(n, positions, values):
                     q += 1
         return rows, cols, vals
     # Else row-major order by two stable counting sorts, by column then by row (no
-    # comparison sort: numba's would add 1 to 2.5 s to compiling this kernel).
+    # comparison sort: numba's argsort took symmetric_csr's compile from 1.35 to 2.37 s).
     starts = np.empty(n, dtype=np.int64)  # the position of (i, i + 1)
     start = 0
     for i in range(n):
