@@ -439,7 +439,7 @@ def _screen_three(x32, xx, c, cand, m, state, nearest, redo):
     return n_redo
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def nearest_three(x, x32, xx, c, cand, m, state, nearest, redo):
     """Find the three nearest centres of the points ``cand[:m]``: screened, then exact.
 
