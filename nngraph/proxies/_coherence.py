@@ -68,17 +68,14 @@ def site_values(
     interp = fx.Interpreter(gm, garbage_collect_values=False)
     env: dict[fx.Node, Any] = {}
     interp.env = env
+    # The input feeds the first placeholder; the others (forward's extra arguments) take
+    # their traced defaults, as in Interpreter.run.
+    interp.args_iter = iter((x,))
     out: dict[str, torch.Tensor] = {}
-    placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
     for node in gm.graph.nodes:
-        if node is placeholder:
-            env[node] = x
-        elif node.op == "placeholder":
-            env[node] = interp.run_node(node)
-        elif node.op == "output":
+        if node.op == "output":
             break
-        else:
-            env[node] = interp.run_node(node)
+        env[node] = interp.run_node(node)
         if node in wanted:
             site = wanted[node]
             out[site.layer] = _unit_values(env[node], site, spatial)

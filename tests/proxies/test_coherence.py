@@ -339,6 +339,42 @@ def test_visualisation_progress_is_plain_lines_in_a_log(digits, capsys):
     assert capsys.readouterr().err == ""
 
 
+class _Plain(nn.Module):
+    def __init__(self, fc: nn.Linear, out: nn.Linear) -> None:
+        super().__init__()
+        self.fc, self.out = fc, out
+
+    def forward(self, x):
+        return self.out(torch.relu(self.fc(x)))
+
+
+class _WithMask(_Plain):
+    """The same network, with forward arguments beyond the input (traced at defaults)."""
+
+    def forward(self, x, mask=None, scale: float = 1.0):
+        h = torch.relu(self.fc(x))
+        if mask is not None:
+            h = h * mask
+        return self.out(h) * scale
+
+
+@pytest.mark.parametrize("method", ["dataset", "visualization"])
+def test_extra_forward_arguments_take_their_defaults(method, rng):
+    fc, out = nn.Linear(64, 24), nn.Linear(24, 10)
+    with torch.no_grad():
+        for layer in (fc, out):
+            layer.weight.copy_(torch.from_numpy(rng.normal(size=layer.weight.shape)))
+    x = torch.from_numpy(rng.normal(size=(120, 64)).astype(np.float32))
+    y = torch.arange(120) % 10
+    part = ng.Partition({"fc": np.arange(24) % 3})
+    kw = dict(method=method, n_random=4, n_null_partitions=0, random_state=0, steps=5)
+    a = ng.coherence(_WithMask(fc, out).eval(), part, x, y, **kw)
+    b = ng.coherence(_Plain(fc, out).eval(), part, x, y, **kw)
+    for s in a.statistics:
+        np.testing.assert_array_equal(a.true[s.name], b.true[s.name])
+        np.testing.assert_array_equal(a.random[s.name], b.random[s.name])
+
+
 def test_dataset_scores_match_a_loop_over_sets(digits):
     """The one product with the membership matrix equals scoring each set alone."""
     model, data, g, part = digits
