@@ -212,6 +212,7 @@ class _ShapeInterpreter(fx.Interpreter):
 
     def __init__(self, gm: fx.GraphModule) -> None:
         super().__init__(gm)
+        self.extra_traceback = False  # fx's node dump and log-parser link: not for users
         self.shapes: dict[fx.Node, Any] = {}
 
     def run_node(self, n: fx.Node) -> Any:
@@ -222,7 +223,7 @@ class _ShapeInterpreter(fx.Interpreter):
             args = [a for a in n.args if isinstance(a, fx.Node)]
             if args and isinstance(self.shapes.get(args[0]), TensorMeta):
                 note = f" on a tensor of shape {self.shapes[args[0]].shape}"
-            message = f"running the model on example_input failed at {describe(n)}{note}: {exc}"
+            message = f"running the model on its input failed at {describe(n)}{note}: {exc}"
             try:
                 new = type(exc)(message)
             except Exception:

@@ -115,6 +115,10 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = 
     if not isinstance(example_input, torch.Tensor):
         raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
     _check_initialized(model)
+    if example_input.dim() and example_input.shape[0] == 1 and _batch_statistics(model):
+        # A batch norm without running statistics normalises over the batch, which needs
+        # two examples (one-dimensional): the shapes come from the example twice.
+        example_input = torch.cat([example_input, example_input])
     with frozen(model):
         gm = symbolic_trace(model)
         shapes = run_shapes(model, gm, example_input)
@@ -143,6 +147,14 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = 
         except UnsupportedModelError:
             pass
     return trace
+
+
+def _batch_statistics(model: nn.Module) -> bool:
+    """Whether a batch norm of ``model`` normalises by batch statistics in eval mode."""
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None
+        for m in model.modules()
+    )
 
 
 def choose_layers(

@@ -73,6 +73,7 @@ class _Functional(fx.Interpreter):
 
     def __init__(self, gm: fx.GraphModule, modules: dict[str, Any], keep: bool = False) -> None:
         super().__init__(gm, garbage_collect_values=False)
+        self.extra_traceback = False  # fx's node dump and log-parser link: not for users
         self._modules = modules
         self._keep = keep
         self._order = {node: i for i, node in enumerate(gm.graph.nodes)} if keep else {}

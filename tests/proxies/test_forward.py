@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 import nngraph as ng
-from nngraph.graphs._fx import frozen
+from nngraph.graphs._fx import UnsupportedModelError, frozen
 from nngraph.graphs._sites import unit_sites
 from nngraph.graphs._tracing import trace_model
 from nngraph.proxies._forward import LesionRunner, batch_statistics, lesioned_forward
@@ -189,6 +189,29 @@ def test_batch_statistics_run_one_pass_per_lesion():
         np.testing.assert_array_equal(res.random[s.name], ref.random[s.name])
     with pytest.raises(ValueError, match="use method='dataset'"):
         ng.coherence(model, part, x, y, method="visualization", n_random=2, random_state=0)
+
+
+def test_a_one_dimensional_batch_norm_on_batch_statistics_is_traced_from_one_example():
+    """BatchNorm1d without running statistics cannot run one example: traced on two."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(6, 8), nn.BatchNorm1d(8, track_running_stats=False), nn.Tanh(), nn.Linear(8, 3)
+    ).eval()
+    x, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    trace = trace_model(model, x[:1])
+    assert [layer.name for layer in trace.layers] == ["input", "0", "3"]
+    with pytest.raises(UnsupportedModelError, match="pass fold_batchnorm=False"):
+        ng.weight_graph(model, x[:1])
+    g = ng.weight_graph(model, x[:1], fold_batchnorm=False)
+    assert g.layer_names == ["input", "0", "3"]
+    part = ng.Partition({"0": np.array([0, 0, 0, 0, 1, 1, 1, 1])})
+    kw = dict(n_random=3, random_state=0, max_fraction=1.0, min_size=2)
+    with pytest.warns(UserWarning, match="normalises with the statistics of its batch"):
+        assert ng.importance(model, part, x, y, **kw).info["engine"] == "naive"
+    assert ng.coherence(model, part, x, y, **kw).n_rows == 2
+    assert not model.training
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
 def test_the_batch_shrinks_to_keep_the_intact_values_within_bounds(monkeypatch):
