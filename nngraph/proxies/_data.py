@@ -81,6 +81,24 @@ def _check_layers(part: Partition, trace: Trace) -> None:
             )
 
 
+def _check_finite(model: nn.Module, x: torch.Tensor) -> None:
+    """Refuse NaN or infinite inputs, parameters or buffers: every score would be wrong."""
+    if x.is_floating_point() or x.is_complex():
+        bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+        if bool(bad.any()):
+            first = int(bad.nonzero()[0, 0])
+            raise ValueError(
+                f"inputs hold NaN or infinite values ({int(bad.sum())} of {x.shape[0]} "
+                f"examples, the first at index {first})"
+            )
+    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, value in named:
+            if (value.is_floating_point() or value.is_complex()) and not bool(
+                torch.isfinite(value).all()
+            ):
+                raise ValueError(f"the model's {kind} {name!r} holds NaN or infinite values")
+
+
 def _check_network(part: Partition, model: nn.Module) -> None:
     """Warn when the partition records another network than ``model`` (other parameters)."""
     recorded = part.graph_info.get("network_sha256")
@@ -140,6 +158,7 @@ def prepare(
     n_heads = int(y.shape[1])
     if int(y.min()) < 0:
         raise ValueError(f"targets must be class indices >= 0, got {int(y.min())}")
+    _check_finite(model, x)
     part = _partition(partition)
     trace = trace_model(model, x[:1])
     _check_layers(part, trace)

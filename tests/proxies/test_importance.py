@@ -434,6 +434,16 @@ def test_bad_input_is_refused_before_any_work(noisy_task, tmp_path):
         ng.importance(model, part, x, y.float())
     with pytest.raises(ValueError, match="no sub-cluster to test"):
         ng.importance(model, part, x, y, min_size=100)
+    bad = x.clone()
+    bad[7, 2], bad[9, 0] = float("nan"), float("inf")
+    for proxy in (ng.importance, ng.coherence):
+        with pytest.raises(ValueError, match="2 of 240 examples, the first at index 7"):
+            proxy(model, part, bad, y)
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken[0].bias[1] = float("nan")
+    with pytest.raises(ValueError, match="parameter '0.bias' holds NaN"):
+        ng.importance(broken, part, x, y)
     embed = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 8), nn.Unflatten(1, (2, 4)))
     g = ng.weight_graph(embed, x[:1])
     with pytest.raises(ValueError, match="class scores of shape"):
