@@ -386,8 +386,9 @@ def importance(
     ------
     ValueError
         A partition that does not match the model, targets out of range or of the wrong
-        shape, inputs and targets of different lengths, size filters that leave nothing
-        to test, a model whose output is not class scores.
+        shape, inputs and targets of different lengths, NaN or infinite inputs, model
+        parameters or buffers, size filters that leave nothing to test, a model whose
+        output is not class scores.
 
     References
     ----------
