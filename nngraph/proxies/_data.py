@@ -173,9 +173,16 @@ def prepare(
     device, dtype = model_device_dtype(model)
     n_classes = _check_output(model, x[:2], n_heads, device, dtype)
     if int(y.max()) >= n_classes:
+        one_hot = n_heads > 1 and n_classes == 1 and bool((y.sum(dim=1) == 1).all())
+        hint = (
+            ": the targets look one-hot (one column per class); pass class indices, e.g. "
+            "targets.argmax(1)"
+            if one_hot
+            else ""
+        )
         raise ValueError(
             f"targets hold class {int(y.max())} but the model has {n_classes} classes "
-            f"per head ({n_heads} head(s))"
+            f"per head ({n_heads} head(s)){hint}"
         )
     return Prepared(
         model,

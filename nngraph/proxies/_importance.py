@@ -411,7 +411,7 @@ def importance(
     check_choice("site", site, ("read", "pre"))
     check_choice("engine", engine, ENGINES)
     batch_size = check_int("batch_size", batch_size, 1)
-    alpha = check_real("alpha", alpha, positive=True, maximum=1.0)
+    alpha = check_real("alpha", alpha, positive=True, maximum=1.0, below_maximum=True)
     if max_memory is None:
         from ..graphs._fx import model_device_dtype
 

@@ -404,7 +404,7 @@ def benjamini_hochberg(pvalues: Any, alpha: float = 0.05) -> tuple[np.ndarray, n
     >>> benjamini_hochberg([0.2, 0.9])[0].tolist()
     [False, False]
     """
-    alpha = check_real("alpha", alpha, positive=True, maximum=1.0)
+    alpha = check_real("alpha", alpha, positive=True, maximum=1.0, below_maximum=True)
     p = np.asarray(pvalues, dtype=np.float64).reshape(-1)
     outside = ~np.isnan(p) & ~((p >= 0.0) & (p <= 1.0))
     if outside.any():

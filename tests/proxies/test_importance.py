@@ -432,6 +432,11 @@ def test_bad_input_is_refused_before_any_work(noisy_task, tmp_path):
         ng.importance(model, part, x, y.reshape(-1, 1, 1))
     with pytest.raises(TypeError, match="class indices"):
         ng.importance(model, part, x, y.float())
+    for proxy in (ng.importance, ng.coherence):  # as study and the command line
+        with pytest.raises(ValueError, match="alpha must be a finite positive number < 1"):
+            proxy(model, part, x, y, alpha=1.0)
+    with pytest.raises(ValueError, match="look one-hot .* targets.argmax"):
+        ng.importance(model, part, x, torch.nn.functional.one_hot(y, 3))
     with pytest.raises(ValueError, match="no sub-cluster to test"):
         ng.importance(model, part, x, y, min_size=100)
     bad = x.clone()
