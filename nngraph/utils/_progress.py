@@ -18,28 +18,33 @@ __all__ = ["PlainProgress", "Stages", "interrupted", "progress_bar"]
 
 
 class PlainProgress:
-    """A tqdm stand-in for logs: ``desc: 25% (5/20)`` lines, at most one per quarter."""
+    """A tqdm stand-in for logs: ``desc: 25% (5/20)`` lines, at most one per quarter.
+
+    A line is written when the work reaches the next quarter, with the share actually
+    done (``33% (1/3)`` for a third); one update that passes several quarters writes one
+    line.
+    """
 
     def __init__(self, total: int | None, desc: str, stream: IO[str]) -> None:
         self.total, self.desc, self.stream = total, desc, stream
         self.n = 0
-        self._next = 0.25
+        self._quarter = 1  # the next quarter to announce
         self._t0 = time.perf_counter()
         self._postfix = ""
 
     def update(self, n: int = 1) -> None:
-        """Advance by ``n``; write a line when a quarter more is done."""
+        """Advance by ``n``; write a line when the next quarter is reached."""
         self.n += n
-        if not self.total:
+        if not self.total or self._quarter > 4 or 4 * self.n < self._quarter * self.total:
             return
-        while self._next <= 1.0 and self.n >= self._next * self.total:
-            print(
-                f"{self.desc}: {self._next:.0%} ({self.n}/{self.total}, "
-                f"{time.perf_counter() - self._t0:.1f} s){self._postfix}",
-                file=self.stream,
-                flush=True,
-            )
-            self._next += 0.25
+        while self._quarter <= 4 and 4 * self.n >= self._quarter * self.total:
+            self._quarter += 1
+        print(
+            f"{self.desc}: {min(self.n / self.total, 1.0):.0%} ({self.n}/{self.total}, "
+            f"{time.perf_counter() - self._t0:.1f} s){self._postfix}",
+            file=self.stream,
+            flush=True,
+        )
 
     def set_postfix(self, **values: Any) -> None:
         """Show ``values`` (e.g. the current loss) at the end of the next lines."""

@@ -31,11 +31,22 @@ def test_log_gets_plain_lines_at_each_quarter():
     assert "\r" not in log.getvalue()  # no bar control characters in a log
 
 
-def test_big_step_writes_every_quarter_passed_once():
+def test_a_big_step_writes_one_line_with_the_share_done():
     log = io.StringIO()
     bar = progress_bar(4, "x", stream=log)
     bar.update(4)
-    assert len(log.getvalue().splitlines()) == 4
+    bar.update(1)  # past the total: nothing more
+    (line,) = log.getvalue().splitlines()
+    assert line.startswith("x: 100% (4/4, ")
+    log = io.StringIO()
+    bar = progress_bar(3, "x", stream=log)
+    for _ in range(3):
+        bar.update(1)
+    assert [line.split(",")[0] for line in log.getvalue().splitlines()] == [
+        "x: 33% (1/3",
+        "x: 67% (2/3",
+        "x: 100% (3/3",
+    ]
 
 
 def test_disabled_writes_nothing_and_unknown_total_is_quiet():
