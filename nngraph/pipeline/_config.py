@@ -195,6 +195,12 @@ class StudyConfig:
         object.__setattr__(self, "partitioners", _strings("partitioners", self.partitioners))
         check_int("n_shuffles", self.n_shuffles, 0)
         check_choice("null", self.null, _NULLS)
+        if self.null.startswith("layer") and "activation" in graphs and self.n_shuffles:
+            raise ValueError(
+                f"null {self.null!r} (--null) permutes the weights between layers, which an "
+                "activation graph has not: use 'offdiagonal', or 'auto' ('layer' for the "
+                "weight graph, 'offdiagonal' for the activation graph)"
+            )
         check_bool("importance", self.importance)
         methods = _strings("coherence", self.coherence)
         for method in methods:

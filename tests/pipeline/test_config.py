@@ -116,3 +116,10 @@ def test_normalize_needs_a_weight_graph():
     with pytest.raises(ValueError, match="normalize applies to weight graphs"):
         StudyConfig(graphs="activation", normalize=True)
     assert StudyConfig(graphs=("weight", "activation"), normalize=True).normalize
+
+
+def test_a_layer_null_needs_no_activation_graph():
+    with pytest.raises(ValueError, match=r"null 'layer' \(--null\) permutes the weights between"):
+        StudyConfig(null="layer")  # both graphs by default
+    assert StudyConfig(null="layer_nonzero", graphs="weight").null == "layer_nonzero"
+    assert StudyConfig(null="layer", n_shuffles=0).n_shuffles == 0  # no shuffles: no null
