@@ -149,9 +149,14 @@ class ClusterabilityResult:
         return ax
 
     def __str__(self) -> str:
-        z = "undefined (fewer than 2 shuffles)" if np.isnan(self.z) else f"{self.z:.2f}"
+        shuffles = f"{self.n_shuffles} shuffle" + ("" if self.n_shuffles == 1 else "s")
+        if np.isnan(self.z):
+            null, z = f"{self.mean:.4f}", "z undefined (fewer than 2 shuffles)"
+        else:
+            null = f"{self.mean:.4f} ± {self.std:.4f}"
+            z = f"z = {self.z:.2f} (negative: fewer, weaker edges between clusters than chance)"
         floor = (
-            f" (the smallest p {self.n_shuffles} shuffles can give)"
+            f" (the smallest p {shuffles} can give)"
             if self.p <= self.p_min * (1 + 1e-9)
             else f" (smallest possible: {self.p_min:.3g})"
         )
@@ -161,10 +166,8 @@ class ClusterabilityResult:
             else "not shown more clusterable than its shuffles at p <= 0.05"
         )
         return (
-            f"clusterability ({self.method} null, {self.n_shuffles} shuffles): "
-            f"n-cut {self.ncut:.4f} vs null {self.mean:.4f} ± {self.std:.4f}; "
-            f"z = {z} (negative: fewer, weaker edges between clusters than chance), "
-            f"p = {self.p:.3g}{floor}: {verdict}"
+            f"clusterability ({self.method} null, {shuffles}): "
+            f"n-cut {self.ncut:.4f} vs null {null}; {z}, p = {self.p:.3g}{floor}: {verdict}"
         )
 
 
