@@ -101,6 +101,13 @@ def make_partitioner(spec: str, *, n_clusters: int = 12, random_state: Any = Non
         params[key.strip()] = _parse_value(value.strip())
     if name == "spectral":
         params.setdefault("n_clusters", n_clusters)
+    known = registry[name]._get_param_names()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(
+            f"{spec!r}: {name} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters: {', '.join(known)}"
+        )
     est = registry[name](**params)
     if random_state is not None and "random_state" not in params:
         if "random_state" in est.get_params(deep=False):

@@ -79,6 +79,12 @@ def load_source(spec: str, *, seed: int = 0) -> tuple[torch.nn.Module, Dataset, 
     module_name, _, func_name = spec.partition(":")
     if not module_name or not func_name or not func_name.isidentifier():
         raise ValueError(f"model {spec!r}: expected 'package.module:function' (e.g. 'mynet:build')")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        stem = os.path.splitext(os.path.basename(module_name))[0]
+        raise ValueError(
+            f"model {spec!r}: give the module's name, not a file path: '{stem}:{func_name}' "
+            "from the folder that holds the file (or a package.module on the Python path)"
+        )
     with _current_folder_importable():
         try:
             module = importlib.import_module(module_name)
@@ -174,6 +180,12 @@ def as_dataset(data: Any, *, name: str = "data", where: str = "data") -> Dataset
         parts = [_tensor(v, k, where) for k, v in zip(_KEYS, data, strict=True)]
         n_classes, image_shape = None, None
     elif isinstance(data, (tuple, list)) and len(data) == 2:
+        if all(isinstance(d, (torch.Tensor, np.ndarray)) for d in data):
+            raise ValueError(
+                f"{where}: got two arrays; the data need a test split too: (x_train, "
+                "y_train, x_test, y_test), a dict with those keys, or (train_loader, "
+                "test_loader)"
+            )
         parts = [*_concat(data[0], "train", where), *_concat(data[1], "test", where)]
         n_classes, image_shape = None, None
     else:

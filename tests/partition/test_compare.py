@@ -128,7 +128,7 @@ def test_specs():
         make_partitioner("kmeans")
     with pytest.raises(ValueError, match="key=value"):
         make_partitioner("louvain:2")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="louvain has no parameter 'n_init'; its parameters: b"):
         make_partitioner("louvain:n_init=2")
 
 

@@ -60,6 +60,8 @@ def test_a_function_in_the_current_folder_is_loaded(user_module):
         ("user_net_mod:", ValueError, "expected 'package.module:function'"),
         ("no_such_module_xyz:build", ImportError, "no module named 'no_such_module_xyz'"),
         ("user_net_mod:missing", ValueError, "has no function 'missing'"),
+        ("user_net_mod.py:build", ValueError, "not a file path: 'user_net_mod:build' from the"),
+        ("nets/user_net_mod:build", ValueError, "not a file path: 'user_net_mod:build'"),
         ("user_net_mod:no_data", ValueError, r"must return \(model, data\)"),
         ("user_net_mod:not_a_model", ValueError, "must be a torch.nn.Module"),
     ],
@@ -114,6 +116,7 @@ def test_a_dict_may_give_classes_and_image_shape(rng):
         ((np.zeros((3, 2)), np.zeros(3), np.zeros((2, 2)), np.zeros(2)), "integer class indices"),
         ((np.zeros((3, 2)), np.zeros(4, int), np.zeros((2, 2)), np.zeros(2, int)), "3 examples"),
         (([], []), "yielded no batch"),
+        ((np.zeros((3, 2)), np.zeros(3, int)), "two arrays; the data need a test split too"),
     ],
 )
 def test_bad_data_is_refused(data, message):
