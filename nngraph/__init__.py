@@ -26,8 +26,9 @@ Examples
 
 from __future__ import annotations
 
-import os
-from importlib.metadata import PackageNotFoundError, version
+import os as _os
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
 # OpenMP threads that wait for work by spinning (the default of torch's libgomp) turn
@@ -36,13 +37,14 @@ from typing import TYPE_CHECKING
 # 4.6 s on a loaded 2-core machine. Sleeping waiters cost microseconds on an idle one.
 # Like scikit-learn's KMP_INIT_AT_FORK, a default only: the user's setting wins, and it
 # acts only where torch is imported after nngraph (as in the command line).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .utils._lazy import lazy_exports, type_checking_exports
+from .utils._lazy import lazy_exports as _lazy_exports
+from .utils._lazy import type_checking_exports as _type_checking_exports
 
 try:
-    __version__ = version("nngraph")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _version("nngraph")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.1.0"
 
 __all__ = [
@@ -92,7 +94,7 @@ __all__ = [
 # The imports below are what type checkers see, and (read by type_checking_exports)
 # where each public name is loaded from on first use. The subpackages imported with a
 # redundant alias load on first use too, but stay out of __all__.
-__getattr__, __dir__ = lazy_exports(__name__, type_checking_exports(__file__), globals())
+__getattr__, __dir__ = _lazy_exports(__name__, _type_checking_exports(__file__), globals())
 
 if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time as above
     from . import datasets, models
@@ -136,3 +138,5 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
     from .pipeline import StudyConfig, StudyResult, load_config, study
     from .proxies import ProxyResult, coherence, importance, judge_partitions
     from .stats import ClusterabilityResult, ShuffleFailedError, clusterability
+
+del annotations, TYPE_CHECKING  # kept out of the namespace users tab through
