@@ -115,9 +115,9 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = 
     if not isinstance(example_input, torch.Tensor):
         raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
     _check_initialized(model)
-    if example_input.dim() and example_input.shape[0] == 1 and _batch_statistics(model):
-        # A batch norm without running statistics normalises over the batch, which needs
-        # two examples (one-dimensional): the shapes come from the example twice.
+    if example_input.dim() and example_input.shape[0] == 1 and _one_value_per_channel(model):
+        # A BatchNorm1d without running statistics normalises over the batch, which on
+        # (n, channels) needs two examples: the shapes come from the example twice.
         example_input = torch.cat([example_input, example_input])
     with frozen(model):
         gm = symbolic_trace(model)
@@ -149,12 +149,22 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = 
     return trace
 
 
-def _batch_statistics(model: nn.Module) -> bool:
-    """Whether a batch norm of ``model`` normalises by batch statistics in eval mode."""
-    return any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None
-        for m in model.modules()
-    )
+def unfoldable_batch_norms(model: nn.Module) -> list[str]:
+    """Name the batch norms of ``model`` without running statistics (batch statistics).
+
+    They normalise by their batch's statistics in eval mode too, so no weight graph can
+    fold them.
+    """
+    return [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None
+    ]
+
+
+def _one_value_per_channel(model: nn.Module) -> bool:
+    """Whether a BatchNorm1d of ``model`` uses batch statistics (one example cannot run)."""
+    return any(isinstance(m, nn.BatchNorm1d) and m.running_mean is None for m in model.modules())
 
 
 def choose_layers(

@@ -13,14 +13,15 @@ own restarts, so the restarts of one fit run side by side without OpenMP.
 The small helpers are ``inline="always"`` (inlined by numba, whatever LLVM would
 decide): a helper already compiled on its own, as when loaded from numba's cache
 before its caller compiles, is called instead of inlined, and k-means++ then took
-1.5 to 1.8 times as long. So are the steps that have one caller (:func:`_assign`,
-:func:`_lloyd_one`, and :func:`._kmeans_distance_kernels.nearest_three`), to save
-compile time: numba compiles every other kernel into a module of its own and, for
-each caller, optimises everything it calls once more, so each level of calls cost
-about a second. With an empty cache, Lloyd's kernel compiled in 8.3-8.6 s instead of
-10.5-10.8, and k-means++ (with one call of each helper) in 2.5-2.6 s instead of
-3.7-3.8; the same results, and the same speed (100 restarts on the big MLP's
-embedding: Lloyd 166-169 ms against 168-171, two threads).
+1.5 to 1.8 times as long. So are the steps of Lloyd's kernel (:func:`_lloyd_one`,
+:func:`_assign`, and :func:`._kmeans_distance_kernels.nearest_three`, a short
+function called twice), to save compile time: numba compiles every other kernel into
+a module of its own and, for each caller, optimises everything it calls once more, so
+each level of calls cost about a second. With an empty cache, Lloyd's kernel
+compiled in 8.3-8.6 s instead of 10.5-10.8, and k-means++ (its distances, sums and
+draw compiled in once) in 2.5-2.6 s instead of 3.7-3.8; the same results, and the
+same speed (100 restarts on the big MLP's embedding: Lloyd 166-169 ms against
+168-171, two threads).
 
 Every restart is independent: the kernels loop over a range ``[start, stop)`` of the
 restarts, which share the data ``X`` and own their slice of the ``(restarts, k, dim)``
@@ -130,7 +131,8 @@ def kmeans_plusplus(x, xt, first, uniforms, centres, potentials, start, stop):
     of those squared distances reaches ``u * potential``, for the uniform ``u`` in
     ``[0, 1)``. The squared distances have the dtype of ``xt``; the sums are float64.
     The first centre takes the trials' path as a single trial (the closest distances
-    start at infinity), so that each inlined helper is compiled in once.
+    start at infinity), so that the distances, their sums and the draw are each
+    compiled in once.
 
     Parameters
     ----------

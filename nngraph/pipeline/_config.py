@@ -346,6 +346,11 @@ def _toml_value(value: Any) -> str:
 
 def load_config_text(text: str, *, where: str = "the configuration") -> StudyConfig:
     """Read a configuration from TOML text (see :func:`load_config`)."""
+    return StudyConfig.from_options(_read_options(text, where), where=where)
+
+
+def _read_options(text: str, where: str) -> dict[str, Any]:
+    """Return the options of a TOML configuration, unchecked."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -359,7 +364,7 @@ def load_config_text(text: str, *, where: str = "the configuration") -> StudyCon
                 f"unexpected table [{key}] in {where}: options are top-level keys "
                 f"(or in one [study] table)"
             )
-    return StudyConfig.from_options(document, where=where)
+    return document
 
 
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> StudyConfig:
@@ -387,5 +392,7 @@ def load_config(path: str | os.PathLike[str], **overrides: Any) -> StudyConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"configuration file {str(path)!r} does not exist")
-    config = load_config_text(path.read_text(encoding="utf-8"), where=str(path))
-    return config.replace(**overrides) if overrides else config
+    # One configuration from the file's options and the overrides together: the file
+    # alone may not be valid (null = "layer" with the activation graph it then leaves).
+    options = _read_options(path.read_text(encoding="utf-8"), str(path))
+    return StudyConfig.from_options({**options, **overrides}, where=str(path))

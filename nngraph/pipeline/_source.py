@@ -76,11 +76,11 @@ def load_source(spec: str, *, seed: int = 0) -> tuple[torch.nn.Module, Dataset, 
     ImportError
         The module cannot be imported (its own error is chained).
     """
-    module_name, _, func_name = spec.partition(":")
+    module_name, _, func_name = spec.rpartition(":")  # a Windows path has a ':' too
     if not module_name or not func_name or not func_name.isidentifier():
         raise ValueError(f"model {spec!r}: expected 'package.module:function' (e.g. 'mynet:build')")
-    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
-        stem = os.path.splitext(os.path.basename(module_name))[0]
+    if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
+        stem = os.path.splitext(module_name.replace("\\", "/").rsplit("/", 1)[-1])[0]
         raise ValueError(
             f"model {spec!r}: give the module's name, not a file path: '{stem}:{func_name}' "
             "from the folder that holds the file (or a package.module on the Python path)"

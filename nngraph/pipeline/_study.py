@@ -33,20 +33,20 @@ def _null_for(graph: Any, null: str) -> str:
 def _resolve_config(model: Any, config: Any, options: dict[str, Any]) -> StudyConfig:
     if "model" in options:
         raise TypeError("pass the network (or a bundled network's name) as the first argument")
+    if isinstance(model, str):
+        options = {**options, "model": model}
+    elif model is not None:
+        options = {**options, "model": type(model).__name__}
     if config is None:
         base = StudyConfig()
     elif isinstance(config, StudyConfig):
         base = config
     elif isinstance(config, (str, os.PathLike)):
-        base = load_config(config)
+        return load_config(config, **options)  # the file and the options together
     else:
         raise TypeError(
             f"config must be a StudyConfig or the path of a TOML file, got {type(config).__name__}"
         )
-    if isinstance(model, str):
-        options = {**options, "model": model}
-    elif model is not None:
-        options = {**options, "model": type(model).__name__}
     return base.replace(**options) if options else base
 
 
@@ -128,9 +128,23 @@ def _warm_up(config: StudyConfig) -> None:
 
 def _build_graph(kind: str, model: Any, data: Any, config: StudyConfig) -> Any:
     from ..graphs import activation_graph, weight_graph
+    from ..graphs._fx import unwrap_model
 
     if kind == "weight":
-        return weight_graph(model, data.x_train[:1], normalize=config.normalize)
+        from ..graphs._tracing import unfoldable_batch_norms
+        from ..utils._warnings import user_stacklevel
+
+        unfoldable = unfoldable_batch_norms(unwrap_model(model))
+        if unfoldable:
+            warnings.warn(
+                f"batch norm {', '.join(map(repr, unfoldable))} keeps no running statistics, "
+                "so the weight graph leaves it unfolded: its edges are the weights alone",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+        return weight_graph(
+            model, data.x_train[:1], normalize=config.normalize, fold_batchnorm=not unfoldable
+        )
     return activation_graph(model, data.x_train)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.parameter import is_lazy
 
 from ..graphs._fx import frozen, model_device_dtype, unwrap_model
 from ..graphs._network_fingerprint import network_fingerprint
@@ -81,22 +82,38 @@ def _check_layers(part: Partition, trace: Trace) -> None:
             )
 
 
+#: Examples checked for NaN at a time (a bounded copy of a non-contiguous input).
+_FINITE_CHUNK = 1024
+
+
 def _check_finite(model: nn.Module, x: torch.Tensor) -> None:
-    """Refuse NaN or infinite inputs, parameters or buffers: every score would be wrong."""
+    """Refuse NaN or infinite inputs or parameters, and NaN buffers: the scores would be wrong.
+
+    Buffers may hold infinities on purpose (masks, an observer's bounds before
+    calibration); lazy parameters are left to the trace's own refusal.
+    """
     if x.is_floating_point() or x.is_complex():
-        bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+        flags = []
+        for i in range(0, x.shape[0], _FINITE_CHUNK):
+            part = x[i : i + _FINITE_CHUNK]
+            flags.append(~torch.isfinite(part).reshape(part.shape[0], -1).all(1))
+        bad = torch.cat(flags)
         if bool(bad.any()):
             first = int(bad.nonzero()[0, 0])
             raise ValueError(
                 f"inputs hold NaN or infinite values ({int(bad.sum())} of {x.shape[0]} "
                 f"examples, the first at index {first})"
             )
-    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+    for kind, named, bad_values in (
+        ("parameter", model.named_parameters(), lambda v: not bool(torch.isfinite(v).all())),
+        ("buffer", model.named_buffers(), lambda v: bool(torch.isnan(v).any())),
+    ):
         for name, value in named:
-            if (value.is_floating_point() or value.is_complex()) and not bool(
-                torch.isfinite(value).all()
-            ):
-                raise ValueError(f"the model's {kind} {name!r} holds NaN or infinite values")
+            if is_lazy(value) or not (value.is_floating_point() or value.is_complex()):
+                continue
+            if bad_values(value):
+                what = "NaN or infinite values" if kind == "parameter" else "NaN"
+                raise ValueError(f"the model's {kind} {name!r} holds {what}")
 
 
 def _check_network(part: Partition, model: nn.Module) -> None:

@@ -123,3 +123,13 @@ def test_a_layer_null_needs_no_activation_graph():
         StudyConfig(null="layer")  # both graphs by default
     assert StudyConfig(null="layer_nonzero", graphs="weight").null == "layer_nonzero"
     assert StudyConfig(null="layer", n_shuffles=0).n_shuffles == 0  # no shuffles: no null
+
+
+def test_a_file_and_its_overrides_are_checked_together(tmp_path):
+    from nngraph.pipeline import load_config
+
+    path = tmp_path / "layer.toml"
+    path.write_text('null = "layer"\n')
+    assert load_config(path, graphs=("weight",)).null == "layer"  # valid once merged
+    with pytest.raises(ValueError, match="permutes the weights between layers"):
+        load_config(path)

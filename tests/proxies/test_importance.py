@@ -447,8 +447,18 @@ def test_bad_input_is_refused_before_any_work(noisy_task, tmp_path):
     broken = copy.deepcopy(model)
     with torch.no_grad():
         broken[0].bias[1] = float("nan")
-    with pytest.raises(ValueError, match="parameter '0.bias' holds NaN"):
-        ng.importance(broken, part, x, y)
+    for proxy in (ng.importance, ng.coherence):
+        with pytest.raises(ValueError, match="parameter '0.bias' holds NaN or infinite"):
+            proxy(broken, part, x, y)
+    masked = copy.deepcopy(model)
+    masked.register_buffer("floor", torch.tensor(float("-inf")))  # an infinity on purpose
+    assert ng.importance(masked, part, x, y, n_random=3, random_state=0).n_rows > 0
+    masked.floor.fill_(float("nan"))
+    with pytest.raises(ValueError, match="buffer 'floor' holds NaN"):
+        ng.importance(masked, part, x, y)
+    lazy = nn.Sequential(nn.LazyLinear(24), nn.ReLU(), nn.Linear(24, 3))
+    with pytest.raises(ng.UnsupportedModelError, match="uninitialised"):
+        ng.importance(lazy, ng.Partition({"0": np.zeros(24, dtype=int)}), x, y)
     embed = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 8), nn.Unflatten(1, (2, 4)))
     g = ng.weight_graph(embed, x[:1])
     with pytest.raises(ValueError, match="class scores of shape"):
