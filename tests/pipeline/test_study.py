@@ -270,28 +270,9 @@ def test_a_model_of_your_own_is_studied_and_left_untouched():
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_a_batch_norm_on_batch_statistics_is_left_unfolded_with_a_warning():
-    model, data = _small_problem()
-    model.insert(1, nn.BatchNorm1d(16, track_running_stats=False))
-    with pytest.warns(UserWarning, match="batch norm '1' keeps no running statistics, so the"):
-        res = ng.study(
-            model,
-            data,
-            graphs="weight",
-            k=2,
-            partitioners=(),
-            n_shuffles=0,
-            importance=False,
-            coherence=(),
-        )
-    g = res.graphs["weight"].graph
-    assert g.meta["options"]["fold_batchnorm"] is False
-    assert g.layer_names == ["input", "0", "3", "5"]
-
-
-def test_nothing_optional_runs_when_switched_off():
-    model, data = _small_problem()
-    res = ng.study(
+def _weight_graph_only(model: nn.Module, data: Dataset):
+    """Study the weight graph with every optional stage switched off."""
+    return ng.study(
         model,
         data,
         graphs="weight",
@@ -301,6 +282,21 @@ def test_nothing_optional_runs_when_switched_off():
         importance=False,
         coherence=(),
     )
+
+
+def test_a_batch_norm_on_batch_statistics_is_left_unfolded_with_a_warning():
+    model, data = _small_problem()
+    model.insert(1, nn.BatchNorm1d(16, track_running_stats=False))
+    with pytest.warns(UserWarning, match="batch norm '1' keeps no running statistics, so the"):
+        res = _weight_graph_only(model, data)
+    g = res.graphs["weight"].graph
+    assert g.meta["options"]["fold_batchnorm"] is False
+    assert g.layer_names == ["input", "0", "3", "5"]
+
+
+def test_nothing_optional_runs_when_switched_off():
+    model, data = _small_problem()
+    res = _weight_graph_only(model, data)
     gs = res.graphs["weight"]
     assert gs.clusterability is None and gs.importance is None and gs.coherence == {}
     assert gs.comparison is None and gs.proxies() == {}
