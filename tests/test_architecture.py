@@ -248,6 +248,17 @@ def test_public_names_are_listed_and_load_lazily():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.parametrize(
+    "package", ["", ".graphs", ".partition", ".stats", ".proxies", ".pipeline", ".utils"]
+)
+def test_a_package_shows_its_public_names_only(package):
+    """What a user tabs through: ``__all__`` (and, at the top, the subpackages)."""
+    module = importlib.import_module("nngraph" + package)
+    shown = {name for name in dir(module) if not name.startswith("_")}
+    subpackages = {"cli", "graphs", "partition", "pipeline", "proxies", "stats", "utils"}
+    assert shown - set(module.__all__) <= (subpackages if not package else set())
+
+
 def test_help_imports_nothing_heavy():
     code = (
         "import sys\n"

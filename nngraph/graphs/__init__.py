@@ -10,10 +10,10 @@
 
 from typing import TYPE_CHECKING
 
-from ..utils._lazy import lazy_exports
+from ..utils._lazy import lazy_exports as _lazy_exports
 
 # Loaded on first use: the graph and its canonicaliser need no torch, the builders do.
-__getattr__, __dir__ = lazy_exports(
+__getattr__, __dir__ = _lazy_exports(
     __name__,
     {
         "NeuronGraph": "._neuron_graph",
@@ -43,3 +43,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ._neuron_graph import NeuronGraph
     from ._tracing import UnsupportedModelError
     from ._weight_graph import weight_graph
+
+del TYPE_CHECKING  # kept out of the namespace users tab through

@@ -12,7 +12,8 @@ The subpackage is not called ``study`` so that it cannot shadow :func:`nngraph.s
 
 from typing import TYPE_CHECKING
 
-from ..utils._lazy import lazy_exports, type_checking_exports
+from ..utils._lazy import lazy_exports as _lazy_exports
+from ..utils._lazy import type_checking_exports as _type_checking_exports
 
 __all__ = [
     "GraphStudy",
@@ -28,7 +29,7 @@ __all__ = [
     "write_folder",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, type_checking_exports(__file__), globals())
+__getattr__, __dir__ = _lazy_exports(__name__, _type_checking_exports(__file__), globals())
 
 if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time as above
     from ._config import StudyConfig, load_config
@@ -37,3 +38,5 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
     from ._source import as_dataset, load_source
     from ._study import study
     from ._verdict import GraphVerdict, Verdict
+
+del TYPE_CHECKING  # kept out of the namespace users tab through

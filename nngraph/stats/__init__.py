@@ -14,7 +14,8 @@ workers before anything heavy loads.
 
 from typing import TYPE_CHECKING
 
-from ..utils._lazy import lazy_exports, type_checking_exports
+from ..utils._lazy import lazy_exports as _lazy_exports
+from ..utils._lazy import type_checking_exports as _type_checking_exports
 
 __all__ = [
     "COMBINATIONS",
@@ -36,7 +37,7 @@ __all__ = [
 
 # The imports below are what type checkers see, and (read by type_checking_exports)
 # where each name is loaded from on first use.
-__getattr__, __dir__ = lazy_exports(__name__, type_checking_exports(__file__), globals())
+__getattr__, __dir__ = _lazy_exports(__name__, _type_checking_exports(__file__), globals())
 
 if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time as above
     from ._clusterability import ClusterabilityResult, clusterability
@@ -53,3 +54,5 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
     )
     from ._shuffles import ShuffleFailedError
     from ._worker_pool import shutdown_worker_pool, worker_pool
+
+del TYPE_CHECKING  # kept out of the namespace users tab through

@@ -53,3 +53,5 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
         check_seed,
         seed_from,
     )
+
+del TYPE_CHECKING  # kept out of the namespace users tab through
