@@ -90,8 +90,8 @@ class NeuronGraph:
             a.eliminate_zeros()
         self.adjacency = a
         self.layer_names = [str(name) for name in layer_names]
-        self.node_layer = np.ascontiguousarray(node_layer, dtype=np.int64)
-        self.node_unit = np.ascontiguousarray(node_unit, dtype=np.int64)
+        self.node_layer = _indices(node_layer, "node_layer")
+        self.node_unit = _indices(node_unit, "node_unit")
         if layer_pairs is None:
             layer_pairs = np.empty((0, 2), dtype=np.int64)
         self.layer_pairs = np.asarray(layer_pairs, dtype=np.int64).reshape(-1, 2)
@@ -179,6 +179,11 @@ class NeuronGraph:
                 raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
         if n and (self.node_layer.min() < 0 or self.node_layer.max() >= len(self.layer_names)):
             raise ValueError("node_layer holds an index outside layer_names")
+        if n and self.node_unit.min() < 0:
+            raise ValueError(
+                f"node_unit holds a negative index ({int(self.node_unit.min())}); a unit's "
+                "index within its layer is 0 or more"
+            )
         if len(set(self.layer_names)) != len(self.layer_names):
             raise ValueError(f"layer_names must be unique, got {self.layer_names}")
         if self.layer_pairs.size and (
@@ -454,7 +459,17 @@ class NeuronGraph:
         """
         nodes = np.asarray(nodes)
         if nodes.dtype == bool:
+            if nodes.shape != (self.n_nodes,):
+                raise ValueError(
+                    f"a boolean mask of nodes must have shape ({self.n_nodes},), got {nodes.shape}"
+                )
             nodes = np.flatnonzero(nodes)
+        nodes = _indices(nodes, "nodes")
+        if nodes.size and (nodes.min() < -self.n_nodes or nodes.max() >= self.n_nodes):
+            raise IndexError(f"nodes holds an index outside 0..{self.n_nodes - 1}")
+        nodes = nodes % max(self.n_nodes, 1)  # negative indices count from the end
+        if np.unique(nodes).size != nodes.size:
+            raise ValueError("nodes holds a node twice: each (layer, unit) may appear once")
         a = self.adjacency[nodes][:, nodes]
         return NeuronGraph(
             a,
@@ -532,3 +547,14 @@ def _check_file_fields(path: Path, header: dict, arrays: dict[str, np.ndarray]) 
         raise bad("indices", f"and 'data' must both hold indptr[-1] = {int(indptr[-1])} entries")
     if indices.size and (indices.min() < 0 or indices.max() >= n):
         raise bad("indices", f"holds a column outside 0..{n - 1} (max {int(indices.max())})")
+
+
+def _indices(values: Any, name: str) -> np.ndarray:
+    """``values`` as an int64 array; non-integral numbers are refused, not truncated."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":
+        if not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+            raise ValueError(f"{name} must hold integer indices, got non-integral values")
+    elif arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer indices, got {arr.dtype} values")
+    return np.ascontiguousarray(arr, dtype=np.int64)

@@ -154,7 +154,8 @@ class ClusterabilityResult:
             null, z = f"{self.mean:.4f}", "z undefined (fewer than 2 shuffles)"
         else:
             null = f"{self.mean:.4f} ± {self.std:.4f}"
-            z = f"z = {self.z:.2f} (negative: fewer, weaker edges between clusters than chance)"
+            z = f"z = {self.z:.2f} (a negative z means fewer, weaker edges between clusters"
+            z += " than chance)"
         floor = (
             f" (the smallest p {shuffles} can give)"
             if self.p <= self.p_min * (1 + 1e-9)

@@ -179,6 +179,37 @@ def test_graphml_export(rng, tmp_path):
     np.testing.assert_allclose(sorted(back.es["weight"]), sorted(g.to_igraph().es["weight"]))
 
 
+@pytest.mark.parametrize(
+    ("layer", "unit", "pattern"),
+    [
+        ([0, 0, 0], [0, -1, 1], "node_unit holds a negative index"),
+        ([0, 0.5, 0], [0, 1, 2], "node_layer must hold integer indices, got non-integral"),
+        ([0, 0, 0], [0, 1.7, 2], "node_unit must hold integer indices"),
+        ([0, 0, 0], ["a", "b", "c"], "node_unit must hold integer indices"),
+    ],
+)
+def test_unit_identities_are_whole_numbers_from_zero(layer, unit, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        ng.NeuronGraph(np.ones((3, 3)), ["input"], layer, unit)
+    whole = ng.NeuronGraph(np.ones((3, 3)), ["input"], [0.0, 0.0, 0.0], [0.0, 1.0, 2.0])
+    assert whole.node_unit.dtype == np.int64 and whole.node_unit.tolist() == [0, 1, 2]
+
+
+def test_subgraph_refuses_what_would_make_a_graph_that_cannot_load(rng, tmp_path):
+    g = _random_graph(rng)
+    with pytest.raises(ValueError, match=r"boolean mask of nodes must have shape \(30,\)"):
+        g.subgraph([True, False])
+    with pytest.raises(ValueError, match="holds a node twice"):
+        g.subgraph([0, 0, 1])
+    with pytest.raises(IndexError, match=r"outside 0..29"):
+        g.subgraph([30])
+    assert g.subgraph([]).n_nodes == 0
+    h = g.subgraph([-1, 0])  # negative indices count from the end, as in numpy
+    assert h.node_unit.tolist() == [g.node_unit[-1], g.node_unit[0]]
+    path = h.save(tmp_path / "h.npz")
+    assert ng.NeuronGraph.load(path).n_nodes == 2
+
+
 def test_subgraph_and_with_adjacency(rng):
     g = _random_graph(rng)
     keep = np.arange(5, 25)
