@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from ..utils._validation import canonical_labels, check_int
+from ._base import n_clusters_of
 from ._kmeans import kmeans
 from ._spectral_embedding import (
     DENSE_THRESHOLD,
@@ -149,6 +150,9 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
     ----------
     labels_ : ndarray of int64, shape (n_nodes,)
         Cluster of every unit; -1 for isolated units.
+    n_clusters_ : int
+        Clusters found (``n_clusters``, or fewer when k-means leaves one empty), as the
+        other partitioners report it.
     embedding_ : ndarray, shape (n_nodes, n_clusters)
         The spectral embedding (rows of isolated units are 0).
     eigenvalues_ : ndarray, shape (n_clusters + 1,)
@@ -264,6 +268,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
             )
         self.inertia_ = inertia
         self.labels_ = canonical_labels(labels)
+        self.n_clusters_ = n_clusters_of(self.labels_)
         self.embedding_ = emb
         self.eigenvalues_ = spec.eigenvalues.copy()
         self.eigengap_ = EigengapResult.from_eigenvalues(spec.eigenvalues)

@@ -99,6 +99,7 @@ def test_tiny_graphs(estimator, name, reference_modularity):
     labels = est.labels_
     assert labels.shape == (a.shape[0],)
     assert_canonical(labels)
+    assert est.n_clusters_ == labels.max() + 1  # every partitioner reports it
     np.testing.assert_array_equal(labels < 0, a.sum(axis=1) == 0)
     k = fixed_k(est)
     if k is not None:
