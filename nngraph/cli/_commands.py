@@ -167,7 +167,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     part = Partition.from_estimator(est.fit(g), g)
     path = part.save(out)
     print(
-        f"{args.method}: {part.n_clusters} clusters, n-cut {part.metrics['ncut']:.4f}, "
+        f"{args.method}: {part.n_clusters} cluster{'' if part.n_clusters == 1 else 's'}, "
+        f"n-cut {part.metrics['ncut']:.4f}, "
         f"modularity {part.metrics['modularity']:.4f}; saved {path}"
     )
     return 0

@@ -140,6 +140,8 @@ class NeuronGraph:
         ------
         KeyError
             No layer has that name.
+        IndexError
+            No layer has that index.
 
         Examples
         --------
@@ -152,6 +154,10 @@ class NeuronGraph:
             if layer not in self.layer_names:
                 raise KeyError(f"no layer named {layer!r}; layers are {self.layer_names}")
             layer = self.layer_names.index(layer)
+        elif not 0 <= layer < len(self.layer_names):
+            raise IndexError(
+                f"layer {layer} is not an index of layer_names (0..{len(self.layer_names) - 1})"
+            )
         return np.flatnonzero(self.node_layer == layer)
 
     def __repr__(self) -> str:

@@ -56,6 +56,10 @@ def _registry() -> dict[str, type]:
 
 
 def _parse_value(text: str) -> Any:
+    """Read a spec's value: a Python literal, or true/false/none as in TOML, or the text."""
+    words = {"true": True, "false": False, "none": None}
+    if text.lower() in words:
+        return words[text.lower()]
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

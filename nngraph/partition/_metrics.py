@@ -94,12 +94,14 @@ def ncut(graph: Any, labels: Any) -> float:
 
 
 def modularity(graph: Any, labels: Any, resolution: float = 1.0) -> float:
-    """Weighted Newman modularity of a partition (igraph's definition).
+    """Weighted Newman modularity of a partition.
 
     ``Q = 1/(2m) sum_ij (A_ij - resolution * k_i k_j / (2m)) delta(c_i, c_j)``, with
     ``2m = sum_ij A_ij`` and ``k_i`` the weighted degree, i.e.
     ``Q = sum_c [ w_in(c) / 2m - resolution * (vol(c) / 2m)^2 ]``. Units labelled -1 are
-    dropped with their edges.
+    dropped with their edges. Without self-loops (the graphs nngraph builds have
+    none) this is igraph's and networkx's modularity; a self-loop ``A_ii`` counts once
+    in ``k_i`` and ``2m`` here (the adjacency matrix's row sum), twice in theirs.
 
     Parameters
     ----------

@@ -43,6 +43,9 @@ def test_properties(rng):
     assert (indptr.dtype, indices.dtype, data.dtype) == (np.int64, np.int32, np.float64)
     with pytest.raises(KeyError, match="no layer named 'fc9'"):
         g.layer_nodes("fc9")
+    for index in (3, -1):
+        with pytest.raises(IndexError, match=rf"layer {index} is not an index of layer_names"):
+            g.layer_nodes(index)
 
 
 @pytest.mark.parametrize(
