@@ -23,6 +23,9 @@ __all__ = ["NeuronGraph"]
 
 _FORMAT = "nngraph.NeuronGraph"
 _FORMAT_VERSION = 1
+#: How a graph's edges were obtained.
+KINDS = ("weight", "activation", "custom")
+
 _ARRAYS = ("indptr", "indices", "data", "shape", "node_layer", "node_unit", "layer_pairs")
 
 
@@ -190,6 +193,8 @@ class NeuronGraph:
                 f"node_unit holds a negative index ({int(self.node_unit.min())}); a unit's "
                 "index within its layer is 0 or more"
             )
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if len(set(self.layer_names)) != len(self.layer_names):
             raise ValueError(f"layer_names must be unique, got {self.layer_names}")
         if self.layer_pairs.size and (

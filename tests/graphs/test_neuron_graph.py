@@ -195,6 +195,8 @@ def test_unit_identities_are_whole_numbers_from_zero(layer, unit, pattern):
     with pytest.raises(ValueError, match=pattern):
         ng.NeuronGraph(np.ones((3, 3)), ["input"], layer, unit)
     whole = ng.NeuronGraph(np.ones((3, 3)), ["input"], [0.0, 0.0, 0.0], [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ng.NeuronGraph(np.ones((3, 3)), ["input"], [0, 0, 0], [0, 1, 2], kind="foo")
     assert whole.node_unit.dtype == np.int64 and whole.node_unit.tolist() == [0, 1, 2]
 
 
