@@ -477,4 +477,12 @@ def eigengap(
     with threads.context:
         n_eig = min(max_k + 1, prep.kept.size)
         spec = leading_eigenpairs(prep, n_eig, options, rng, threads, stacklevel=3)
+    if prep.n_components > max_k:
+        warnings.warn(
+            f"the graph has {prep.n_components} connected components, more than max_k="
+            f"{max_k}: every eigenvalue considered is 1, so no gap can suggest a k (the "
+            "suggested k means nothing; the components are the clearest split)",
+            DisconnectedGraphWarning,
+            stacklevel=2,
+        )
     return EigengapResult.from_eigenvalues(spec.eigenvalues)

@@ -514,6 +514,8 @@ def test_eigengap_disconnected():
     a, _ = disconnected_cliques((5, 6, 7, 8))
     with pytest.warns(ng.DisconnectedGraphWarning):
         assert ng.eigengap(a, max_k=6, random_state=0).suggested_k == 4
+    with pytest.warns(ng.DisconnectedGraphWarning, match="4 connected components, more than max"):
+        ng.eigengap(a, max_k=3, random_state=0)  # no gap among the eigenvalues 1
 
 
 def test_eigengap_bad_max_k():
