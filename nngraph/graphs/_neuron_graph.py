@@ -319,7 +319,8 @@ class NeuronGraph:
         Parameters
         ----------
         path : str or path-like
-            The file to write (through igraph).
+            The file to write (through igraph; ``unit`` is declared an integer,
+            ``long``, where igraph declares every number ``double``).
 
         Examples
         --------
@@ -332,6 +333,7 @@ class NeuronGraph:
         True
         """
         self.to_igraph().write_graphml(os.fspath(path))
+        _unit_as_integer(path)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -569,3 +571,23 @@ def _indices(values: Any, name: str) -> np.ndarray:
     elif arr.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer indices, got {arr.dtype} values")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+#: igraph's declaration of the ``unit`` attribute, and the same bytes declaring an integer.
+_UNIT_DOUBLE = b'attr.name="unit" attr.type="double"/>'
+_UNIT_LONG = b'attr.name="unit" attr.type="long"  />'
+
+
+def _unit_as_integer(path: str | os.PathLike) -> None:
+    """Declare ``unit`` a ``long`` in igraph's GraphML header, in place.
+
+    igraph writes every number as ``double`` (its values are written as integers,
+    ``0``, ``1``, ...), so readers such as networkx read the units back as floats. The
+    declaration is rewritten with as many bytes, so the file is not copied.
+    """
+    with open(path, "r+b") as fh:
+        head = fh.read(4096)
+        at = head.find(_UNIT_DOUBLE)
+        if at >= 0:
+            fh.seek(at)
+            fh.write(_UNIT_LONG)

@@ -180,6 +180,10 @@ def test_graphml_export(rng, tmp_path):
     assert back.vcount() == g.n_nodes and back.ecount() == g.n_edges
     assert back.vs["layer"][0] == "input"
     np.testing.assert_allclose(sorted(back.es["weight"]), sorted(g.to_igraph().es["weight"]))
+    nx = pytest.importorskip("networkx")
+    units = nx.get_node_attributes(nx.read_graphml(path), "unit")
+    assert list(units.values()) == g.node_unit.tolist()
+    assert all(type(u) is int for u in units.values())  # declared long, not double
 
 
 @pytest.mark.parametrize(
