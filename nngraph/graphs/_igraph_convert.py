@@ -134,3 +134,23 @@ def csr_to_igraph(adjacency: sp.sparray | sp.spmatrix) -> igraph.Graph:
             graph.add_vertices(n - graph.vcount())
     graph.es["weight"] = weights.tolist()  # Python floats, as igraph users expect
     return graph
+
+
+#: igraph's declaration of the ``unit`` attribute, and the same bytes declaring an integer.
+_UNIT_DOUBLE = b'attr.name="unit" attr.type="double"/>'
+_UNIT_LONG = b'attr.name="unit" attr.type="long"  />'
+
+
+def unit_as_integer(path: str | os.PathLike) -> None:
+    """Declare ``unit`` a ``long`` in igraph's GraphML header, in place.
+
+    igraph writes every number as ``double`` (its values are written as integers,
+    ``0``, ``1``, ...), so readers such as networkx read the units back as floats. The
+    declaration is rewritten with as many bytes, so the file is not copied.
+    """
+    with open(path, "r+b") as fh:
+        head = fh.read(4096)
+        at = head.find(_UNIT_DOUBLE)
+        if at >= 0:
+            fh.seek(at)
+            fh.write(_UNIT_LONG)

@@ -195,6 +195,7 @@ class NeuronGraph:
             )
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        _json_header({"meta": self.meta})  # save() writes it as JSON
         if len(set(self.layer_names)) != len(self.layer_names):
             raise ValueError(f"layer_names must be unique, got {self.layer_names}")
         if self.layer_pairs.size and (
@@ -332,8 +333,10 @@ class NeuronGraph:
         ...     "<graphml" in (pathlib.Path(tmp) / "g.graphml").read_text()
         True
         """
+        from ._igraph_convert import unit_as_integer
+
         self.to_igraph().write_graphml(os.fspath(path))
-        _unit_as_integer(path)
+        unit_as_integer(path)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -374,7 +377,7 @@ class NeuronGraph:
             "meta": self.meta,
         }
         arrays = {
-            "header": np.array(json.dumps(header)),
+            "header": np.array(_json_header(header)),
             "indptr": a.indptr,
             "indices": a.indices,
             "data": a.data,
@@ -573,21 +576,11 @@ def _indices(values: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-#: igraph's declaration of the ``unit`` attribute, and the same bytes declaring an integer.
-_UNIT_DOUBLE = b'attr.name="unit" attr.type="double"/>'
-_UNIT_LONG = b'attr.name="unit" attr.type="long"  />'
-
-
-def _unit_as_integer(path: str | os.PathLike) -> None:
-    """Declare ``unit`` a ``long`` in igraph's GraphML header, in place.
-
-    igraph writes every number as ``double`` (its values are written as integers,
-    ``0``, ``1``, ...), so readers such as networkx read the units back as floats. The
-    declaration is rewritten with as many bytes, so the file is not copied.
-    """
-    with open(path, "r+b") as fh:
-        head = fh.read(4096)
-        at = head.find(_UNIT_DOUBLE)
-        if at >= 0:
-            fh.seek(at)
-            fh.write(_UNIT_LONG)
+def _json_header(header: dict) -> str:
+    """``header`` as JSON; a ``meta`` that JSON cannot hold is refused, naming the value."""
+    try:
+        return json.dumps(header)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"meta must hold JSON values only (str, numbers, lists, dicts): {exc}"
+        ) from None

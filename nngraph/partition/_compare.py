@@ -102,6 +102,8 @@ def make_partitioner(spec: str, *, n_clusters: int = 12, random_state: Any = Non
         key, eq, value = item.partition("=")
         if not eq:
             raise ValueError(f"expected key=value in {spec!r}, got {item!r}")
+        if key.strip() in params:
+            raise ValueError(f"{spec!r} sets {key.strip()!r} twice")
         params[key.strip()] = _parse_value(value.strip())
     if name == "spectral":
         params.setdefault("n_clusters", n_clusters)

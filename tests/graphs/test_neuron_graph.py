@@ -201,6 +201,8 @@ def test_unit_identities_are_whole_numbers_from_zero(layer, unit, pattern):
     whole = ng.NeuronGraph(np.ones((3, 3)), ["input"], [0.0, 0.0, 0.0], [0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match="kind must be one of"):
         ng.NeuronGraph(np.ones((3, 3)), ["input"], [0, 0, 0], [0, 1, 2], kind="foo")
+    with pytest.raises(ValueError, match="meta must hold JSON values only .* set is not"):
+        ng.NeuronGraph(np.ones((3, 3)), ["input"], [0, 0, 0], [0, 1, 2], meta={"s": {1}})
     assert whole.node_unit.dtype == np.int64 and whole.node_unit.tolist() == [0, 1, 2]
 
 

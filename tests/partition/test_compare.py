@@ -124,6 +124,8 @@ def test_specs():
     assert make_partitioner("spectral", n_clusters=7).n_clusters == 7
     assert make_partitioner("spectral:n_clusters=3").n_clusters == 3
     assert make_partitioner("louvain:return_levels=true").return_levels is True
+    with pytest.raises(ValueError, match="sets 'resolution' twice"):
+        make_partitioner("louvain:resolution=1,resolution=2")
     assert make_partitioner("louvain:random_state=none,tol=1e-6").random_state is None
     assert isinstance(make_partitioner("label-propagation"), LabelPropagation)
     with pytest.raises(ValueError, match="unknown partitioner"):
