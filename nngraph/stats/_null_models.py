@@ -25,6 +25,24 @@ __all__ = ["NULL_METHODS", "NullModel"]
 NULL_METHODS = ("layer", "layer_nonzero", "offdiagonal")
 
 
+def _check_pairs(pairs: np.ndarray, method: str) -> None:
+    """Refuse layer pairs the blocks cannot stand for: a layer with itself, a pair twice."""
+    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    for p, c in pairs.tolist():
+        if p == c:
+            raise ValueError(
+                f"method={method!r}: layer_pairs pairs layer {p} with itself; the blocks it "
+                "shuffles lie between two layers"
+            )
+        key = (min(p, c), max(p, c))
+        if key in seen:
+            raise ValueError(
+                f"method={method!r}: layer_pairs lists the layers {key} twice, as "
+                f"{seen[key]} and {(p, c)}"
+            )
+        seen[key] = (p, c)
+
+
 class NullModel:
     """Draws shuffled copies of one graph; the blocks are extracted once.
 
@@ -65,6 +83,7 @@ class NullModel:
             )
         self._sizes = graph.layer_sizes
         pairs = graph.layer_pairs
+        _check_pairs(pairs, method)
         self._blocks = csr_to_blocks(a, self._sizes, pairs)
         covered = sum(int(np.count_nonzero(b)) for b in self._blocks.values())
         if 2 * covered != a.nnz:

@@ -339,6 +339,16 @@ def test_bad_input(modular_graph, spectral):
     with pytest.raises(ValueError, match="no layer blocks"):
         ng.clusterability(act, spectral, n_shuffles=2)
     ng.clusterability(act, spectral, n_shuffles=2, method="offdiagonal")  # the right null
+    g = modular_graph
+    for pairs, message in (
+        ([*g.layer_pairs.tolist(), g.layer_pairs[0, ::-1].tolist()], "lists the layers .* twice"),
+        ([*g.layer_pairs.tolist(), [1, 1]], "pairs layer 1 with itself"),
+    ):
+        odd = ng.NeuronGraph(
+            g.adjacency, g.layer_names, g.node_layer, g.node_unit, layer_pairs=pairs
+        )
+        with pytest.raises(ValueError, match=message):
+            ng.clusterability(odd, spectral, n_shuffles=2)
     with pytest.raises(TypeError, match="executor"):
         ng.clusterability(modular_graph, spectral, n_shuffles=2, executor=4)
     with pytest.raises(TypeError, match="random_state"):
