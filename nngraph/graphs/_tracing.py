@@ -18,7 +18,7 @@ Shared by :func:`nngraph.weight_graph` (which reads each consumer's weights),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,7 +115,11 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, *, gating: str = 
     if not isinstance(example_input, torch.Tensor):
         raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
     _check_initialized(model)
-    if example_input.dim() and example_input.shape[0] == 1 and _one_value_per_channel(model):
+    if (
+        example_input.dim()
+        and example_input.shape[0] == 1
+        and any(isinstance(m, nn.BatchNorm1d) for _, m in _batch_statistics_norms(model))
+    ):
         # A BatchNorm1d without running statistics normalises over the batch, which on
         # (n, channels) needs two examples: the shapes come from the example twice.
         example_input = torch.cat([example_input, example_input])
@@ -155,16 +159,15 @@ def unfoldable_batch_norms(model: nn.Module) -> list[str]:
     They normalise by their batch's statistics in eval mode too, so no weight graph can
     fold them.
     """
-    return [
-        name
+    return [name for name, _ in _batch_statistics_norms(model)]
+
+
+def _batch_statistics_norms(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    return (
+        (name, m)
         for name, m in model.named_modules()
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None
-    ]
-
-
-def _one_value_per_channel(model: nn.Module) -> bool:
-    """Whether a BatchNorm1d of ``model`` uses batch statistics (one example cannot run)."""
-    return any(isinstance(m, nn.BatchNorm1d) and m.running_mean is None for m in model.modules())
+    )
 
 
 def choose_layers(

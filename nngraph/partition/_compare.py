@@ -107,7 +107,7 @@ def make_partitioner(spec: str, *, n_clusters: int = 12, random_state: Any = Non
         params[key.strip()] = _parse_value(value.strip())
     if name == "spectral":
         params.setdefault("n_clusters", n_clusters)
-    known = registry[name]._get_param_names()
+    known = sorted(registry[name]().get_params(deep=False))  # __init__ only stores them
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise ValueError(

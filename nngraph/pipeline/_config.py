@@ -22,6 +22,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from ..utils._validation import (
+    check_alpha,
     check_bool,
     check_choice,
     check_int,
@@ -209,7 +210,7 @@ class StudyConfig:
         check_int("n_random", self.n_random, 1)
         check_int("n_null_partitions", self.n_null_partitions, 0)
         check_int("min_size", self.min_size, 1, allow_none=True)
-        check_real("alpha", self.alpha, positive=True, maximum=1.0, below_maximum=True)
+        check_alpha(self.alpha)
         check_int("steps", self.steps, 1)
         check_int("jobs", self.jobs, 1)
         if is_source_spec(self.model) and self.training_options():

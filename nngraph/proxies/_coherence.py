@@ -32,7 +32,7 @@ import torch.nn as nn
 from ..graphs._fx import frozen
 from ..graphs._sites import UnitSite
 from ..utils._progress import progress_bar
-from ..utils._validation import check_choice, check_int, check_real
+from ..utils._validation import check_alpha, check_choice, check_int, check_real
 from ._controls import draw_lesions, layer_membership
 from ._data import Prepared, prepare
 from ._forward import batch_statistics, chunks
@@ -328,7 +328,7 @@ def coherence(
     jitter = check_int("jitter", jitter, 0)
     scale = check_real("scale", scale, maximum=0.9)
     batch_size = check_int("batch_size", batch_size, 1)
-    alpha = check_real("alpha", alpha, positive=True, maximum=1.0, below_maximum=True)
+    alpha = check_alpha(alpha)
     dataset = method == "dataset"
     min_size = (5 if dataset else 3) if min_size is None else min_size
     max_fraction = (0.75 if dataset else 0.99) if max_fraction is None else max_fraction

@@ -104,16 +104,17 @@ def _check_finite(model: nn.Module, x: torch.Tensor) -> None:
                 f"inputs hold NaN or infinite values ({int(bad.sum())} of {x.shape[0]} "
                 f"examples, the first at index {first})"
             )
-    for kind, named, bad_values in (
-        ("parameter", model.named_parameters(), lambda v: not bool(torch.isfinite(v).all())),
-        ("buffer", model.named_buffers(), lambda v: bool(torch.isnan(v).any())),
-    ):
-        for name, value in named:
-            if is_lazy(value) or not (value.is_floating_point() or value.is_complex()):
-                continue
-            if bad_values(value):
-                what = "NaN or infinite values" if kind == "parameter" else "NaN"
-                raise ValueError(f"the model's {kind} {name!r} holds {what}")
+    for name, value in model.named_parameters():
+        if _numbers(value) and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"the model's parameter {name!r} holds NaN or infinite values")
+    for name, value in model.named_buffers():
+        if _numbers(value) and bool(torch.isnan(value).any()):
+            raise ValueError(f"the model's buffer {name!r} holds NaN")
+
+
+def _numbers(value: torch.Tensor) -> bool:
+    """Whether ``value`` holds real or complex numbers to check (not lazy, not integers)."""
+    return not is_lazy(value) and (value.is_floating_point() or value.is_complex())
 
 
 def _check_network(part: Partition, model: nn.Module) -> None:

@@ -31,7 +31,7 @@ from ..graphs._fx import frozen
 from ..graphs._sites import unit_sites
 from ..graphs._tracing import trace_model
 from ..utils._progress import progress_bar
-from ..utils._validation import check_choice, check_int, check_real
+from ..utils._validation import check_alpha, check_choice, check_int
 from ._controls import Controlled, draw_lesions
 from ._data import prepare
 from ._forward import LesionRunner, batch_statistics, chunks, lesioned_forward
@@ -411,7 +411,7 @@ def importance(
     check_choice("site", site, ("read", "pre"))
     check_choice("engine", engine, ENGINES)
     batch_size = check_int("batch_size", batch_size, 1)
-    alpha = check_real("alpha", alpha, positive=True, maximum=1.0, below_maximum=True)
+    alpha = check_alpha(alpha)
     if max_memory is None:
         from ..graphs._fx import model_device_dtype
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..utils._validation import check_choice, check_int, check_real, seed_from
+from ..utils._validation import check_alpha, check_choice, check_int, seed_from
 
 __all__ = [
     "COMBINATIONS",
@@ -404,7 +404,7 @@ def benjamini_hochberg(pvalues: Any, alpha: float = 0.05) -> tuple[np.ndarray, n
     >>> benjamini_hochberg([0.2, 0.9])[0].tolist()
     [False, False]
     """
-    alpha = check_real("alpha", alpha, positive=True, maximum=1.0, below_maximum=True)
+    alpha = check_alpha(alpha)
     p = np.asarray(pvalues, dtype=np.float64).reshape(-1)
     outside = ~np.isnan(p) & ~((p >= 0.0) & (p <= 1.0))
     if outside.any():

@@ -15,6 +15,7 @@ __all__ = [
     "Stages",
     "atomic_write",
     "canonical_labels",
+    "check_alpha",
     "check_bool",
     "check_choice",
     "check_int",
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers, and at run time a
     from ._validation import (
         InvalidParameterError,
         canonical_labels,
+        check_alpha,
         check_bool,
         check_choice,
         check_int,

@@ -35,10 +35,12 @@ class PlainProgress:
     def update(self, n: int = 1) -> None:
         """Advance by ``n``; write a line when the next quarter is reached."""
         self.n += n
-        if not self.total or self._quarter > 4 or 4 * self.n < self._quarter * self.total:
+        if not self.total:
             return
-        while self._quarter <= 4 and 4 * self.n >= self._quarter * self.total:
-            self._quarter += 1
+        reached = min(4, 4 * self.n // self.total)  # quarters done
+        if reached < self._quarter:
+            return
+        self._quarter = reached + 1
         print(
             f"{self.desc}: {min(self.n / self.total, 1.0):.0%} ({self.n}/{self.total}, "
             f"{time.perf_counter() - self._t0:.1f} s){self._postfix}",

@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "InvalidParameterError",
     "canonical_labels",
+    "check_alpha",
     "check_bool",
     "check_choice",
     "check_int",
@@ -146,6 +147,17 @@ def check_real(
             kind += " number"
         raise InvalidParameterError(f"{name} must be a finite {kind}, got {value}")
     return value
+
+
+def check_alpha(alpha: Any) -> float:
+    """Check a significance level (a false discovery rate): a finite number in ``(0, 1)``.
+
+    Examples
+    --------
+    >>> check_alpha(0.05)
+    0.05
+    """
+    return check_real("alpha", alpha, positive=True, maximum=1.0, below_maximum=True)
 
 
 def check_bool(name: str, value: Any) -> bool:
